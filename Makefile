@@ -1,0 +1,32 @@
+# Two commands for a newcomer: `make demo` and `make test`. Both install into .venv first (once; again only
+# when pyproject.toml changes).
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+TORCH_WHEELS := /opt/wheels
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
+
+.PHONY: install demo test bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	# torch stays on the 2.13.0 CPU wheel; any other request may pull a multi-GB CUDA build.
+	$(VENV)/bin/python -m pip install --quiet $$(test -d $(TORCH_WHEELS) && echo --find-links $(TORCH_WHEELS)) torch==2.13.0
+	$(VENV)/bin/python -m pip install --quiet $$(test -d $(TORCH_WHEELS) && echo --find-links $(TORCH_WHEELS)) -e '.[dev]'
+	touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/graphwright run assistant "What is 17 * 23 + 4?"
+
+test: install
+	$(VENV)/bin/python -m pytest
+
+bench: install
+	$(VENV)/bin/python bench/model.py
+
+clean:
+	rm -rf $(VENV) .graphwright .pytest_cache

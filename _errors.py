@@ -1,0 +1,47 @@
+"""The error types graphwright raises. Every one is a `GraphwrightError`, and each says what was wrong."""
+
+from __future__ import annotations
+
+
+class GraphwrightError(Exception):
+    """Base class of every error graphwright raises on purpose."""
+
+
+class GraphSetupError(GraphwrightError, ValueError):
+    """A graph is malformed or its parts are inconsistent; raised at build or compile time, before any run."""
+
+
+class GraphNotFoundError(GraphwrightError, LookupError):
+    """A graph reference (a built-in name or `module:attr`) does not name a graph."""
+
+
+class GraphRunError(GraphwrightError, RuntimeError):
+    """A run failed inside a node; `node` names it."""
+
+    def __init__(self, node: str, message: str) -> None:
+        super().__init__(f"node {node!r} failed: {message}")
+        self.node = node
+
+
+class InvalidThreadIdError(GraphwrightError, ValueError):
+    """A thread id is empty, too long, or has characters outside `[A-Za-z0-9._:-]`."""
+
+
+class ThreadStateError(GraphwrightError, RuntimeError):
+    """A thread is not in a state that allows the request (e.g. resuming a thread with nothing pending)."""
+
+
+class CheckpointerError(GraphwrightError, ValueError):
+    """A checkpoint database cannot be opened: a bad path, a file that is not a database, an unreachable URL."""
+
+
+class ModelNotFoundError(GraphwrightError, FileNotFoundError):
+    """A model reference does not point at a model on this machine (nothing is downloaded)."""
+
+
+class ModelLoadError(GraphwrightError, RuntimeError):
+    """A model file exists but could not be read, converted or loaded."""
+
+
+class ContextLengthError(GraphwrightError, ValueError):
+    """A prompt does not fit in the model's context window."""

@@ -1,0 +1,173 @@
+"""The `graphwright` command: run, resume and draw agent graphs.
+
+    graphwright run [GRAPH] "question" [--thread ID] [--db PATH|URL] [--model PATH]
+    graphwright resume [GRAPH] --thread ID [--db PATH|URL] [--model PATH]
+    graphwright draw [GRAPH]
+
+GRAPH is a built-in name (`assistant`, the default) or `module:attr`. Steps are printed as they happen; the
+last line of `run` and `resume` is the answer alone. Exit codes: 0 answered, 1 the run ended without an
+approved answer, 2 bad input (nothing is written), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from ._errors import GraphwrightError, ThreadStateError
+
+DEFAULT_DB = Path(".graphwright") / "checkpoints.sqlite"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line `argv` (default: `sys.argv[1:]`) and return the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return args.handler(args, sys.stdout)
+    except GraphwrightError as exc:
+        print(f"graphwright: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("graphwright: interrupted; resume with `graphwright resume --thread ...`", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="graphwright", description="Agents as state graphs on a local model.")
+    sub = parser.add_subparsers(dest="command")
+
+    run = sub.add_parser("run", help="ask a graph a question and print its steps and answer")
+    run.add_argument("graph", nargs="?", default=None, help="built-in name or module:attr (default: assistant)")
+    run.add_argument("question", help="the question to ask")
+    _add_run_options(run)
+    run.set_defaults(handler=_cmd_run)
+
+    resume = sub.add_parser("resume", help="continue a thread's unfinished run from its last checkpoint")
+    resume.add_argument("graph", nargs="?", default=None, help="built-in name or module:attr (default: assistant)")
+    _add_run_options(resume, thread_required=True)
+    resume.set_defaults(handler=_cmd_resume)
+
+    draw = sub.add_parser("draw", help="print a graph as Mermaid text")
+    draw.add_argument("graph", nargs="?", default=None, help="built-in name or module:attr (default: assistant)")
+    draw.set_defaults(handler=_cmd_draw)
+    return parser
+
+
+def _add_run_options(parser: argparse.ArgumentParser, *, thread_required: bool = False) -> None:
+    parser.add_argument("--thread", required=thread_required, help="thread id (default: a new one, printed)")
+    parser.add_argument(
+        "--db",
+        default=os.environ.get("GRAPHWRIGHT_DB"),
+        help=f"SQLite file or postgresql:// URL for checkpoints (default: $GRAPHWRIGHT_DB or {DEFAULT_DB})",
+    )
+    parser.add_argument("--model", default=None, help="a .gguf file or Transformers folder (default: packaged)")
+
+
+def _cmd_draw(args: argparse.Namespace, out: TextIO) -> int:
+    from .graphs import DEFAULT_GRAPH, compile_graph, load_graph
+
+    graph = compile_graph(load_graph(args.graph or DEFAULT_GRAPH))
+    out.write(graph.get_graph().draw_mermaid())
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    if not args.question.strip():
+        raise _usage("the question is empty")
+    return _execute(args, out, question=args.question)
+
+
+def _cmd_resume(args: argparse.Namespace, out: TextIO) -> int:
+    return _execute(args, out, question=None)
+
+
+def _execute(args: argparse.Namespace, out: TextIO, *, question: str | None) -> int:
+    """Validate everything that can be checked up front, then run or resume; nothing is written before."""
+    from .graphs import DEFAULT_GRAPH, check_thread_id, compile_graph, load_graph, new_thread_id, thread_config
+    from .memory import check_sqlite_path, is_postgres_url, open_checkpointer
+
+    thread_id = check_thread_id(args.thread) if args.thread is not None else new_thread_id()
+    db = args.db or str(DEFAULT_DB)
+    if not is_postgres_url(db):
+        if args.db is None:
+            DEFAULT_DB.parent.mkdir(exist_ok=True)
+        check_sqlite_path(Path(db))
+    model = None
+    if args.model is not None or (args.graph or DEFAULT_GRAPH) == DEFAULT_GRAPH:
+        from .models import ChatLocal
+
+        model = ChatLocal(model=args.model)
+        model.load()  # a missing or broken model fails here, before any checkpoint is written
+    builder = load_graph(args.graph or DEFAULT_GRAPH, model=model)
+    config = thread_config(thread_id)
+    with open_checkpointer(db) as saver:
+        graph = compile_graph(builder, checkpointer=saver)
+        pending = graph.get_state(config).next
+        if question is None and not pending:
+            raise ThreadStateError(f"thread {thread_id!r} has no unfinished run to resume in {db}")
+        if question is not None and pending:
+            raise ThreadStateError(
+                f"thread {thread_id!r} has an unfinished run (next: {', '.join(pending)}); "
+                "continue it with `graphwright resume` or use another thread"
+            )
+        print(f"thread: {thread_id}", file=out, flush=True)
+        run_input = None if question is None else {"messages": [("human", question)]}
+        for node, update in _updates(graph, run_input, config):
+            for line in describe_update(node, update):
+                print(f"[{node}] {line}", file=out, flush=True)
+        values = graph.get_state(config).values
+    answer = (values.get("answer") or "").strip() if isinstance(values, dict) else ""
+    print(answer or "(no answer)", file=out, flush=True)
+    verdict = values.get("verdict") if isinstance(values, dict) else None
+    return 0 if answer and verdict in (None, "approve") else 1
+
+
+def _updates(graph: Any, run_input: Any, config: Any) -> Iterator[tuple[str, Any]]:
+    for chunk in graph.stream(run_input, config, stream_mode="updates"):
+        for node, update in chunk.items():
+            yield node, update
+
+
+def describe_update(node: str, update: Any) -> list[str]:
+    """Return human-readable lines for one node's state update (tool calls, tool results, answers)."""
+    from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+
+    if not isinstance(update, dict):
+        return [repr(update)[:200]]
+    lines: list[str] = []
+    for message in update.get("messages", []) or []:
+        if isinstance(message, AIMessage) and message.tool_calls:
+            for call in message.tool_calls:
+                args = ", ".join(f"{k}={v!r}" for k, v in call["args"].items())
+                lines.append(f"calls {call['name']}({args})")
+        elif isinstance(message, AIMessage):
+            lines.append(f"says: {_one_line(message.text) or '(empty)'}")
+        elif isinstance(message, ToolMessage):
+            verb = "failed" if message.status == "error" else "returned"
+            lines.append(f"{message.name} {verb}: {_one_line(message.text)}")
+        elif isinstance(message, HumanMessage):
+            lines.append(f"feedback: {_one_line(message.text)}")
+    if "verdict" in update:
+        lines.append(f"verdict: {update['verdict']}")
+    return lines or ["(no change)"]
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _usage(message: str) -> GraphwrightError:
+    return GraphwrightError(message)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""The `assistant` graph: planner ⇄ tools, a responder that answers from tool results, and a critic."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AnyMessage
+from langchain_core.tools import BaseTool
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph.prebuilt import ToolNode
+
+from .._errors import GraphSetupError
+from ..nodes import Check, grounded_answer, make_critic, make_planner, make_responder, model_turns
+
+
+class AssistantState(TypedDict):
+    """State of the assistant graph. Start a run with `{"messages": [("human", question)]}`."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    """The conversation: the question, model replies, tool results, critic feedback."""
+    answer: NotRequired[str | None]
+    """The latest draft or final answer (None while the planner is calling tools)."""
+    verdict: NotRequired[Literal["approve", "revise", "give_up"] | None]
+    """The critic's verdict on `answer`."""
+
+
+@dataclass(frozen=True)
+class AssistantOptions:
+    """Bounds of one assistant run."""
+
+    max_model_calls: int = 8
+    """Model calls allowed per question before the run stops (a small model can loop)."""
+    max_revisions: int = 2
+    """Times the critic may send the planner back per question."""
+
+
+def build_assistant(
+    model: BaseChatModel | None = None,
+    tools: Sequence[BaseTool] | None = None,
+    *,
+    check: Check = grounded_answer,
+    options: AssistantOptions = AssistantOptions(),
+) -> StateGraph:
+    """Build the assistant graph: the planner calls tools or answers, the critic approves or sends it back.
+
+    Flow: `planner` → `tools` (when it calls tools) → `responder` (answers from the results) → `critic`;
+    `planner` → `critic` when it answers directly; `critic` → `planner` to revise or → end. A run stops when
+    the critic approves, gives up, or `options.max_model_calls` is reached.
+
+    Args:
+        model: the chat model for the planner and responder; None loads the packaged default model.
+        tools: the tools the planner may call; None gives the calculator.
+        check: the critic's check (see `graphwright.nodes.grounded_answer`).
+        options: run bounds.
+
+    Returns:
+        An uncompiled `StateGraph` over `AssistantState`; compile it with `compile_graph`.
+
+    Raises:
+        GraphSetupError: tools have duplicate names, or a bound is not positive.
+    """
+    if model is None:
+        from ..models import ChatLocal
+
+        model = ChatLocal()
+    if tools is None:
+        from ..tools import calculator
+
+        tools = [calculator]
+    names = [tool.name for tool in tools]
+    if len(set(names)) != len(names):
+        raise GraphSetupError(f"tool names must be unique, got {names}")
+    if options.max_model_calls < 1 or options.max_revisions < 0:
+        raise GraphSetupError(f"bounds must be positive: {options}")
+
+    def after_planner(state: AssistantState) -> Literal["tools", "critic", "__end__"]:
+        last = state["messages"][-1]
+        if isinstance(last, AIMessage) and last.tool_calls:
+            return "tools" if model_turns(state["messages"]) < options.max_model_calls else END
+        return "critic"
+
+    def after_critic(state: AssistantState) -> Literal["planner", "__end__"]:
+        if state.get("verdict") == "revise" and model_turns(state["messages"]) < options.max_model_calls:
+            return "planner"
+        return END
+
+    graph = StateGraph(AssistantState)
+    graph.add_node("planner", make_planner(model, tools))
+    graph.add_node("tools", ToolNode(list(tools), handle_tool_errors=True))
+    graph.add_node("responder", make_responder(model))
+    graph.add_node("critic", make_critic(check, max_revisions=options.max_revisions))
+    graph.add_edge(START, "planner")
+    graph.add_conditional_edges("planner", after_planner, ["tools", "critic", END])
+    graph.add_edge("tools", "responder")
+    graph.add_edge("responder", "critic")
+    graph.add_conditional_edges("critic", after_critic, ["planner", END])
+    return graph

@@ -1,0 +1,78 @@
+"""Finding a graph by reference: a built-in name such as `assistant`, or `module:attr` for your own."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.graph import StateGraph
+from langgraph.pregel import Pregel
+
+from .._errors import GraphNotFoundError
+from ._assistant import build_assistant
+
+BUILTIN_GRAPHS: dict[str, Callable[..., StateGraph]] = {"assistant": build_assistant}
+"""Built-in graph names and their builders; each builder takes `model=` and returns a `StateGraph`."""
+
+DEFAULT_GRAPH = "assistant"
+"""The graph commands use when none is named."""
+
+
+def load_graph(ref: str, *, model: BaseChatModel | None = None) -> StateGraph | Pregel:
+    """Return the graph `ref` names: a built-in name, or `module:attr` for a graph in your own code.
+
+    `attr` may be a `StateGraph`, a compiled graph, or a function that returns one (called with `model=`
+    when it takes that argument and a model is given). The current folder is importable, as with
+    `python -m`.
+
+    Args:
+        ref: `assistant`, or e.g. `my_agents:graph` or `my_agents.support:build_graph`.
+        model: a chat model for the builders that take one; None lets them choose (the default model).
+
+    Raises:
+        GraphNotFoundError: the name is unknown, the module cannot be imported, the attribute is missing,
+            or it is not a graph.
+
+    Example:
+        >>> type(load_graph("assistant")).__name__
+        'StateGraph'
+    """
+    if ref in BUILTIN_GRAPHS:
+        return _call_builder(BUILTIN_GRAPHS[ref], model)
+    module_name, sep, attr = ref.partition(":")
+    if not sep or not module_name or not attr:
+        raise GraphNotFoundError(
+            f"unknown graph {ref!r}: use a built-in name ({', '.join(sorted(BUILTIN_GRAPHS))}) or module:attr"
+        )
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise GraphNotFoundError(f"cannot import module {module_name!r} for graph {ref!r}: {exc}") from exc
+    target: Any = module
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            raise GraphNotFoundError(f"module {module_name!r} has no attribute {attr!r}")
+        target = getattr(target, part)
+    if isinstance(target, (StateGraph, Pregel)):
+        return target
+    if callable(target):
+        built = _call_builder(target, model)
+        if isinstance(built, (StateGraph, Pregel)):
+            return built
+        raise GraphNotFoundError(f"{ref!r} returned {type(built).__name__}, not a StateGraph or compiled graph")
+    raise GraphNotFoundError(f"{ref!r} is a {type(target).__name__}, not a StateGraph, compiled graph or builder")
+
+
+def _call_builder(builder: Callable[..., Any], model: BaseChatModel | None) -> Any:
+    try:
+        accepts_model = "model" in inspect.signature(builder).parameters
+    except (TypeError, ValueError):
+        accepts_model = False
+    return builder(model=model) if accepts_model and model is not None else builder()

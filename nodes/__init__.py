@@ -1,0 +1,24 @@
+"""The node library: factories that return plain `State -> update` callables."""
+
+from ._critic import CRITIC_WRITES, Check, grounded_answer, make_critic
+from ._messages import CRITIC, critiques, model_turns, question_of, tool_evidence
+from ._planner import PLANNER_PROMPT, PLANNER_WRITES, make_planner
+from ._responder import RESPONDER_PROMPT, RESPONDER_WRITES, make_responder
+
+__all__ = [
+    "CRITIC",
+    "CRITIC_WRITES",
+    "PLANNER_PROMPT",
+    "PLANNER_WRITES",
+    "RESPONDER_PROMPT",
+    "RESPONDER_WRITES",
+    "Check",
+    "critiques",
+    "grounded_answer",
+    "make_critic",
+    "make_planner",
+    "make_responder",
+    "model_turns",
+    "question_of",
+    "tool_evidence",
+]
