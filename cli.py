@@ -107,6 +107,7 @@ def _execute(args: argparse.Namespace, out: TextIO, *, question: str | None) -> 
         model = ChatLocal(model=args.model)
         model.load()  # a missing or broken model fails here, before any checkpoint is written
     builder = load_graph(args.graph or DEFAULT_GRAPH, model=model)
+    compile_graph(builder)  # a malformed graph fails here, before the database is touched
     config = thread_config(thread_id)
     with open_checkpointer(db) as saver:
         graph = compile_graph(builder, checkpointer=saver)

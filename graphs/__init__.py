@@ -6,10 +6,10 @@ from ._registry import BUILTIN_GRAPHS, DEFAULT_GRAPH, load_graph
 from ._threads import check_thread_id, new_thread_id, thread_config
 
 __all__ = [
-    "BUILTIN_GRAPHS",
-    "DEFAULT_GRAPH",
     "AssistantOptions",
     "AssistantState",
+    "BUILTIN_GRAPHS",
+    "DEFAULT_GRAPH",
     "build_assistant",
     "check_thread_id",
     "compile_graph",

@@ -6,8 +6,8 @@ from ._toolcalls import ParsedOutput, parse_tool_calls
 from ._weights import DEFAULT_MODEL, ResolvedModel, cache_dir, default_gguf_path, resolve
 
 __all__ = [
-    "DEFAULT_MODEL",
     "ChatLocal",
+    "DEFAULT_MODEL",
     "Generation",
     "LocalModel",
     "ParsedOutput",

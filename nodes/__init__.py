@@ -8,11 +8,11 @@ from ._responder import RESPONDER_PROMPT, RESPONDER_WRITES, make_responder
 __all__ = [
     "CRITIC",
     "CRITIC_WRITES",
+    "Check",
     "PLANNER_PROMPT",
     "PLANNER_WRITES",
     "RESPONDER_PROMPT",
     "RESPONDER_WRITES",
-    "Check",
     "critiques",
     "grounded_answer",
     "make_critic",

@@ -2,4 +2,7 @@
 
 from ._calculator import calculator, evaluate
 
-__all__ = ["calculator", "evaluate"]
+__all__ = [
+    "calculator",
+    "evaluate",
+]

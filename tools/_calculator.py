@@ -100,6 +100,6 @@ def calculator(expression: str) -> str:
     """Evaluate an arithmetic expression exactly and return the number.
 
     Args:
-        expression: arithmetic such as `(12 + 3) * 4 / 5`; supports + - * / // % ** and sqrt, abs, round.
+        expression: the arithmetic to evaluate, written with + - * / ** and parentheses.
     """
     return str(evaluate(expression))
