@@ -63,7 +63,10 @@ def load_graph(ref: str, *, model: BaseChatModel | None = None) -> StateGraph | 
     if isinstance(target, (StateGraph, Pregel)):
         return target
     if callable(target):
-        built = _call_builder(target, model)
+        try:
+            built = _call_builder(target, model)
+        except TypeError as exc:
+            raise GraphNotFoundError(f"{ref!r} could not be called as a graph builder: {exc}") from exc
         if isinstance(built, (StateGraph, Pregel)):
             return built
         raise GraphNotFoundError(f"{ref!r} returned {type(built).__name__}, not a StateGraph or compiled graph")
