@@ -45,3 +45,19 @@ class ModelLoadError(GraphwrightError, RuntimeError):
 
 class ContextLengthError(GraphwrightError, ValueError):
     """A prompt does not fit in the model's context window."""
+
+
+class ToolDefinitionError(GraphwrightError, TypeError):
+    """A function cannot become a tool: a parameter without a type hint, no docstring, an undocumented argument."""
+
+
+class ToolPathError(GraphwrightError, PermissionError):
+    """A workspace path is absolute, climbs out with `..`, or resolves (through a symlink) outside the workspace."""
+
+
+class ToolHostError(GraphwrightError, PermissionError):
+    """A URL names a scheme or host outside the HTTP tool's allow-list."""
+
+
+class SandboxUnavailableError(GraphwrightError, RuntimeError):
+    """The Python sandbox cannot isolate code here (no namespaces), so it refuses to run it unconfined."""

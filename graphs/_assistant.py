@@ -11,10 +11,9 @@ from langchain_core.messages import AIMessage, AnyMessage
 from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
-from langgraph.prebuilt import ToolNode
 
 from .._errors import GraphSetupError
-from ..nodes import Check, grounded_answer, make_critic, make_planner, make_responder, model_turns
+from ..nodes import Check, grounded_answer, make_critic, make_executor, make_planner, make_responder, model_turns
 
 
 class AssistantState(TypedDict):
@@ -90,7 +89,7 @@ def build_assistant(
 
     graph = StateGraph(AssistantState)
     graph.add_node("planner", make_planner(model, tools))
-    graph.add_node("tools", ToolNode(list(tools), handle_tool_errors=True))
+    graph.add_node("tools", make_executor(list(tools)))
     graph.add_node("responder", make_responder(model))
     graph.add_node("critic", make_critic(check, max_revisions=options.max_revisions))
     graph.add_edge(START, "planner")

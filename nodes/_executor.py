@@ -1,0 +1,309 @@
+"""The tool executor node: checks, approves and runs the planner's tool calls, and never repeats a side effect.
+
+For the last AI message's calls, in order: an unparseable call, an unknown tool, a call the `ToolPolicy` refuses
+or arguments that do not match the tool's schema each get an error `ToolMessage` telling the model what to fix
+(nothing runs). Calls to tools that need approval then `interrupt()` with the call, one at a time, before
+anything runs (a resumed node starts over, so nothing may have run before an interrupt). The calls left run
+with the tool's timeout: read-only calls in parallel, side-effecting calls one after another in the order the
+model gave them (a later one may depend on an earlier one's effect), each recorded in the side-effect ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool
+from langgraph.types import interrupt
+from pydantic import BaseModel, ValidationError
+
+from ..tools._ledger import ToolLedger, ledger_for
+from ..tools._policy import ToolPolicy
+from ..tools._registry import ToolMeta, tool_meta
+
+EXECUTOR_WRITES = frozenset({"messages"})
+"""The state keys an executor node writes."""
+
+APPROVAL = "tool_approval"
+"""The `type` of the value an approval interrupt carries (see `make_executor`)."""
+
+_CHECKPOINTER_KEY = "__pregel_checkpointer"  # where LangGraph puts the run's checkpointer in a node's config
+
+
+@dataclass(frozen=True)
+class ExecutorOptions:
+    """Bounds of one executor step."""
+
+    max_output_chars: int = 4000
+    """Characters of a tool's output kept in its message; the rest is cut and the cut is marked."""
+    max_parallel: int = 4
+    """Calls run at the same time (read-only calls run in parallel; side-effecting calls in order)."""
+
+
+@dataclass(frozen=True)
+class _Ready:
+    index: int
+    tool: BaseTool
+    meta: ToolMeta
+    call: dict[str, Any]
+
+
+def make_executor(
+    tools: Sequence[BaseTool],
+    *,
+    policy: ToolPolicy = ToolPolicy(),
+    options: ExecutorOptions = ExecutorOptions(),
+    ledger: ToolLedger | None = None,
+) -> Callable[[dict[str, Any], RunnableConfig], dict[str, Any]]:
+    """Return a node that runs the tool calls in the last AI message and answers each with a `ToolMessage`.
+
+    Reads: `messages` (the last one, an AI message with `tool_calls` and maybe `invalid_tool_calls`). Writes:
+    `messages` (one tool message per call, in the order of the calls; errors have `status="error"`).
+
+    A tool whose `ToolMeta.needs_approval` is set interrupts the run with `{"type": "tool_approval", "tool",
+    "args", "id", "description"}`; resume with `Command(resume=...)` carrying `"approve"`, `"reject"`,
+    `{"action": "reject", "reason": ...}` or `{"action": "edit", "args": {...}}` (edited arguments are checked
+    against the schema again). Anything else is treated as a rejection: an unclear answer never runs a tool.
+
+    Args:
+        tools: the tools the model was given.
+        policy: which of them this agent may call (see `ToolPolicy`).
+        options: output and parallelism bounds.
+        ledger: where side-effecting calls are recorded; None uses the ledger beside the run's checkpointer
+            (see `graphwright.tools.ledger_for`), or none when the graph has no checkpointer.
+
+    Example:
+        >>> from graphwright.tools import calculator
+        >>> node = make_executor([calculator])
+        >>> call = {"name": "calculator", "args": {"expression": "6*7"}, "id": "c1", "type": "tool_call"}
+        >>> node({"messages": [AIMessage("", tool_calls=[call])]}, {})["messages"][0].content
+        '42'
+    """
+    by_name = {tool.name: tool for tool in tools}
+
+    def executor(state: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        messages = state.get("messages") or []
+        last = messages[-1] if messages else None
+        if not isinstance(last, AIMessage):
+            return {"messages": []}
+        answers: dict[int, ToolMessage] = {}
+        ready: list[_Ready] = []
+        for index, bad in enumerate(last.invalid_tool_calls):
+            answers[-1 - index] = _error(
+                bad.get("id") or f"invalid-{index}",
+                bad.get("name") or "invalid_tool_call",
+                f"Your tool call could not be used: {bad.get('error') or 'it is malformed'}. "
+                f"Call the tool again with a JSON object of arguments. You wrote: {_clip(bad.get('args'), 300)}",
+            )
+        for index, call in enumerate(last.tool_calls):
+            call = dict(call)
+            call["id"] = call.get("id") or f"call-{index}"
+            problem, tool = _check(call, by_name, policy)
+            if problem is None and tool_meta(tool).needs_approval:
+                problem, call = _ask_approval(call, tool)
+            if problem is not None:
+                answers[index] = _error(call["id"], call["name"], problem)
+            else:
+                ready.append(_Ready(index, tool, tool_meta(tool), call))
+        if ready:
+            run_ledger = ledger if ledger is not None else ledger_for(_configurable(config).get(_CHECKPOINTER_KEY))
+            answers.update(_run_all(ready, run_ledger, _run_key(config), options))
+        ordered = [answers[k] for k in sorted(a for a in answers if a < 0)[::-1]]
+        ordered += [answers[k] for k in sorted(a for a in answers if a >= 0)]
+        return {"messages": ordered}
+
+    return executor
+
+
+def _check(call: dict[str, Any], by_name: dict[str, BaseTool], policy: ToolPolicy) -> tuple[str | None, Any]:
+    tool = by_name.get(call["name"])
+    if tool is None:
+        return f"There is no tool named {call['name']!r}. Available tools: {', '.join(sorted(by_name))}.", None
+    refusal = policy.refusal(tool.name, tool_meta(tool))
+    if refusal is not None:
+        return f"Refused: {refusal}. The call was not executed.", tool
+    return validation_problem(tool, call.get("args")), tool
+
+
+def validation_problem(tool: BaseTool, args: Any) -> str | None:
+    """Return None if `args` fit `tool`'s argument schema, else a message telling the model what to fix.
+
+    Unknown argument names are errors too (a model that invents a parameter should hear about it).
+
+    Example:
+        >>> from graphwright.tools import calculator
+        >>> validation_problem(calculator, {"expression": "1+1"}) is None
+        True
+        >>> print(validation_problem(calculator, {"expr": "1+1"}).splitlines()[1])
+        - expr: unknown argument
+    """
+    schema = _json_schema(tool)
+    problems: list[str] = []
+    if not isinstance(args, dict):
+        problems.append(f"arguments must be a JSON object, got {type(args).__name__}")
+    else:
+        known = set((schema.get("properties") or {}).keys())
+        problems += [f"- {name}: unknown argument" for name in args if known and name not in known]
+        problems += _schema_errors(tool, args)
+    if not problems:
+        return None
+    return (
+        f"Invalid arguments for tool {tool.name!r}:\n" + "\n".join(problems) + "\n"
+        f"Expected arguments (JSON schema): {json.dumps(schema.get('properties', {}))}; "
+        f"required: {schema.get('required', [])}. Call {tool.name!r} again with corrected arguments."
+    )
+
+
+def _json_schema(tool: BaseTool) -> dict[str, Any]:
+    schema = tool.tool_call_schema
+    if isinstance(schema, dict):
+        return schema
+    return schema.model_json_schema()
+
+
+def _schema_errors(tool: BaseTool, args: dict[str, Any]) -> list[str]:
+    schema = tool.args_schema
+    if isinstance(schema, type) and issubclass(schema, BaseModel):
+        try:
+            schema.model_validate(args)
+        except ValidationError as exc:
+            return [
+                f"- {'.'.join(map(str, e['loc'])) or '(arguments)'}: {e['msg']} (got {_clip(e.get('input'), 80)})"
+                for e in exc.errors()
+            ]
+        return []
+    if isinstance(schema, dict):
+        import jsonschema
+
+        validator = jsonschema.Draft202012Validator(schema)
+        return [f"- {'.'.join(map(str, e.path)) or '(arguments)'}: {e.message}" for e in validator.iter_errors(args)]
+    return []
+
+
+def _ask_approval(call: dict[str, Any], tool: BaseTool) -> tuple[str | None, dict[str, Any]]:
+    answer = interrupt(
+        {"type": APPROVAL, "tool": call["name"], "args": call["args"], "id": call["id"], "description": tool.description}
+    )
+    action = answer.get("action") if isinstance(answer, dict) else answer
+    if action == "approve":
+        return None, call
+    if action == "edit" and isinstance(answer, dict) and "args" in answer:
+        edited = {**call, "args": answer["args"]}
+        return validation_problem(tool, answer["args"]), edited
+    if action == "reject":
+        reason = answer.get("reason") if isinstance(answer, dict) else None
+        return f"A human rejected this call{': ' + reason if reason else ''}. It was not executed.", call
+    return f"The approval answer {_clip(answer, 80)} was not understood, so the call was not executed.", call
+
+
+def _run_all(
+    ready: list[_Ready], ledger: ToolLedger | None, run_key: str, options: ExecutorOptions
+) -> dict[int, ToolMessage]:
+    side_effecting = [r for r in ready if r.meta.side_effects]
+    jobs: list[list[_Ready]] = [[r] for r in ready if not r.meta.side_effects]
+    if side_effecting:
+        jobs.append(side_effecting)
+    results: dict[int, ToolMessage] = {}
+
+    def run_job(job: list[_Ready]) -> None:
+        for item in job:
+            results[item.index] = _run_one(item, ledger, run_key, options)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(options.max_parallel, len(jobs)))) as pool:
+        for future in [pool.submit(run_job, job) for job in jobs]:
+            future.result()
+    return results
+
+
+def _run_one(item: _Ready, ledger: ToolLedger | None, run_key: str, options: ExecutorOptions) -> ToolMessage:
+    call_id, name = item.call["id"], item.call["name"]
+    key = f"{run_key}|{call_id}"
+    record = ledger is not None and item.meta.side_effects
+    if record:
+        entry = ledger.lookup(key)
+        if entry is not None and entry.status == "done":
+            return ToolMessage(entry.content or "", tool_call_id=call_id, name=name, status="error" if entry.is_error else "success")
+        if entry is not None:
+            return _error(
+                call_id,
+                name,
+                "This call was started before the run was interrupted and its outcome is unknown; "
+                "it was not repeated, to avoid doing it twice.",
+            )
+        ledger.start(key, name, json.dumps(item.call["args"], sort_keys=True, default=str))
+    text, failed = _invoke(item.tool, item.call, item.meta.timeout)
+    text = _cap(text, options.max_output_chars)
+    if record:
+        ledger.finish(key, text, is_error=failed)
+    return ToolMessage(text, tool_call_id=call_id, name=name, status="error" if failed else "success")
+
+
+def _invoke(tool: BaseTool, call: dict[str, Any], timeout: float) -> tuple[str, bool]:
+    """Run one call in a daemon thread; return (text, failed). A call past `timeout` is abandoned."""
+    outcome: dict[str, Any] = {}
+    tool_call = {"name": call["name"], "args": call["args"], "id": call["id"], "type": "tool_call"}
+
+    def target() -> None:
+        try:
+            if getattr(tool, "func", True) is None and getattr(tool, "coroutine", None) is not None:
+                outcome["message"] = asyncio.run(tool.ainvoke(tool_call))
+            else:
+                outcome["message"] = tool.invoke(tool_call)
+        except BaseException as exc:  # noqa: BLE001 - every failure becomes a message to the model
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=target, name=f"tool-{call['name']}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        return f"Error: tool {call['name']!r} timed out after {timeout:g} s and was abandoned.", True
+    if "error" in outcome:
+        exc = outcome["error"]
+        return f"Error: {type(exc).__name__}: {exc}", True
+    message = outcome.get("message")
+    if isinstance(message, ToolMessage):
+        return _text(message.content), message.status == "error"
+    return _text(message), False
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text" for p in content):
+        return "\n".join(p.get("text", "") for p in content)
+    return json.dumps(content, default=str)
+
+
+def _cap(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"\n… [output cut: {len(text) - limit} more characters]"
+
+
+def _clip(value: Any, limit: int) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _error(call_id: str, name: str, text: str) -> ToolMessage:
+    return ToolMessage(text, tool_call_id=call_id, name=name, status="error")
+
+
+def _configurable(config: RunnableConfig | None) -> dict[str, Any]:
+    return dict((config or {}).get("configurable") or {})
+
+
+def _run_key(config: RunnableConfig | None) -> str:
+    """`thread|checkpoint` for the step being run: the same when the step is resumed or replayed."""
+    conf = _configurable(config)
+    namespace = str(conf.get("checkpoint_ns") or "")
+    graph_ns = namespace.rsplit("|", 1)[0] if "|" in namespace else ""
+    checkpoint = (conf.get("checkpoint_map") or {}).get(graph_ns) or conf.get("checkpoint_id") or namespace
+    return f"{conf.get('thread_id', '')}|{checkpoint}"

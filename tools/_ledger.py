@@ -1,0 +1,159 @@
+"""The side-effect ledger: what each side-effecting tool call did, so a resumed or replayed run never repeats it.
+
+A call's key is `(thread, checkpoint, call id)`: the same call resumed from the same checkpoint gets the same
+key. Before a side-effecting tool runs, the executor writes `started` under the key; when it returns, `done`
+with the result. Both writes are committed before the graph moves on. A later run that finds `done` returns the
+recorded result without calling the tool; one that finds only `started` (the process died during the call)
+does not call it again either, and tells the model the outcome is unknown.
+
+The ledger lives beside the checkpoints: a table in the same SQLite file or Postgres database as the
+checkpointer (found from it at run time), or memory for an in-memory checkpointer.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
+
+TABLE = "graphwright_tool_ledger"
+"""The table name in the checkpoint database."""
+
+_SCHEMA = (
+    f"CREATE TABLE IF NOT EXISTS {TABLE} (key TEXT PRIMARY KEY, tool TEXT NOT NULL, args TEXT NOT NULL, "
+    "status TEXT NOT NULL, content TEXT, is_error INTEGER NOT NULL DEFAULT 0, updated DOUBLE PRECISION NOT NULL)"
+)
+_START = f"INSERT INTO {TABLE} (key, tool, args, status, updated) VALUES (?, ?, ?, 'started', ?) ON CONFLICT (key) DO NOTHING"
+_FINISH = f"UPDATE {TABLE} SET status = 'done', content = ?, is_error = ?, updated = ? WHERE key = ?"
+_LOOKUP = f"SELECT status, content, is_error FROM {TABLE} WHERE key = ?"
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """What the ledger knows about one call."""
+
+    status: Literal["started", "done"]
+    """`started`: the call began and never reported back; `done`: it returned `content`."""
+    content: str | None = None
+    """The tool message text the call produced (None while only started)."""
+    is_error: bool = False
+    """True when the call ended in an error."""
+
+
+class ToolLedger:
+    """A record of side-effecting tool calls by idempotency key (this base class keeps it in memory).
+
+    Example:
+        >>> ledger = ToolLedger()
+        >>> ledger.start("t|c|call-1", "send_mail", "{}")
+        >>> ledger.lookup("t|c|call-1").status
+        'started'
+        >>> ledger.finish("t|c|call-1", "sent", is_error=False)
+        >>> ledger.lookup("t|c|call-1")
+        LedgerEntry(status='done', content='sent', is_error=False)
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, LedgerEntry] = {}
+        self._lock = threading.Lock()
+
+    def lookup(self, key: str) -> LedgerEntry | None:
+        """Return what is recorded under `key`, or None if the call never started."""
+        with self._lock:
+            return self._entries.get(key)
+
+    def start(self, key: str, tool: str, args: str) -> None:
+        """Record (durably, before returning) that the call under `key` is about to run."""
+        with self._lock:
+            self._entries.setdefault(key, LedgerEntry("started"))
+
+    def finish(self, key: str, content: str, *, is_error: bool) -> None:
+        """Record (durably, before returning) the result of the call under `key`."""
+        with self._lock:
+            self._entries[key] = LedgerEntry("done", content, is_error)
+
+
+class SqlLedger(ToolLedger):
+    """A ledger in a table of a SQLite or Postgres database, sharing a checkpointer's connection and lock."""
+
+    def __init__(self, conn: Any, lock: Any, *, paramstyle: Literal["qmark", "format"] = "qmark") -> None:
+        """Use `conn` (a `sqlite3.Connection` or an autocommit psycopg connection), serialized by `lock`."""
+        super().__init__()
+        self._conn = conn
+        self._db_lock = lock
+        self._format = paramstyle == "format"
+        self._run(_SCHEMA, ())
+
+    def _run(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        if self._format:
+            sql = sql.replace("?", "%s")
+        with self._db_lock:
+            cursor = self._conn.execute(sql, params)
+            rows = list(cursor.fetchall()) if cursor.description else []
+            if not getattr(self._conn, "autocommit", False):
+                self._conn.commit()
+        return rows
+
+    def lookup(self, key: str) -> LedgerEntry | None:
+        """Return what is recorded under `key`, or None if the call never started."""
+        rows = self._run(_LOOKUP, (key,))
+        if not rows:
+            return None
+        row = rows[0]
+        status, content, is_error = (row["status"], row["content"], row["is_error"]) if isinstance(row, dict) else row
+        return LedgerEntry(status, content, bool(is_error))
+
+    def start(self, key: str, tool: str, args: str) -> None:
+        """Record (committed before returning) that the call under `key` is about to run."""
+        self._run(_START, (key, tool, args, time.time()))
+
+    def finish(self, key: str, content: str, *, is_error: bool) -> None:
+        """Record (committed before returning) the result of the call under `key`."""
+        self._run(_FINISH, (content, int(is_error), time.time(), key))
+
+
+_ATTACHED: weakref.WeakKeyDictionary[BaseCheckpointSaver, ToolLedger] = weakref.WeakKeyDictionary()
+_ATTACH_LOCK = threading.Lock()
+
+
+def ledger_for(checkpointer: BaseCheckpointSaver | None) -> ToolLedger | None:
+    """Return the ledger that lives beside `checkpointer` (one per checkpointer), or None if there is none.
+
+    SQLite and Postgres savers get a table in their own database; an in-memory saver a ledger in memory;
+    no checkpointer (nothing can be resumed) or another kind of saver, None.
+
+    Example:
+        >>> from langgraph.checkpoint.memory import InMemorySaver
+        >>> saver = InMemorySaver()
+        >>> ledger_for(saver) is ledger_for(saver), ledger_for(None)
+        (True, None)
+    """
+    if checkpointer is None:
+        return None
+    with _ATTACH_LOCK:
+        if checkpointer in _ATTACHED:
+            return _ATTACHED[checkpointer]
+        ledger = _make_ledger(checkpointer)
+        if ledger is not None:
+            _ATTACHED[checkpointer] = ledger
+        return ledger
+
+
+def _make_ledger(checkpointer: BaseCheckpointSaver) -> ToolLedger | None:
+    if isinstance(checkpointer, InMemorySaver):
+        return ToolLedger()
+    kind = type(checkpointer).__name__
+    if kind == "SqliteSaver":
+        return SqlLedger(checkpointer.conn, checkpointer.lock)  # type: ignore[attr-defined]
+    if kind == "PostgresSaver":
+        import psycopg
+
+        conn = checkpointer.conn  # type: ignore[attr-defined]
+        if isinstance(conn, psycopg.Connection):
+            return SqlLedger(conn, checkpointer.lock, paramstyle="format")  # type: ignore[attr-defined]
+    return None

@@ -1,0 +1,183 @@
+"""Declaring tools: a typed, documented Python function plus what the executor must know to run it safely.
+
+`register_tool` turns a function into a langchain-core `StructuredTool` whose argument schema comes from the
+type hints and the docstring's `Args:` section, and attaches a `ToolMeta`: whether the tool has side effects,
+the permission it needs, its timeout, and whether a human must approve each call. A function that is not fully
+typed or documented fails here, at registration, not when the model first calls it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, overload
+
+from langchain_core.tools import BaseTool, StructuredTool
+
+from .._errors import ToolDefinitionError
+
+META_KEY = "graphwright"
+"""The key under which a tool's `ToolMeta` is kept in `BaseTool.metadata`."""
+
+
+@dataclass(frozen=True)
+class ToolMeta:
+    """What the executor needs to know about a tool beyond its schema."""
+
+    side_effects: bool = True
+    """True if a call changes the world (so it is recorded and never repeated); False for read-only tools."""
+    permission: str | None = None
+    """A permission a `ToolPolicy` must grant before the tool may be called (None: no special permission)."""
+    timeout: float = 30.0
+    """Seconds a call may run before the executor gives up on it and reports a timeout to the model."""
+    needs_approval: bool = False
+    """True if every call waits for a human to approve, edit or reject it."""
+
+    def __post_init__(self) -> None:
+        if not self.timeout > 0:
+            raise ToolDefinitionError(f"a tool timeout must be positive, got {self.timeout}")
+
+
+UNDECLARED = ToolMeta(side_effects=False)
+"""The metadata assumed for a plain langchain tool that was not registered here: re-run freely, no permission.
+
+Register a tool with `register_tool(side_effects=True)` to have its calls recorded and never repeated.
+"""
+
+
+def tool_meta(tool: BaseTool) -> ToolMeta:
+    """Return the `ToolMeta` of `tool` (`UNDECLARED` for a tool that carries none).
+
+    Example:
+        >>> from graphwright.tools import calculator
+        >>> tool_meta(calculator).side_effects
+        False
+    """
+    meta = (tool.metadata or {}).get(META_KEY)
+    return meta if isinstance(meta, ToolMeta) else UNDECLARED
+
+
+def with_meta(tool: BaseTool, meta: ToolMeta) -> BaseTool:
+    """Return a copy of `tool` carrying `meta` (the original is unchanged).
+
+    Example:
+        >>> from graphwright.tools import calculator
+        >>> with_meta(calculator, ToolMeta(needs_approval=True)).name
+        'calculator'
+    """
+    return tool.model_copy(update={"metadata": {**(tool.metadata or {}), META_KEY: meta}})
+
+
+@overload
+def register_tool(fn: Callable[..., Any], /) -> StructuredTool: ...
+
+
+@overload
+def register_tool(
+    *,
+    name: str | None = None,
+    side_effects: bool = True,
+    permission: str | None = None,
+    timeout: float = 30.0,
+    needs_approval: bool = False,
+) -> Callable[[Callable[..., Any]], StructuredTool]: ...
+
+
+def register_tool(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    side_effects: bool = True,
+    permission: str | None = None,
+    timeout: float = 30.0,
+    needs_approval: bool = False,
+) -> StructuredTool | Callable[[Callable[..., Any]], StructuredTool]:
+    """Make a typed, documented function a tool; use bare (`@register_tool`) or with options.
+
+    The schema comes from the parameters' type hints and the docstring's `Args:` section (one line per
+    parameter); the docstring's first paragraph is the description the model sees. Tools are assumed to have
+    side effects unless declared read-only: the safe default.
+
+    Args:
+        fn: the function (when used bare).
+        name: the tool's name (default: the function's name).
+        side_effects: False for a read-only tool; True records each call so a resumed run never repeats it.
+        permission: a permission a `ToolPolicy` must grant for the tool to be called.
+        timeout: seconds a call may run.
+        needs_approval: every call waits for a human to approve, edit or reject it.
+
+    Returns:
+        A `StructuredTool` (or a decorator making one) with its `ToolMeta` in `metadata`.
+
+    Raises:
+        ToolDefinitionError: a parameter has no type hint, `*args`/`**kwargs` are used, the docstring is
+            missing, or a parameter is not described under `Args:`.
+
+    Example:
+        >>> @register_tool(side_effects=False)
+        ... def shout(text: str) -> str:
+        ...     '''Return `text` in capitals.
+        ...
+        ...     Args:
+        ...         text: what to shout.
+        ...     '''
+        ...     return text.upper()
+        >>> shout.invoke({"text": "hi"}), tool_meta(shout).side_effects
+        ('HI', False)
+    """
+    meta = ToolMeta(side_effects=side_effects, permission=permission, timeout=timeout, needs_approval=needs_approval)
+
+    def decorate(function: Callable[..., Any]) -> StructuredTool:
+        _check_signature(function)
+        try:
+            tool = StructuredTool.from_function(
+                function if not inspect.iscoroutinefunction(function) else None,
+                coroutine=function if inspect.iscoroutinefunction(function) else None,
+                name=name or function.__name__,
+                parse_docstring=True,
+                error_on_invalid_docstring=True,
+            )
+        except ValueError as exc:
+            raise ToolDefinitionError(f"tool {function.__name__!r}: {exc}") from exc
+        tool.metadata = {**(tool.metadata or {}), META_KEY: meta}
+        return tool
+
+    return decorate(fn) if fn is not None else decorate
+
+
+def _check_signature(function: Callable[..., Any]) -> None:
+    label = getattr(function, "__name__", repr(function))
+    if not callable(function):
+        raise ToolDefinitionError(f"a tool must be a function, got {type(function).__name__}")
+    doc = inspect.getdoc(function) or ""
+    if not doc.strip():
+        raise ToolDefinitionError(f"tool {label!r} has no docstring: the model needs a description")
+    documented = _documented_args(doc)
+    for parameter in inspect.signature(function).parameters.values():
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            raise ToolDefinitionError(f"tool {label!r}: *args/**kwargs have no schema; name each parameter")
+        if parameter.annotation is inspect.Parameter.empty:
+            raise ToolDefinitionError(f"tool {label!r}: parameter {parameter.name!r} has no type hint")
+        if parameter.name not in documented:
+            raise ToolDefinitionError(
+                f"tool {label!r}: parameter {parameter.name!r} is not described in the docstring's Args: section"
+            )
+
+
+def _documented_args(doc: str) -> set[str]:
+    names: set[str] = set()
+    in_args = False
+    for line in doc.splitlines():
+        stripped = line.strip()
+        if stripped in ("Args:", "Arguments:"):
+            in_args = True
+            continue
+        if in_args:
+            if stripped and not line.startswith((" ", "\t")):
+                break
+            head = stripped.split(":", 1)[0].split(" (", 1)[0].strip()
+            if ":" in stripped and head.isidentifier():
+                names.add(head)
+    return names
