@@ -1,7 +1,9 @@
-"""The in-process Transformers chat model: loading, chat templates, tool-call parsing."""
+"""The in-process Transformers chat model: loading, chat templates, constrained decoding, routing."""
 
 from ._chat import ChatLocal
+from ._grammar import Grammar, GrammarError, bound_strings, compile_grammar, json_grammar, tool_call_grammar
 from ._local import Generation, LocalModel
+from ._routing import RouteChoice, choose_route, legal_successors, model_router
 from ._toolcalls import ParsedOutput, parse_tool_calls
 from ._weights import DEFAULT_MODEL, ResolvedModel, cache_dir, default_gguf_path, resolve
 
@@ -9,11 +11,21 @@ __all__ = [
     "ChatLocal",
     "DEFAULT_MODEL",
     "Generation",
+    "Grammar",
+    "GrammarError",
     "LocalModel",
     "ParsedOutput",
     "ResolvedModel",
+    "RouteChoice",
+    "bound_strings",
     "cache_dir",
+    "choose_route",
+    "compile_grammar",
     "default_gguf_path",
+    "json_grammar",
+    "legal_successors",
+    "model_router",
     "parse_tool_calls",
     "resolve",
+    "tool_call_grammar",
 ]

@@ -10,26 +10,33 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+import jsonschema
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.exceptions import OutputParserException
 from langchain_core.messages import (
     AIMessage,
+    AIMessageChunk,
     BaseMessage,
     HumanMessage,
     SystemMessage,
     ToolMessage,
 )
 from langchain_core.messages.ai import UsageMetadata
-from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.runnables import Runnable
+from langchain_core.messages.tool import ToolCall, ToolCallChunk, tool_call_chunk
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableLambda
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from ._local import LocalModel
+from ._grammar import json_grammar, tool_call_grammar
+from ._local import Generation, LocalModel
 from ._toolcalls import parse_tool_calls
 
 _TOOL_CHOICE_WORDS = {"auto", "none", "required", "any"}
@@ -63,6 +70,8 @@ class ChatLocal(BaseChatModel):
     """Seed for sampling when `temperature` > 0."""
     timeout: float | None = Field(default=120.0, gt=0)
     """Seconds one call may generate for before it stops with `finish_reason="timeout"`."""
+    constrained: bool = True
+    """Decode tool calls and structured output under a grammar, so they are valid by construction."""
 
     _local: LocalModel | None = PrivateAttr(default=None)
 
@@ -110,6 +119,33 @@ class ChatLocal(BaseChatModel):
         choice = _normalize_tool_choice(tool_choice, names)
         return super().bind(tools=formatted, tool_choice=choice, **kwargs)
 
+    def _prepare(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> _Request:
+        """Render the prompt and pick the grammar and options for one call."""
+        local = self.load()
+        tools: list[dict[str, Any]] = kwargs.get("tools") or []
+        choice = kwargs.get("tool_choice")
+        if choice == "none":
+            tools = []
+        grammar = None
+        schema = kwargs.get("response_format")
+        if schema is not None:
+            grammar = json_grammar(schema)
+        elif tools and self.constrained:
+            grammar = tool_call_grammar(tools, choice, tag_tokens=local.tag_tokens)
+        options = {
+            "max_new_tokens": kwargs.get("max_new_tokens", self.max_new_tokens),
+            "temperature": kwargs.get("temperature", self.temperature),
+            "seed": kwargs.get("seed", self.seed),
+            "stop": stop,
+            "timeout": kwargs.get("timeout", self.timeout),
+            "grammar": grammar,
+        }
+        rendered = _to_template_messages(messages)
+        if schema is not None:
+            rendered = _with_schema_instruction(rendered, schema)
+        prompt = local.render(rendered, tools)
+        return _Request(local, prompt, {t["function"]["name"] for t in tools}, options)
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -117,36 +153,9 @@ class ChatLocal(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        local = self.load()
-        tools: list[dict[str, Any]] = kwargs.get("tools") or []
-        if kwargs.get("tool_choice") == "none":
-            tools = []
-        prompt = local.render(_to_template_messages(messages), tools)
-        result = local.generate(
-            prompt,
-            max_new_tokens=kwargs.get("max_new_tokens", self.max_new_tokens),
-            temperature=kwargs.get("temperature", self.temperature),
-            seed=kwargs.get("seed", self.seed),
-            stop=stop,
-            timeout=kwargs.get("timeout", self.timeout),
-        )
-        parsed = parse_tool_calls(result.text, {t["function"]["name"] for t in tools}, id_seed=prompt)
-        message = AIMessage(
-            content=parsed.content,
-            tool_calls=parsed.tool_calls,
-            invalid_tool_calls=parsed.invalid_tool_calls,
-            usage_metadata=UsageMetadata(
-                input_tokens=result.prompt_tokens,
-                output_tokens=result.completion_tokens,
-                total_tokens=result.prompt_tokens + result.completion_tokens,
-            ),
-            response_metadata={
-                "model_name": local.name,
-                "finish_reason": result.finish_reason,
-                "generation_seconds": round(result.seconds, 3),
-            },
-        )
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        request = self._prepare(messages, stop, kwargs)
+        result = request.local.generate(request.prompt, **request.options)
+        return ChatResult(generations=[ChatGeneration(message=request.message(result))])
 
     async def _agenerate(
         self,
@@ -156,6 +165,161 @@ class ChatLocal(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         return await asyncio.to_thread(self._generate, messages, stop, None, **kwargs)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        """Yield text as it is decoded; a reply that is a tool call streams as tool-call chunks per call."""
+        request = self._prepare(messages, stop, kwargs)
+        calls_mode: bool | None = None if request.tool_names else False
+        buffer = ""
+        emitted_calls = 0
+        for piece in request.local.stream(request.prompt, **request.options):
+            if isinstance(piece, Generation):
+                final = request.message(piece)
+                chunks = _call_chunks(final.tool_calls[emitted_calls:], emitted_calls)
+                tail = AIMessageChunk(
+                    content=final.content if calls_mode and not emitted_calls else "",
+                    tool_call_chunks=chunks,
+                    usage_metadata=final.usage_metadata,
+                    response_metadata=final.response_metadata,
+                    chunk_position="last",
+                )
+                if calls_mode is False:
+                    tail.content = ""
+                yield ChatGenerationChunk(message=tail)
+                return
+            buffer += piece
+            if calls_mode is None and buffer.strip():
+                calls_mode = buffer.lstrip()[0] in "<{["
+            if calls_mode is False:
+                chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
+                if run_manager:
+                    run_manager.on_llm_new_token(piece, chunk=chunk)
+                yield chunk
+            elif calls_mode:
+                done = parse_tool_calls(_complete_calls(buffer), request.tool_names, id_seed=request.prompt)
+                if len(done.tool_calls) > emitted_calls:
+                    new = _call_chunks(done.tool_calls[emitted_calls:], emitted_calls)
+                    emitted_calls = len(done.tool_calls)
+                    yield ChatGenerationChunk(message=AIMessageChunk(content="", tool_call_chunks=new))
+
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type,
+        *,
+        include_raw: bool = False,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
+        """Return a runnable that answers with an object matching `schema`, decoded under its grammar.
+
+        Args:
+            schema: a Pydantic model class (returns an instance), a TypedDict class or a JSON schema dict
+                (returns a dict).
+            include_raw: return `{"raw": AIMessage, "parsed": ..., "parsing_error": ...}` instead.
+
+        Raises:
+            GrammarError: the schema cannot be compiled into a grammar.
+        """
+        json_schema = _json_schema_of(schema)
+        json_grammar(json_schema)  # fail now, not on the first call
+        bound = self.bind(response_format=json_schema, ls_structured_output_format={"schema": json_schema})
+        parser = _StructuredParser(schema=schema, json_schema=json_schema)
+        if not include_raw:
+            return bound | RunnableLambda(parser.parse_message)
+        return bound | RunnableLambda(parser.parse_raw)
+
+
+@dataclass
+class _Request:
+    """One prepared call: the model, the prompt, the bound tool names and the generate options."""
+
+    local: LocalModel
+    prompt: str
+    tool_names: set[str]
+    options: dict[str, Any]
+
+    def message(self, result: Generation) -> AIMessage:
+        parsed = parse_tool_calls(result.text, self.tool_names, id_seed=self.prompt)
+        return AIMessage(
+            content=parsed.content,
+            tool_calls=parsed.tool_calls,
+            invalid_tool_calls=parsed.invalid_tool_calls,
+            usage_metadata=UsageMetadata(
+                input_tokens=result.prompt_tokens,
+                output_tokens=result.completion_tokens,
+                total_tokens=result.prompt_tokens + result.completion_tokens,
+            ),
+            response_metadata={
+                "model_name": self.local.name,
+                "model_provider": "graphwright",
+                "finish_reason": result.finish_reason,
+                "generation_seconds": round(result.seconds, 3),
+            },
+        )
+
+
+@dataclass
+class _StructuredParser:
+    schema: dict[str, Any] | type
+    json_schema: dict[str, Any]
+
+    def parse_text(self, text: str) -> Any:
+        value = json.loads(text)
+        if isinstance(self.schema, type) and issubclass(self.schema, BaseModel):
+            return self.schema.model_validate(value)
+        jsonschema.validate(value, self.json_schema)
+        return value
+
+    def parse_message(self, message: AIMessage) -> Any:
+        try:
+            return self.parse_text(message.text)
+        except (ValueError, jsonschema.ValidationError) as exc:
+            raise OutputParserException(f"structured output does not match the schema: {exc}", llm_output=message.text) from exc
+
+    def parse_raw(self, message: AIMessage) -> dict[str, Any]:
+        try:
+            return {"raw": message, "parsed": self.parse_text(message.text), "parsing_error": None}
+        except (ValueError, jsonschema.ValidationError) as exc:
+            return {"raw": message, "parsed": None, "parsing_error": exc}
+
+
+def _with_schema_instruction(messages: list[dict[str, Any]], schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """Tell the model the schema its reply must match (the grammar enforces it; the model should know it)."""
+    note = f"Reply with only a JSON value that matches this JSON schema:\n{json.dumps(schema)}"
+    if messages and messages[0]["role"] == "system":
+        return [{**messages[0], "content": f"{messages[0]['content']}\n\n{note}"}, *messages[1:]]
+    return [{"role": "system", "content": note}, *messages]
+
+
+def _json_schema_of(schema: dict[str, Any] | type) -> dict[str, Any]:
+    if isinstance(schema, dict):
+        if "parameters" in schema and "name" in schema:  # an OpenAI function dict
+            return schema["parameters"]
+        return schema
+    if isinstance(schema, type) and issubclass(schema, BaseModel):
+        return schema.model_json_schema()
+    return convert_to_openai_tool(schema)["function"]["parameters"]
+
+
+def _complete_calls(text: str) -> str:
+    """Cut `text` after its last complete call (a closing tag, or a line that is a whole JSON object)."""
+    end = text.rfind("</tool_call>")
+    if end >= 0:
+        return text[: end + len("</tool_call>")]
+    lines = text.split("\n")
+    return "\n".join(lines[:-1]) if len(lines) > 1 else ""
+
+
+def _call_chunks(calls: list[ToolCall], start: int) -> list[ToolCallChunk]:
+    return [
+        tool_call_chunk(name=call["name"], args=json.dumps(call["args"]), id=call["id"], index=start + offset)
+        for offset, call in enumerate(calls)
+    ]
 
 
 def _normalize_tool_choice(choice: str | dict[str, Any] | bool | None, names: set[str]) -> str | None:

@@ -7,13 +7,16 @@ would only fight over the same two cores (batching them is the scheduler's job).
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .._errors import ContextLengthError, ModelLoadError
+from ._grammar import Grammar, GrammarProcessor, llg_tokenizer
 from ._weights import resolve
 
 _LOADED: dict[tuple[str, str], LocalModel] = {}
@@ -95,6 +98,12 @@ class LocalModel:
             messages, tools=tools or None, add_generation_prompt=True, tokenize=False
         )
 
+    @property
+    def tag_tokens(self) -> bool:
+        """True when `<tool_call>` and `</tool_call>` are single special tokens of this tokenizer."""
+        vocab = self.tokenizer.get_added_vocab()
+        return "<tool_call>" in vocab and "</tool_call>" in vocab
+
     def count_tokens(self, text: str) -> int:
         """Return how many tokens `text` encodes to."""
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -108,6 +117,8 @@ class LocalModel:
         seed: int | None = None,
         stop: list[str] | None = None,
         timeout: float | None = None,
+        grammar: Grammar | None = None,
+        streamer: Any = None,
     ) -> Generation:
         """Continue `prompt` and return the new text; greedy unless `temperature` > 0.
 
@@ -118,6 +129,8 @@ class LocalModel:
             seed: seed for sampling.
             stop: strings that end generation when produced (they stay in the text).
             timeout: seconds after which generation stops with `finish_reason="timeout"`.
+            grammar: decode under this grammar (see `graphwright.models.tool_call_grammar`).
+            streamer: a Transformers streamer that receives tokens as they are generated.
 
         Raises:
             ContextLengthError: the prompt leaves no room for a single new token.
@@ -140,6 +153,11 @@ class LocalModel:
             options.update(stop_strings=list(stop), tokenizer=self.tokenizer)
         if timeout is not None:
             options["max_time"] = float(timeout)
+        if grammar is not None:
+            tokenizer = llg_tokenizer(self.tokenizer, int(self.model.config.vocab_size))
+            options["logits_processor"] = [GrammarProcessor(grammar, tokenizer)]
+        if streamer is not None:
+            options["streamer"] = streamer
         eos = self.model.generation_config.eos_token_id
         eos_ids = set(eos if isinstance(eos, list) else [eos])
         with self._lock, torch.inference_mode():
@@ -159,6 +177,35 @@ class LocalModel:
         else:
             reason = "timeout" if timeout is not None and seconds >= timeout else "stop"
         return Generation(text, n_prompt, len(new), reason, seconds)
+
+    def stream(self, prompt: str, **options: Any) -> Iterator[str | Generation]:
+        """Generate like `generate`, yielding text pieces as they are decoded and the `Generation` last.
+
+        Raises:
+            Whatever `generate` raises, in the caller's thread.
+        """
+        from transformers import TextIteratorStreamer
+
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        outcome: queue.Queue[Generation | BaseException] = queue.Queue(maxsize=1)
+
+        def work() -> None:
+            try:
+                outcome.put(self.generate(prompt, streamer=streamer, **options))
+            except BaseException as exc:  # handed to the caller's thread below
+                streamer.end()
+                outcome.put(exc)
+
+        worker = threading.Thread(target=work, name="graphwright-generate", daemon=True)
+        worker.start()
+        for piece in streamer:
+            if piece:
+                yield piece
+        worker.join()
+        result = outcome.get()
+        if isinstance(result, BaseException):
+            raise result
+        yield result
 
 
 def _display_name(ref: str | None, folder: Path) -> str:
