@@ -1,12 +1,14 @@
 """The `graphwright` command: run, resume and draw agent graphs.
 
     graphwright run [GRAPH] "question" [--thread ID] [--db PATH|URL] [--model PATH]
-    graphwright resume [GRAPH] --thread ID [--db PATH|URL] [--model PATH]
+    graphwright resume [GRAPH] --thread ID [--db PATH|URL] [--model PATH] [--approve | --reject [WHY] | --edit JSON]
     graphwright draw [GRAPH]
 
 GRAPH is a built-in name (`assistant`, the default) or `module:attr`. Steps are printed as they happen; the
-last line of `run` and `resume` is the answer alone. Exit codes: 0 answered, 1 the run ended without an
-approved answer, 2 bad input (nothing is written), 130 interrupted.
+last line of `run` and `resume` is the answer alone. When a tool call waits for a human's approval, the call is
+printed; on a terminal you are asked to approve, edit or reject it, otherwise answer with `resume --approve`,
+`--reject [WHY]` or `--edit '{"arg": ...}'`. Exit codes: 0 answered, 1 the run ended without an approved
+answer, 2 bad input (nothing is written), 3 waiting for approval, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -53,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     resume = sub.add_parser("resume", help="continue a thread's unfinished run from its last checkpoint")
     resume.add_argument("graph", nargs="?", default=None, help="built-in name or module:attr (default: assistant)")
     _add_run_options(resume, thread_required=True)
+    decision = resume.add_mutually_exclusive_group()
+    decision.add_argument("--approve", action="store_true", help="approve the tool call waiting for approval")
+    decision.add_argument("--reject", nargs="?", const="", default=None, metavar="WHY", help="reject it (reason optional)")
+    decision.add_argument("--edit", default=None, metavar="JSON", help="run it with these arguments (a JSON object)")
     resume.set_defaults(handler=_cmd_resume)
 
     draw = sub.add_parser("draw", help="print a graph as Mermaid text")
@@ -86,10 +92,33 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_resume(args: argparse.Namespace, out: TextIO) -> int:
-    return _execute(args, out, question=None)
+    return _execute(args, out, question=None, decision=_decision(args))
 
 
-def _execute(args: argparse.Namespace, out: TextIO, *, question: str | None) -> int:
+AWAITING_APPROVAL = 3
+"""Exit code of a run that stopped at a tool call waiting for a human's approval."""
+
+
+def _decision(args: argparse.Namespace) -> Any:
+    """The resume value `--approve`, `--reject` or `--edit` ask for (None when none was given)."""
+    import json
+
+    if args.approve:
+        return {"action": "approve"}
+    if args.reject is not None:
+        return {"action": "reject", "reason": args.reject} if args.reject else {"action": "reject"}
+    if args.edit is not None:
+        try:
+            edited = json.loads(args.edit)
+        except json.JSONDecodeError as exc:
+            raise _usage(f"--edit needs a JSON object of arguments: {exc}") from exc
+        if not isinstance(edited, dict):
+            raise _usage(f"--edit needs a JSON object of arguments, got {type(edited).__name__}")
+        return {"action": "edit", "args": edited}
+    return None
+
+
+def _execute(args: argparse.Namespace, out: TextIO, *, question: str | None, decision: Any = None) -> int:
     """Validate everything that can be checked up front, then run or resume; nothing is written before."""
     from .graphs import DEFAULT_GRAPH, check_thread_id, compile_graph, load_graph, new_thread_id, thread_config
     from .memory import check_sqlite_path, is_postgres_url, open_checkpointer
@@ -119,11 +148,34 @@ def _execute(args: argparse.Namespace, out: TextIO, *, question: str | None) -> 
                 f"thread {thread_id!r} has an unfinished run (next: {', '.join(pending)}); "
                 "continue it with `graphwright resume` or use another thread"
             )
+        if decision is not None and not _pending_interrupts(graph.get_state(config)):
+            raise ThreadStateError(f"thread {thread_id!r} has no tool call waiting for approval")
         print(f"thread: {thread_id}", file=out, flush=True)
-        run_input = None if question is None else {"messages": [("human", question)]}
-        for node, update in _updates(graph, run_input, config):
-            for line in describe_update(node, update):
-                print(f"[{node}] {line}", file=out, flush=True)
+        run_input: Any = None if question is None else {"messages": [("human", question)]}
+        if decision is not None:
+            from langgraph.types import Command
+
+            run_input = Command(resume=decision)
+        while True:
+            for node, update in _updates(graph, run_input, config):
+                for line in describe_update(node, update):
+                    print(f"[{node}] {line}", file=out, flush=True)
+            pending = _pending_interrupts(graph.get_state(config))
+            if not pending:
+                break
+            for node, value in pending:
+                print(f"[{node}] {describe_interrupt(value)}", file=out, flush=True)
+            answer = _ask(out) if sys.stdin.isatty() else None
+            if answer is None:
+                print(
+                    f"graphwright: waiting for approval; answer with `graphwright resume --thread {thread_id} "
+                    "--approve`, `--reject [WHY]` or `--edit JSON`",
+                    file=sys.stderr,
+                )
+                return AWAITING_APPROVAL
+            from langgraph.types import Command
+
+            run_input = Command(resume=answer)
         values = graph.get_state(config).values
     answer = (values.get("answer") or "").strip() if isinstance(values, dict) else ""
     print(answer or "(no answer)", file=out, flush=True)
@@ -134,7 +186,48 @@ def _execute(args: argparse.Namespace, out: TextIO, *, question: str | None) -> 
 def _updates(graph: Any, run_input: Any, config: Any) -> Iterator[tuple[str, Any]]:
     for chunk in graph.stream(run_input, config, stream_mode="updates"):
         for node, update in chunk.items():
-            yield node, update
+            if node != "__interrupt__":  # shown from the saved state once the run has stopped
+                yield node, update
+
+
+def _pending_interrupts(snapshot: Any) -> list[tuple[str, Any]]:
+    return [(task.name, item.value) for task in snapshot.tasks for item in (task.interrupts or ())]
+
+
+def describe_interrupt(value: Any) -> str:
+    """Return one line for a pending interrupt: the tool call awaiting approval, or the interrupt's value."""
+    if isinstance(value, dict) and value.get("type") == "tool_approval":
+        args = ", ".join(f"{k}={v!r}" for k, v in (value.get("args") or {}).items())
+        return f"awaiting approval: {value.get('tool')}({args}) [call {value.get('id')}]"
+    return f"interrupted: {_one_line(repr(value))}"
+
+
+def _ask(out: TextIO) -> Any:
+    """Ask on the terminal what to do with the pending call; None when stdin closes."""
+    import json
+
+    while True:
+        print("approve, edit or reject? [a/e/r] ", end="", file=out, flush=True)
+        choice = sys.stdin.readline()
+        if not choice:
+            return None
+        choice = choice.strip().lower()
+        if choice in ("a", "approve"):
+            return {"action": "approve"}
+        if choice in ("r", "reject"):
+            print("reason (optional): ", end="", file=out, flush=True)
+            reason = sys.stdin.readline().strip()
+            return {"action": "reject", "reason": reason} if reason else {"action": "reject"}
+        if choice in ("e", "edit"):
+            print("arguments as a JSON object: ", end="", file=out, flush=True)
+            try:
+                edited = json.loads(sys.stdin.readline() or "null")
+            except json.JSONDecodeError as exc:
+                print(f"not JSON: {exc}", file=out, flush=True)
+                continue
+            if isinstance(edited, dict):
+                return {"action": "edit", "args": edited}
+            print("the arguments must be a JSON object", file=out, flush=True)
 
 
 def describe_update(node: str, update: Any) -> list[str]:

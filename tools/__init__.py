@@ -1,11 +1,12 @@
 """Tools agents act through: the registry, permissions, the side-effect ledger and the built-in tools."""
 
 from ._calculator import calculator, evaluate
-from ._ledger import LedgerEntry, SqlLedger, ToolLedger, ledger_for
+from ._ledger import LEDGER_TABLE, LedgerEntry, SqlLedger, ToolLedger, ledger_for
 from ._policy import ToolPolicy
 from ._registry import UNDECLARED, ToolMeta, register_tool, tool_meta, with_meta
 
 __all__ = [
+    "LEDGER_TABLE",
     "LedgerEntry",
     "SqlLedger",
     "ToolLedger",

@@ -21,16 +21,16 @@ from typing import Any, Literal
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 
-TABLE = "graphwright_tool_ledger"
+LEDGER_TABLE = "graphwright_tool_ledger"
 """The table name in the checkpoint database."""
 
 _SCHEMA = (
-    f"CREATE TABLE IF NOT EXISTS {TABLE} (key TEXT PRIMARY KEY, tool TEXT NOT NULL, args TEXT NOT NULL, "
+    f"CREATE TABLE IF NOT EXISTS {LEDGER_TABLE} (key TEXT PRIMARY KEY, tool TEXT NOT NULL, args TEXT NOT NULL, "
     "status TEXT NOT NULL, content TEXT, is_error INTEGER NOT NULL DEFAULT 0, updated DOUBLE PRECISION NOT NULL)"
 )
-_START = f"INSERT INTO {TABLE} (key, tool, args, status, updated) VALUES (?, ?, ?, 'started', ?) ON CONFLICT (key) DO NOTHING"
-_FINISH = f"UPDATE {TABLE} SET status = 'done', content = ?, is_error = ?, updated = ? WHERE key = ?"
-_LOOKUP = f"SELECT status, content, is_error FROM {TABLE} WHERE key = ?"
+_START = f"INSERT INTO {LEDGER_TABLE} (key, tool, args, status, updated) VALUES (?, ?, ?, 'started', ?) ON CONFLICT (key) DO NOTHING"
+_FINISH = f"UPDATE {LEDGER_TABLE} SET status = 'done', content = ?, is_error = ?, updated = ? WHERE key = ?"
+_LOOKUP = f"SELECT status, content, is_error FROM {LEDGER_TABLE} WHERE key = ?"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,102 @@
+"""No repeated side effects: a run SIGKILLed after a side-effecting call, then resumed, did it exactly once."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from graphwright.graphs import compile_graph, load_graph, thread_config
+from graphwright.memory import is_postgres_url, open_checkpointer
+from graphwright.tools import LEDGER_TABLE
+
+GRAPH = "effect_graphs:effects"
+
+
+def _ledger_statuses(db: str, thread: str) -> list[str]:
+    query = f"SELECT status FROM {LEDGER_TABLE} WHERE key LIKE %s"
+    if is_postgres_url(db):
+        import psycopg
+
+        with psycopg.connect(db) as conn:
+            try:
+                return [row[0] for row in conn.execute(query, (f"{thread}|%",))]
+            except psycopg.errors.UndefinedTable:
+                return []
+    if not Path(db).exists():
+        return []
+    with sqlite3.connect(db) as conn:
+        try:
+            return [row[0] for row in conn.execute(query.replace("%s", "?"), (f"{thread}|%",))]
+        except sqlite3.OperationalError:  # the table is not there yet
+            return []
+
+
+def _kill_after_the_side_effect(tmp_path: Path, db: str, thread: str, effects: Path, undeclared: bool, cli_env) -> None:
+    """Run until the side effect happened (and, when recorded, the ledger says done) while `wait` still runs;
+    then SIGKILL, before the tools step's checkpoint."""
+    marker = tmp_path / f"{thread}.marker"
+    env = {"GW_EFFECTS": str(effects), "GW_MARKER": str(marker), "GW_SLOW": "60", "GW_UNDECLARED": str(int(undeclared))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "graphwright", "run", GRAPH, "append and wait", "--thread", thread, "--db", db],
+        env=cli_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    while not (
+        marker.exists()
+        and effects.exists()
+        and effects.read_text().count("\n") == 1
+        and (undeclared or _ledger_statuses(db, thread) == ["done"])
+    ):
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline, "the run never reached its side effect"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    with open_checkpointer(db) as saver:
+        snapshot = compile_graph(load_graph(GRAPH), checkpointer=saver).get_state(thread_config(thread))
+    assert snapshot.next == ("tools",), "the kill must come before the tools step's checkpoint"
+
+
+def _kill_and_resume(tmp_path: Path, db: str, thread: str, graphwright, effects: Path, cli_env, *, undeclared: bool):
+    _kill_after_the_side_effect(tmp_path, db, thread, effects, undeclared, cli_env)
+    env = {"GW_SLOW": "0", "GW_UNDECLARED": str(int(undeclared))}
+    resumed = graphwright("resume", GRAPH, "--thread", thread, "--db", db, env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    return resumed
+
+
+def test_sigkill_after_a_side_effect_then_resume_does_it_exactly_once_sqlite(
+    tmp_path, graphwright, effects_file, cli_env
+) -> None:
+    db = str(tmp_path / "c.sqlite")
+    resumed = _kill_and_resume(tmp_path, db, "once", graphwright, effects_file, cli_env, undeclared=False)
+    assert effects_file.read_text().splitlines() == ["effect"]
+    assert "[tools] append_line returned: appended line 1" in resumed.stdout
+    assert resumed.stdout.strip().splitlines()[-1] == "Done: appended line 1; waited."
+
+
+def test_sigkill_after_a_side_effect_then_resume_does_it_exactly_once_postgres(
+    tmp_path, graphwright, effects_file, cli_env, postgres_url: str, thread_id: str
+) -> None:
+    _kill_and_resume(tmp_path, postgres_url, thread_id, graphwright, effects_file, cli_env, undeclared=False)
+    assert effects_file.read_text().splitlines() == ["effect"]
+    assert _ledger_statuses(postgres_url, thread_id) == ["done"]
+
+
+def test_control_an_unrecorded_tool_repeats_its_side_effect_after_the_same_kill(
+    tmp_path, graphwright, effects_file, cli_env
+) -> None:
+    """Without the ledger (a plain langchain tool) the same kill and resume does the effect twice."""
+    db = str(tmp_path / "c.sqlite")
+    resumed = _kill_and_resume(tmp_path, db, "twice", graphwright, effects_file, cli_env, undeclared=True)
+    assert effects_file.read_text().splitlines() == ["effect", "effect"]
+    assert "appended line 2" in resumed.stdout
