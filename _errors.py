@@ -61,3 +61,7 @@ class ToolHostError(GraphwrightError, PermissionError):
 
 class SandboxUnavailableError(GraphwrightError, RuntimeError):
     """The Python sandbox cannot isolate code here (no namespaces), so it refuses to run it unconfined."""
+
+
+class ServiceSetupError(GraphwrightError, ValueError):
+    """An HTTP service is configured wrongly: no API keys and auth not explicitly disabled, a bad limit, a graph name."""

@@ -1,0 +1,281 @@
+"""Executing runs: one asyncio task per run, its events fanned out to any number of listeners.
+
+A run claims its thread (atomically, in the shared records), streams the graph, and records how it ended:
+`success`, `error`, `timeout` (over `ServiceOptions.run_timeout`) or `interrupted` (cancelled). Listeners
+replay the run's events from the start, so a client that joins late sees the whole run. A cancellation asked
+of another worker is written to the records; the worker running the run polls for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import BaseMessageChunk
+from langgraph.types import Command
+
+from ._encode import jsonable, sse
+from ._options import ServiceOptions
+from ._records import TERMINAL
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunHandle:
+    """A run executing in this process: its record, the events so far, and how it ended."""
+
+    run: dict[str, Any]
+    """The run record (as returned by the API)."""
+    request: dict[str, Any]
+    """The validated run request (input, command, stream modes, config, ...)."""
+    graph: Any
+    """The compiled graph to run."""
+    claimed: bool
+    """True when the thread was already claimed for this run (reject policy claims before creating it)."""
+    events: list[bytes] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    result: Any = None
+    error: dict[str, str] | None = None
+    status: str = "pending"
+    task: asyncio.Task | None = None
+
+    def emit(self, frame: bytes) -> None:
+        self.events.append(frame)
+        self.changed.set()
+
+    async def frames(self) -> AsyncIterator[bytes]:
+        """Every event of the run from its start, then new ones as they come, until the run ends."""
+        index = 0
+        while True:
+            while index < len(self.events):
+                yield self.events[index]
+                index += 1
+            if self.done.is_set():
+                return
+            self.changed.clear()
+            if index < len(self.events):
+                continue
+            await self.changed.wait()
+
+
+class RunManager:
+    """Starts, tracks and cancels the runs of one worker process."""
+
+    def __init__(self, records: Any, options: ServiceOptions) -> None:
+        self.records = records
+        self.options = options
+        self.active: dict[str, RunHandle] = {}
+        self._monitor: asyncio.Task | None = None
+
+    async def start_monitor(self) -> None:
+        """Poll shared records for cancellations asked of this worker's runs (multi-worker only)."""
+        if self.records.shared and self._monitor is None:
+            self._monitor = asyncio.create_task(self._watch_cancellations())
+
+    async def stop(self) -> None:
+        """Cancel the monitor and every active run (server shutdown)."""
+        if self._monitor is not None:
+            self._monitor.cancel()
+        for handle in list(self.active.values()):
+            if handle.task is not None:
+                handle.task.cancel()
+        for handle in list(self.active.values()):
+            if handle.task is not None:
+                with contextlib.suppress(BaseException):
+                    await handle.task
+
+    async def _watch_cancellations(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.cancel_poll_seconds)
+            try:
+                flagged = await self.records.cancel_requested(list(self.active))
+            except Exception:  # the database may blip; try again next tick
+                log.exception("checking for cancellations failed")
+                continue
+            for run_id in flagged:
+                handle = self.active.get(run_id)
+                if handle is not None and handle.task is not None and not handle.done.is_set():
+                    handle.task.cancel()
+
+    def start(self, handle: RunHandle) -> RunHandle:
+        """Start executing `handle` in a new task and return it."""
+        self.active[handle.run["run_id"]] = handle
+        handle.emit(sse("metadata", {"run_id": handle.run["run_id"], "attempt": 1}))
+        handle.task = asyncio.create_task(self._execute(handle))
+        return handle
+
+    async def cancel(self, run: dict[str, Any]) -> None:
+        """Cancel `run` here if it runs in this process, else flag it for the worker that runs it."""
+        handle = self.active.get(run["run_id"])
+        if handle is not None and handle.task is not None:
+            handle.task.cancel()
+        elif run["status"] not in TERMINAL:
+            await self.records.request_cancel(run["run_id"])
+            if not self.records.shared:
+                await self.records.set_run_status(run["run_id"], "interrupted")
+
+    async def wait_terminal(self, run: dict[str, Any], *, timeout: float) -> str:
+        """Wait until `run` has ended (here or on another worker); return its final status."""
+        handle = self.active.get(run["run_id"])
+        if handle is not None:
+            await asyncio.wait_for(handle.done.wait(), timeout)
+            return handle.status
+        deadline = asyncio.get_running_loop().time() + timeout
+        status = run["status"]
+        while status not in TERMINAL:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError
+            await asyncio.sleep(0.1)
+            row = await self.records.get_run(run["run_id"], run["thread_id"], run["owner"])
+            if row is None:
+                return "interrupted"
+            status = row["status"]
+        return status
+
+    async def _claim(self, handle: RunHandle) -> None:
+        run = handle.run
+        if handle.claimed:
+            return
+        deadline = asyncio.get_running_loop().time() + self.options.enqueue_timeout
+        while not await self.records.claim_thread(run["thread_id"], run["owner"]):
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"thread stayed busy for {self.options.enqueue_timeout:g} s")
+            await asyncio.sleep(0.05)
+        handle.claimed = True
+
+    async def _execute(self, handle: RunHandle) -> None:
+        run, req = handle.run, handle.request
+        thread_status = "idle"
+        try:
+            try:
+                await self._claim(handle)
+            except TimeoutError as exc:
+                handle.status, handle.error = "error", {"error": "ThreadBusy", "message": str(exc)}
+                handle.emit(sse("error", handle.error))
+                return
+            handle.status = "running"
+            await self.records.set_run_status(run["run_id"], "running")
+            config = _run_config(run, req, self.options)
+            graph_input: Any = req.get("input")
+            if req.get("command"):
+                graph_input = Command(**req["command"])
+            modes, wanted = _stream_modes(req.get("stream_mode"))
+            seen_messages: dict[str, Any] = {}
+            kwargs: dict[str, Any] = {}
+            if req.get("context") is not None:
+                kwargs["context"] = req["context"]
+            async with asyncio.timeout(self.options.run_timeout):
+                async for ns, mode, chunk in handle.graph.astream(
+                    graph_input,
+                    config,
+                    stream_mode=modes,
+                    subgraphs=True,
+                    interrupt_before=req.get("interrupt_before"),
+                    interrupt_after=req.get("interrupt_after"),
+                    **kwargs,
+                ):
+                    if ns and not req.get("stream_subgraphs") and mode != "messages":
+                        continue
+                    for frame in _frames(ns, mode, chunk, wanted, seen_messages):
+                        handle.emit(frame)
+            state = await handle.graph.aget_state({"configurable": {"thread_id": run["thread_id"]}})
+            result = jsonable(state.values)
+            if state.interrupts and isinstance(result, dict):
+                result["__interrupt__"] = jsonable(list(state.interrupts))
+            handle.result = result
+            thread_status = "interrupted" if state.next or state.interrupts else "idle"
+            handle.status = "success"
+        except asyncio.CancelledError:
+            handle.status = "interrupted"
+            handle.error = {"error": "Cancelled", "message": "the run was cancelled"}
+        except TimeoutError:
+            handle.status = "timeout"
+            handle.error = {
+                "error": "TimeoutError",
+                "message": f"the run exceeded the run timeout of {self.options.run_timeout:g} s",
+            }
+            thread_status = "error"
+            handle.emit(sse("error", handle.error))
+        except Exception as exc:  # a node failed: the client gets an error event, the server stays up
+            log.info("run %s failed: %r", run["run_id"], exc)
+            handle.status = "error"
+            handle.error = {"error": type(exc).__name__, "message": str(exc)}
+            thread_status = "error"
+            handle.emit(sse("error", handle.error))
+        finally:
+            await asyncio.shield(self._finish(handle, thread_status))
+
+    async def _finish(self, handle: RunHandle, thread_status: str) -> None:
+        run = handle.run
+        try:
+            if handle.claimed:
+                await self.records.release_thread(run["thread_id"], thread_status)
+            await self.records.set_run_status(run["run_id"], handle.status)
+            if handle.request.get("temporary"):
+                await self._drop_temporary(handle)
+        except Exception:
+            log.exception("recording the end of run %s failed", run["run_id"])
+        finally:
+            handle.emit(sse("end", {"run_id": run["run_id"], "status": handle.status}))
+            handle.done.set()
+            handle.changed.set()
+            self.active.pop(run["run_id"], None)
+
+    async def _drop_temporary(self, handle: RunHandle) -> None:
+        run = handle.run
+        await self.records.delete_thread(run["thread_id"], run["owner"])
+        saver = handle.graph.checkpointer
+        if saver is not None:
+            await saver.adelete_thread(run["thread_id"])
+
+
+def _run_config(run: dict[str, Any], req: dict[str, Any], options: ServiceOptions) -> dict[str, Any]:
+    config = dict(req.get("config") or {})
+    configurable = dict(config.get("configurable") or {})
+    configurable["thread_id"] = run["thread_id"]
+    configurable.pop("checkpoint_ns", None)
+    checkpoint_id = req.get("checkpoint_id") or (req.get("checkpoint") or {}).get("checkpoint_id")
+    if checkpoint_id:
+        configurable["checkpoint_id"] = checkpoint_id
+    configurable["graphwright_tenant"] = run["owner"]
+    config["configurable"] = configurable
+    config["recursion_limit"] = min(int(config.get("recursion_limit") or options.recursion_limit), options.recursion_limit)
+    config["metadata"] = {**(config.get("metadata") or {}), "run_id": run["run_id"], "assistant_id": run["assistant_id"]}
+    config["run_id"] = run["run_id"]
+    return config
+
+
+def _stream_modes(requested: Any) -> tuple[list[str], set[str]]:
+    """Graph stream modes to ask for, and the API modes the client asked for."""
+    wanted = {requested} if isinstance(requested, str) else set(requested or ["values"])
+    modes = set()
+    for mode in wanted:
+        modes.add("messages" if mode in ("messages", "messages-tuple") else mode)
+    return sorted(modes), wanted
+
+
+def _frames(ns: tuple[str, ...], mode: str, chunk: Any, wanted: set[str], seen: dict[str, Any]) -> list[bytes]:
+    suffix = ("|" + "|".join(ns)) if ns else ""
+    if mode != "messages":
+        return [sse(mode + suffix, chunk)]
+    message, metadata = chunk
+    frames = []
+    if "messages-tuple" in wanted:
+        frames.append(sse("messages" + suffix, [message, metadata]))
+    if "messages" in wanted:
+        msg_id = getattr(message, "id", None) or ""
+        if msg_id not in seen:
+            frames.append(sse("messages/metadata", {msg_id: {"metadata": metadata}}))
+            seen[msg_id] = None
+        if isinstance(message, BaseMessageChunk):
+            seen[msg_id] = message if seen[msg_id] is None else seen[msg_id] + message
+            frames.append(sse("messages/partial", [seen[msg_id]]))
+        else:
+            frames.append(sse("messages/complete", [message]))
+    return frames
