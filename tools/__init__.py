@@ -3,11 +3,14 @@
 from ._calculator import calculator, evaluate
 from ._ledger import LEDGER_TABLE, LedgerEntry, SqlLedger, ToolLedger, ledger_for
 from ._policy import ToolPolicy
+from ._sandbox import SandboxLimits, SandboxResult, python_tool, run_python
 from ._registry import UNDECLARED, ToolMeta, register_tool, tool_meta, with_meta
 
 __all__ = [
     "LEDGER_TABLE",
     "LedgerEntry",
+    "SandboxLimits",
+    "SandboxResult",
     "SqlLedger",
     "ToolLedger",
     "ToolMeta",
@@ -16,7 +19,9 @@ __all__ = [
     "calculator",
     "evaluate",
     "ledger_for",
+    "python_tool",
     "register_tool",
+    "run_python",
     "tool_meta",
     "with_meta",
 ]
