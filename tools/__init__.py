@@ -1,10 +1,12 @@
 """Tools agents act through: the registry, permissions, the side-effect ledger and the built-in tools."""
 
 from ._calculator import calculator, evaluate
+from ._http import check_url, http_get_tool
 from ._ledger import LEDGER_TABLE, LedgerEntry, SqlLedger, ToolLedger, ledger_for
 from ._policy import ToolPolicy
-from ._sandbox import SandboxLimits, SandboxResult, python_tool, run_python
 from ._registry import UNDECLARED, ToolMeta, register_tool, tool_meta, with_meta
+from ._sandbox import SandboxLimits, SandboxResult, python_tool, run_python
+from ._workspace import Workspace, workspace_tools
 
 __all__ = [
     "LEDGER_TABLE",
@@ -16,12 +18,16 @@ __all__ = [
     "ToolMeta",
     "ToolPolicy",
     "UNDECLARED",
+    "Workspace",
     "calculator",
+    "check_url",
     "evaluate",
+    "http_get_tool",
     "ledger_for",
     "python_tool",
     "register_tool",
     "run_python",
     "tool_meta",
     "with_meta",
+    "workspace_tools",
 ]
