@@ -64,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     draw = sub.add_parser("draw", help="print a graph as Mermaid text")
     draw.add_argument("graph", nargs="?", default=None, help="built-in name or module:attr (default: assistant)")
     draw.set_defaults(handler=_cmd_draw)
+
+    from .service._cli import add_serve_command
+
+    add_serve_command(sub)
     return parser
 
 
