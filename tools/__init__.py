@@ -3,6 +3,7 @@
 from ._calculator import calculator, evaluate
 from ._http import check_url, http_get_tool
 from ._ledger import LEDGER_TABLE, LedgerEntry, SqlLedger, ToolLedger, ledger_for
+from ._mcp import mcp_server, open_mcp_tools, serve_mcp
 from ._policy import ToolPolicy
 from ._registry import UNDECLARED, ToolMeta, register_tool, tool_meta, with_meta
 from ._sandbox import SandboxLimits, SandboxResult, python_tool, run_python
@@ -24,9 +25,12 @@ __all__ = [
     "evaluate",
     "http_get_tool",
     "ledger_for",
+    "mcp_server",
+    "open_mcp_tools",
     "python_tool",
     "register_tool",
     "run_python",
+    "serve_mcp",
     "tool_meta",
     "with_meta",
     "workspace_tools",
