@@ -103,18 +103,26 @@ class Guard:
         scope.setdefault("state", {})["tenant"] = tenant
         seen = 0
         started = False
+        too_large = False
+        detail = f"request body exceeds the limit of {limit} bytes"
 
         async def counted_receive() -> dict:
-            nonlocal seen
+            nonlocal seen, too_large
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise _BodyTooLarge(413, f"request body exceeds the limit of {limit} bytes")
+                    too_large = True
+                    raise _BodyTooLarge(413, detail)
             return message
 
         async def tracking_send(message: dict) -> None:
             nonlocal started
+            if too_large:  # whatever the app made of the aborted read, the answer is 413
+                if not started:
+                    started = True
+                    await _reply(send, 413, detail)
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
@@ -123,7 +131,7 @@ class Guard:
             await self.app(scope, counted_receive, tracking_send)
         except _BodyTooLarge:
             if not started:
-                await _reply(send, 413, f"request body exceeds the limit of {limit} bytes")
+                await _reply(send, 413, detail)
 
 
 def _presented_key(headers: dict[str, str]) -> str | None:
