@@ -65,3 +65,15 @@ class SandboxUnavailableError(GraphwrightError, RuntimeError):
 
 class ServiceSetupError(GraphwrightError, ValueError):
     """An HTTP service is configured wrongly: no API keys and auth not explicitly disabled, a bad limit, a graph name."""
+
+
+class MemoryInputError(GraphwrightError, ValueError):
+    """Long-term memory was given bad input: empty text, a bad namespace, filter or limit, a malformed fact."""
+
+
+class EmbeddingDimensionError(MemoryInputError):
+    """Vectors do not have the dimension a memory collection holds (it was built with another embedding model)."""
+
+
+class MemoryUnavailableError(GraphwrightError, ConnectionError):
+    """A memory backend cannot be reached or opened: an unreachable Chroma URL, an unusable folder or file."""

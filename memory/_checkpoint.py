@@ -1,16 +1,19 @@
 """Short-term memory: one factory for the checkpointers a graph is compiled with.
 
 `open_checkpointer("runs.sqlite")` gives a SQLite saver on a file, `open_checkpointer("postgresql://...")` a
-Postgres saver, `open_checkpointer(":memory:")` an in-memory one. Every saver deserializes strictly: no pickle,
-and msgpack may only rebuild the types LangGraph lists as safe plus the ones a caller allows by name.
+Postgres saver, `open_checkpointer(":memory:")` an in-memory one. `open_async_checkpointer` gives the async
+savers for the same targets (aiosqlite; Postgres over a `psycopg_pool` connection pool) for `ainvoke`/`astream`
+and servers; `open_postgres_checkpointer` is the sync Postgres saver over a pool, for many threads at once.
+Every saver deserializes strictly: no pickle, and msgpack may only rebuild the types LangGraph lists as safe
+plus the ones a caller allows by name.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -23,6 +26,7 @@ MEMORY = ":memory:"
 """Pass as the target for an in-memory checkpointer (tests, throwaway runs)."""
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
+_CONNECT_TIMEOUT = 5  # seconds to reach Postgres before giving up with a CheckpointerError
 
 
 def strict_serializer(allowed_types: Iterable[type | tuple[str, ...]] = ()) -> JsonPlusSerializer:
@@ -140,6 +144,154 @@ def _postgres(url: str, serde: JsonPlusSerializer) -> Iterator[BaseCheckpointSav
         yield saver
     finally:
         conn.close()
+
+
+@asynccontextmanager
+async def open_async_checkpointer(
+    target: str | os.PathLike[str] = MEMORY,
+    *,
+    allowed_types: Iterable[type | tuple[str, ...]] = (),
+    pool_size: int = 4,
+) -> AsyncIterator[BaseCheckpointSaver]:
+    """Open the async checkpointer `target` names, set it up, and close it on exit.
+
+    The targets are those of `open_checkpointer`: `":memory:"`, a SQLite path (an `AsyncSqliteSaver` on
+    aiosqlite), or a `postgresql://` URL (an `AsyncPostgresSaver` over an `AsyncConnectionPool` of at most
+    `pool_size` connections, so concurrent runs do not queue on one connection).
+
+    Args:
+        target: where checkpoints live.
+        allowed_types: extra types the strict deserializer may rebuild (see `strict_serializer`).
+        pool_size: the most Postgres connections the pool opens (ignored for other targets).
+
+    Yields:
+        A LangGraph checkpointer with the async methods (`aget_tuple`, `aput`, ...) implemented.
+
+    Raises:
+        CheckpointerError: as `open_checkpointer`, or `pool_size` < 1.
+
+    Example:
+        >>> import asyncio
+        >>> async def kind():
+        ...     async with open_async_checkpointer(":memory:") as saver:
+        ...         return type(saver).__name__
+        >>> asyncio.run(kind())
+        'InMemorySaver'
+    """
+    serde = strict_serializer(allowed_types)
+    target = os.fspath(target)
+    if target == MEMORY:
+        yield InMemorySaver(serde=serde)
+    elif is_postgres_url(target):
+        async with _async_postgres(target, serde, pool_size) as saver:
+            yield saver
+    else:
+        async with _async_sqlite(Path(target), serde) as saver:
+            yield saver
+
+
+@contextmanager
+def open_postgres_checkpointer(
+    url: str,
+    *,
+    allowed_types: Iterable[type | tuple[str, ...]] = (),
+    pool_size: int = 4,
+) -> Iterator[BaseCheckpointSaver]:
+    """Open a sync Postgres checkpointer over a `ConnectionPool` of at most `pool_size` connections.
+
+    Use it where many threads checkpoint at once; `open_checkpointer(url)` keeps one connection (and a lock).
+
+    Raises:
+        CheckpointerError: `url` is not a Postgres URL, the server cannot be reached, or `pool_size` < 1.
+    """
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from psycopg_pool import ConnectionPool, PoolTimeout
+
+    _check_pool(url, pool_size)
+    _probe_postgres(url)
+    pool = ConnectionPool(url, min_size=1, max_size=pool_size, kwargs=_pg_kwargs(), open=False, timeout=_CONNECT_TIMEOUT)
+    try:
+        pool.open(wait=True, timeout=_CONNECT_TIMEOUT)
+    except PoolTimeout as exc:
+        pool.close()
+        raise CheckpointerError(f"cannot open a connection pool to Postgres at {_redact(url)}: {exc}") from exc
+    try:
+        saver = PostgresSaver(pool, serde=strict_serializer(allowed_types))
+        saver.setup()
+        yield saver
+    finally:
+        pool.close()
+
+
+def _pg_kwargs() -> dict[str, object]:
+    """Connection settings LangGraph's Postgres savers require (autocommit, dict rows, no prepared statements)."""
+    from psycopg.rows import dict_row
+
+    return {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+
+
+def _check_pool(url: str, pool_size: int) -> None:
+    if not is_postgres_url(url):
+        raise CheckpointerError(f"expected a postgresql:// URL, got {_redact(url)!r}")
+    if pool_size < 1:
+        raise CheckpointerError(f"pool_size must be at least 1, got {pool_size}")
+
+
+def _probe_postgres(url: str) -> None:
+    """Connect once, so an unreachable server fails fast with the driver's own reason (a pool only retries)."""
+    import psycopg
+
+    try:
+        psycopg.connect(url, connect_timeout=_CONNECT_TIMEOUT).close()
+    except psycopg.Error as exc:
+        raise CheckpointerError(f"cannot reach Postgres at {_redact(url)}: {exc}".strip()) from exc
+
+
+@asynccontextmanager
+async def _async_postgres(url: str, serde: JsonPlusSerializer, pool_size: int) -> AsyncIterator[BaseCheckpointSaver]:
+    import psycopg
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+    from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+    _check_pool(url, pool_size)
+    try:
+        await (await psycopg.AsyncConnection.connect(url, connect_timeout=_CONNECT_TIMEOUT)).close()
+    except psycopg.Error as exc:
+        raise CheckpointerError(f"cannot reach Postgres at {_redact(url)}: {exc}".strip()) from exc
+    pool = AsyncConnectionPool(url, min_size=1, max_size=pool_size, kwargs=_pg_kwargs(), open=False, timeout=_CONNECT_TIMEOUT)
+    try:
+        await pool.open(wait=True, timeout=_CONNECT_TIMEOUT)
+    except PoolTimeout as exc:
+        await pool.close()
+        raise CheckpointerError(f"cannot open a connection pool to Postgres at {_redact(url)}: {exc}") from exc
+    try:
+        saver = AsyncPostgresSaver(pool, serde=serde)
+        await saver.setup()
+        yield saver
+    finally:
+        await pool.close()
+
+
+@asynccontextmanager
+async def _async_sqlite(path: Path, serde: JsonPlusSerializer) -> AsyncIterator[BaseCheckpointSaver]:
+    import aiosqlite
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    check_sqlite_path(path)
+    try:
+        conn = await aiosqlite.connect(path)
+    except sqlite3.DatabaseError as exc:
+        raise CheckpointerError(f"cannot open checkpoint database {str(path)!r}: {exc}") from exc
+    try:
+        try:
+            await conn.execute("PRAGMA journal_mode=WAL")
+            saver = AsyncSqliteSaver(conn, serde=serde)
+            await saver.setup()
+        except sqlite3.DatabaseError as exc:
+            raise CheckpointerError(f"cannot open checkpoint database {str(path)!r}: {exc}") from exc
+        yield saver
+    finally:
+        await conn.close()
 
 
 def _redact(url: str) -> str:
