@@ -8,6 +8,7 @@ threads belong to the tenant that created them and are invisible (404) to everyo
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -155,7 +156,7 @@ def create_app(
     @app.get("/info", tags=["meta"])
     async def info() -> dict[str, Any]:
         """Server information."""
-        return {"version": "graphwright", "flags": {"assistants": True, "crons": False}}
+        return {"version": "graphwright", "worker": os.getpid(), "flags": {"assistants": True, "crons": False}}
 
     app.include_router(assistants_router(service))
     app.include_router(threads_router(service))

@@ -194,6 +194,7 @@ class RunManager:
         except asyncio.CancelledError:
             handle.status = "interrupted"
             handle.error = {"error": "Cancelled", "message": "the run was cancelled"}
+            handle.emit(sse("error", handle.error))
         except TimeoutError:
             handle.status = "timeout"
             handle.error = {
