@@ -155,10 +155,10 @@ def _execute(args: argparse.Namespace, out: TextIO, *, question: str | None, dec
         if decision is not None and not _pending_interrupts(graph.get_state(config)):
             raise ThreadStateError(f"thread {thread_id!r} has no tool call waiting for approval")
         print(f"thread: {thread_id}", file=out, flush=True)
+        from langgraph.types import Command
+
         run_input: Any = None if question is None else {"messages": [("human", question)]}
         if decision is not None:
-            from langgraph.types import Command
-
             run_input = Command(resume=decision)
         while True:
             for node, update in _updates(graph, run_input, config):
@@ -177,8 +177,6 @@ def _execute(args: argparse.Namespace, out: TextIO, *, question: str | None, dec
                     file=sys.stderr,
                 )
                 return AWAITING_APPROVAL
-            from langgraph.types import Command
-
             run_input = Command(resume=answer)
         values = graph.get_state(config).values
     answer = (values.get("answer") or "").strip() if isinstance(values, dict) else ""
