@@ -110,3 +110,23 @@ def effects():
 def payments():
     """The assistant with `pay`, which needs a human's approval."""
     return build_assistant(model=ScriptedChatModel(rule=pay_rule), tools=[pay])
+
+
+def pay_and_wait_rule(messages: list[BaseMessage], tool_names: list[str]) -> AIMessage:
+    """Planner: pay bob 500 (needs approval) and wait, in one step. Responder: report the results."""
+    if "Tool results:" in messages[-1].text:
+        return _answer_from_results(messages)
+    if tool_names and not any(isinstance(m, ToolMessage) for m in messages):
+        return AIMessage(
+            "",
+            tool_calls=[
+                {"name": "pay", "args": {"to": "bob", "amount": 500}, "id": "pay-1", "type": "tool_call"},
+                {"name": "wait", "args": {"seconds": 1}, "id": "wait-1", "type": "tool_call"},
+            ],
+        )
+    return AIMessage("I cannot tell.")
+
+
+def pay_and_wait():
+    """The assistant with `pay` (approval, side effect) and the slow read-only `wait` called together."""
+    return build_assistant(model=ScriptedChatModel(rule=pay_and_wait_rule), tools=[pay, wait])

@@ -100,3 +100,29 @@ def test_control_an_unrecorded_tool_repeats_its_side_effect_after_the_same_kill(
     resumed = _kill_and_resume(tmp_path, db, "twice", graphwright, effects_file, cli_env, undeclared=True)
     assert effects_file.read_text().splitlines() == ["effect", "effect"]
     assert "appended line 2" in resumed.stdout
+
+
+def test_an_approved_call_killed_before_the_checkpoint_is_neither_asked_again_nor_repeated(
+    tmp_path: Path, graphwright, effects_file: Path, cli_env
+) -> None:
+    db, graph, marker = str(tmp_path / "c.sqlite"), "effect_graphs:pay_and_wait", tmp_path / "m.marker"
+    started = graphwright("run", graph, "pay", "--thread", "t", "--db", db)
+    assert started.returncode == 3 and "awaiting approval: pay(to='bob', amount=500)" in started.stdout
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "graphwright", "resume", graph, "--thread", "t", "--db", db, "--approve"],
+        env=cli_env({"GW_EFFECTS": str(effects_file), "GW_MARKER": str(marker), "GW_SLOW": "60"}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    while not (marker.exists() and effects_file.exists() and _ledger_statuses(db, "t") == ["done"]):
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline, "the approved call never ran"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    resumed = graphwright("resume", graph, "--thread", "t", "--db", db, env={"GW_SLOW": "0"})
+    assert resumed.returncode == 0, resumed.stderr
+    assert "awaiting approval" not in resumed.stdout, "the approval given before the kill still holds"
+    assert resumed.stdout.strip().splitlines()[-1] == "Done: paid 500 to bob; waited."
+    assert effects_file.read_text().splitlines() == ["paid 500 to bob"]
