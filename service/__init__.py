@@ -1,6 +1,10 @@
-"""HTTP serving: an ASGI app speaking the LangGraph server API (for `langgraph_sdk` and `RemoteGraph`), with auth and limits."""
+"""HTTP serving: an ASGI app speaking the LangGraph server API (for `langgraph_sdk` and `RemoteGraph`), with auth and limits.
 
-from ._app import create_app
+`create_app` is imported on first use, so `graphwright --help` does not load the web stack.
+"""
+
+from typing import Any
+
 from ._options import ANONYMOUS, API_KEYS_ENV, ApiKeyAuth, ServiceOptions
 
 __all__ = [
@@ -10,3 +14,11 @@ __all__ = [
     "ServiceOptions",
     "create_app",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "create_app":
+        from ._app import create_app
+
+        return create_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

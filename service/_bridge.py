@@ -16,7 +16,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver, ChannelVersions, Chec
 
 
 def async_capable(saver: BaseCheckpointSaver) -> BaseCheckpointSaver:
-    """Return `saver` if it implements `aget_tuple` itself, else a wrapper whose async methods use threads.
+    """Return `saver` if its async methods work, else a wrapper whose async methods run the sync ones in threads.
 
     Example:
         >>> from langgraph.checkpoint.memory import InMemorySaver
@@ -24,9 +24,12 @@ def async_capable(saver: BaseCheckpointSaver) -> BaseCheckpointSaver:
         >>> async_capable(s) is s
         True
     """
-    if type(saver).aget_tuple is not BaseCheckpointSaver.aget_tuple:
-        return saver
-    return ThreadedSaver(saver)
+    sync_only = type(saver).__name__ in _SYNC_ONLY or type(saver).aget_tuple is BaseCheckpointSaver.aget_tuple
+    return ThreadedSaver(saver) if sync_only else saver
+
+
+_SYNC_ONLY = frozenset({"SqliteSaver", "PostgresSaver", "ShallowPostgresSaver"})
+"""Savers whose async methods raise `NotImplementedError` (they point you at their `Async...` twins)."""
 
 
 class ThreadedSaver(BaseCheckpointSaver):

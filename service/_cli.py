@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .._errors import GraphNotFoundError, ServiceSetupError
-from ._options import ApiKeyAuth
+from ._options import ApiKeyAuth, ServiceOptions
 
 SERVE_ENV = "GRAPHWRIGHT_SERVE"
 """Environment variable carrying the serve settings (JSON) to each uvicorn worker process."""
@@ -96,8 +96,9 @@ def _cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
         raise ServiceSetupError("--workers > 1 needs a postgresql:// --db so the workers share threads and runs")
     if not 0 < args.port < 65536:
         raise ServiceSetupError(f"--port must be 1-65535, got {args.port}")
+    ServiceOptions(**settings["options"])  # bad limits: refuse before anything is loaded or written
     if not args.no_auth:
-        ApiKeyAuth.from_env()  # no keys: refuse before anything is loaded or written
+        ApiKeyAuth.from_env()  # no keys: likewise
     settings["make_default_dir"] = args.db is None
     os.environ[SERVE_ENV] = json.dumps(settings)
     if args.workers == 1:
@@ -125,7 +126,6 @@ def _opened(settings: dict[str, Any]) -> Any:
     from ..graphs import load_graph
     from ..memory import open_checkpointer
     from ._app import create_app
-    from ._options import ServiceOptions
 
     model = None
     if settings.get("model"):

@@ -1,0 +1,63 @@
+"""`graphwright serve`: refuses bad setups before binding a port or writing anything, and serves the SDK."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ALICE, KEYS, free_port
+from langgraph_sdk import get_sync_client
+from test_scaleout import TESTS, _stop, _wait_up
+
+import graphwright.service as service
+from graphwright.cli import main
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["serve", "assistant"], "no API keys configured"),
+        (["serve", "no_such_module:graph", "--no-auth"], "cannot import module"),
+        (["serve", "assistant", "--workers", "2", "--no-auth", "--db", "x.sqlite"], "needs a postgresql://"),
+        (["serve", "assistant", "--port", "70000", "--no-auth"], "--port must be"),
+        (["serve", "assistant", "--no-auth", "--rate", "0"], "rate_per_second must be positive"),
+    ],
+)
+def test_bad_setups_exit_2_and_write_nothing(argv, message, tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GRAPHWRIGHT_API_KEYS", raising=False)
+    monkeypatch.delenv("GRAPHWRIGHT_DB", raising=False)
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_serve_runs_graphs_for_the_sdk_and_keeps_checkpoints_in_sqlite(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(TESTS.parent), str(TESTS)]),
+        "GRAPHWRIGHT_API_KEYS": ",".join(f"{k}={t}" for k, t in KEYS.items()),
+    }
+    db = tmp_path / "serve.sqlite"
+    cmd = [sys.executable, "-m", "graphwright", "serve", "service_graphs:counter", "--db", str(db), "--port", str(port)]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_up(proc, port)
+        client = get_sync_client(url=f"http://127.0.0.1:{port}", api_key=ALICE)
+        assert [a["assistant_id"] for a in client.assistants.search()] == ["counter"]
+        thread = client.threads.create()
+        assert client.runs.wait(thread["thread_id"], "counter", input={"n": 1}) == {"n": 2}
+    finally:
+        _stop(proc)
+    assert db.stat().st_size > 0
+    assert proc.stdout.read().startswith(f"serving service_graphs:counter on http://127.0.0.1:{port}")
+
+
+def test_service_api_is_sorted_and_complete() -> None:
+    assert service.__all__ == sorted(service.__all__)
+    for name in service.__all__:
+        assert getattr(service, name).__doc__ or isinstance(getattr(service, name), str)
