@@ -224,7 +224,7 @@ def _run_all(
 
 def _run_one(item: _Ready, ledger: ToolLedger | None, run_key: str, options: ExecutorOptions) -> ToolMessage:
     call_id, name = item.call["id"], item.call["name"]
-    key = f"{run_key}|{call_id}"
+    key = f"{run_key}|{call_id}"  # the idempotency key: (thread, checkpoint, call id)
     record = ledger is not None and item.meta.side_effects
     if record:
         entry = ledger.lookup(key)
@@ -238,24 +238,29 @@ def _run_one(item: _Ready, ledger: ToolLedger | None, run_key: str, options: Exe
                 "it was not repeated, to avoid doing it twice.",
             )
         ledger.start(key, name, json.dumps(item.call["args"], sort_keys=True, default=str))
-    text, failed = _invoke(item.tool, item.call, item.meta.timeout)
+    text, failed = _invoke(item.tool, item.call, item.meta.timeout, key if item.meta.side_effects else None)
     text = _cap(text, options.max_output_chars)
     if record:
         ledger.finish(key, text, is_error=failed)
     return ToolMessage(text, tool_call_id=call_id, name=name, status="error" if failed else "success")
 
 
-def _invoke(tool: BaseTool, call: dict[str, Any], timeout: float) -> tuple[str, bool]:
-    """Run one call in a daemon thread; return (text, failed). A call past `timeout` is abandoned."""
+def _invoke(tool: BaseTool, call: dict[str, Any], timeout: float, key: str | None) -> tuple[str, bool]:
+    """Run one call in a daemon thread; return (text, failed). A call past `timeout` is abandoned.
+
+    A side-effecting call gets its idempotency `key` as `configurable["idempotency_key"]` in the run config
+    (a tool sees it through a parameter typed `RunnableConfig`).
+    """
     outcome: dict[str, Any] = {}
     tool_call = {"name": call["name"], "args": call["args"], "id": call["id"], "type": "tool_call"}
+    run_config: RunnableConfig = {"configurable": {"idempotency_key": key}} if key else {}
 
     def target() -> None:
         try:
             if getattr(tool, "func", True) is None and getattr(tool, "coroutine", None) is not None:
-                outcome["message"] = asyncio.run(tool.ainvoke(tool_call))
+                outcome["message"] = asyncio.run(tool.ainvoke(tool_call, run_config))
             else:
-                outcome["message"] = tool.invoke(tool_call)
+                outcome["message"] = tool.invoke(tool_call, run_config)
         except BaseException as exc:  # noqa: BLE001 - every failure becomes a message to the model
             outcome["error"] = exc
 

@@ -9,6 +9,7 @@ typed or documented fails here, at registration, not when the model first calls 
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, overload
@@ -98,7 +99,9 @@ def register_tool(
 
     The schema comes from the parameters' type hints and the docstring's `Args:` section (one line per
     parameter); the docstring's first paragraph is the description the model sees. Tools are assumed to have
-    side effects unless declared read-only: the safe default.
+    side effects unless declared read-only: the safe default. A parameter typed `RunnableConfig` is not part
+    of the schema: it receives the run config, whose `configurable["idempotency_key"]` is the call's key when
+    the executor runs a side-effecting tool (pass it on to an API that deduplicates, e.g. a payment service).
 
     Args:
         fn: the function (when used bare).
@@ -155,7 +158,10 @@ def _check_signature(function: Callable[..., Any]) -> None:
     if not doc.strip():
         raise ToolDefinitionError(f"tool {label!r} has no docstring: the model needs a description")
     documented = _documented_args(doc)
+    injected = _injected_config_params(function)
     for parameter in inspect.signature(function).parameters.values():
+        if parameter.name in injected:
+            continue
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             raise ToolDefinitionError(f"tool {label!r}: *args/**kwargs have no schema; name each parameter")
         if parameter.annotation is inspect.Parameter.empty:
@@ -164,6 +170,17 @@ def _check_signature(function: Callable[..., Any]) -> None:
             raise ToolDefinitionError(
                 f"tool {label!r}: parameter {parameter.name!r} is not described in the docstring's Args: section"
             )
+
+
+def _injected_config_params(function: Callable[..., Any]) -> set[str]:
+    """Names of parameters typed `RunnableConfig`: langchain passes the run config there; not in the schema."""
+    from langchain_core.runnables import RunnableConfig
+
+    try:
+        hints = typing.get_type_hints(function)
+    except Exception:  # noqa: BLE001 - unresolvable hints are reported per parameter below
+        return set()
+    return {name for name, hint in hints.items() if hint is RunnableConfig}
 
 
 def _documented_args(doc: str) -> set[str]:

@@ -10,6 +10,7 @@ import pytest
 from fakes import ScriptedChatModel, call
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, ToolMessage
 from langchain_core.messages.tool import invalid_tool_call
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.types import Command
@@ -287,3 +288,22 @@ def test_side_effecting_calls_are_recorded_and_never_repeated(ran) -> None:
     in_doubt = node(state, {"configurable": {**config["configurable"], "checkpoint_map": {"": "cp-3"}}})
     assert in_doubt["messages"][0].status == "error" and "not repeated" in in_doubt["messages"][0].text
     assert len(ran) == 2
+
+
+def test_a_side_effecting_tool_sees_its_idempotency_key() -> None:
+    keys: list[str] = []
+
+    @register_tool(side_effects=True)
+    def transfer(amount: int, config: RunnableConfig) -> str:
+        """Transfer money through an API that deduplicates by key.
+
+        Args:
+            amount: cents.
+        """
+        keys.append(config["configurable"]["idempotency_key"])
+        return "ok"
+
+    assert list(transfer.tool_call_schema.model_json_schema()["properties"]) == ["amount"]
+    config = {"configurable": {"thread_id": "t7", "checkpoint_map": {"": "cp-9"}, "checkpoint_ns": "tools:x"}}
+    out = make_executor([transfer], ledger=ToolLedger())({"messages": [call("transfer", "c-1", amount=3)]}, config)
+    assert out["messages"][0].text == "ok" and keys == ["t7|cp-9|c-1"]
