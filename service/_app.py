@@ -31,6 +31,7 @@ from ._options import ApiKeyAuth, ServiceOptions
 from ._records import MemoryRecords, PostgresRecords
 from ._runs_api import runs_router
 from ._service import Service
+from ._sqlite_records import SqliteRecords
 from ._stores import store_router
 from ._threads import assistants_router, threads_router
 
@@ -57,7 +58,8 @@ def create_app(
             `False` disables auth explicitly (every caller is tenant `anonymous`: for local use only).
         options: request and run limits.
         database: a `postgresql://` URL for the thread and run records, so several workers share them;
-            None uses the checkpointer's Postgres connection when it is a `PostgresSaver`, else memory.
+            None keeps them beside the checkpoints when the checkpointer is a `PostgresSaver` or
+            `SqliteSaver` (on its connection), else in memory.
 
     Returns:
         A FastAPI app (ASGI). Its OpenAPI document is at `/openapi.json`.
@@ -104,6 +106,9 @@ def create_app(
     elif _postgres_conn(checkpointer) is not None:
         inner = getattr(checkpointer, "inner", checkpointer)
         records = PostgresRecords(conn=_postgres_conn(checkpointer), lock=getattr(inner, "lock", None))
+    elif type(getattr(checkpointer, "inner", checkpointer)).__name__ == "SqliteSaver":
+        inner = getattr(checkpointer, "inner", checkpointer)
+        records = SqliteRecords(inner.conn, lock=inner.lock)
     else:
         records = MemoryRecords()
     service = Service(compiled, records, store, options)

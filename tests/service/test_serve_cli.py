@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ALICE, KEYS, free_port
+from conftest import ALICE, BOB, KEYS, free_port
 from langgraph_sdk import get_sync_client
 from test_scaleout import TESTS, _stop, _wait_up
 
@@ -35,7 +35,7 @@ def test_bad_setups_exit_2_and_write_nothing(argv, message, tmp_path, monkeypatc
     assert list(tmp_path.iterdir()) == []
 
 
-def test_serve_runs_graphs_for_the_sdk_and_keeps_checkpoints_in_sqlite(tmp_path: Path) -> None:
+def test_serve_runs_graphs_for_the_sdk_and_keeps_threads_in_sqlite_across_restarts(tmp_path: Path) -> None:
     port = free_port()
     env = {
         **os.environ,
@@ -44,17 +44,31 @@ def test_serve_runs_graphs_for_the_sdk_and_keeps_checkpoints_in_sqlite(tmp_path:
     }
     db = tmp_path / "serve.sqlite"
     cmd = [sys.executable, "-m", "graphwright", "serve", "service_graphs:counter", "--db", str(db), "--port", str(port)]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
+
+    def start() -> subprocess.Popen:
+        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         _wait_up(proc, port)
+        return proc
+
+    proc = start()
+    try:
         client = get_sync_client(url=f"http://127.0.0.1:{port}", api_key=ALICE)
         assert [a["assistant_id"] for a in client.assistants.search()] == ["counter"]
-        thread = client.threads.create()
+        thread = client.threads.create(metadata={"keep": "me"})
         assert client.runs.wait(thread["thread_id"], "counter", input={"n": 1}) == {"n": 2}
     finally:
         _stop(proc)
-    assert db.stat().st_size > 0
     assert proc.stdout.read().startswith(f"serving service_graphs:counter on http://127.0.0.1:{port}")
+    proc = start()  # a restarted server still knows the thread, its owner and its state
+    try:
+        client = get_sync_client(url=f"http://127.0.0.1:{port}", api_key=ALICE)
+        again = client.threads.get(thread["thread_id"])
+        assert again["metadata"] == {"keep": "me"} and again["values"] == {"n": 2}
+        assert [r["status"] for r in client.runs.list(thread["thread_id"])] == ["success"]
+        other = get_sync_client(url=f"http://127.0.0.1:{port}", api_key=BOB)
+        assert other.threads.search() == []
+    finally:
+        _stop(proc)
 
 
 def test_service_api_is_sorted_and_complete() -> None:
