@@ -280,6 +280,15 @@ class VectorMemory(Chroma):
 
     # Reading ------------------------------------------------------------------------------------------------
 
+    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        """Return the documents with these ids (missing ids are skipped; order is not guaranteed)."""
+        found = self.get(ids=list(ids))
+        return [
+            Document(page_content=text, metadata=meta or {}, id=doc_id)
+            for text, meta, doc_id in zip(found["documents"], found["metadatas"], found["ids"])
+            if text is not None
+        ]
+
     def recall(
         self,
         query: str,
