@@ -102,10 +102,12 @@ def create_app(
         compiled[name] = compile_graph(graph, checkpointer=saver, store=store, name=name)
     records: Any
     if database is not None:
-        records = PostgresRecords(database)
+        records = PostgresRecords(database, lease_seconds=options.busy_lease_seconds)
     elif _postgres_conn(checkpointer) is not None:
         inner = getattr(checkpointer, "inner", checkpointer)
-        records = PostgresRecords(conn=_postgres_conn(checkpointer), lock=getattr(inner, "lock", None))
+        records = PostgresRecords(
+            conn=_postgres_conn(checkpointer), lock=getattr(inner, "lock", None), lease_seconds=options.busy_lease_seconds
+        )
     elif type(getattr(checkpointer, "inner", checkpointer)).__name__ == "SqliteSaver":
         inner = getattr(checkpointer, "inner", checkpointer)
         records = SqliteRecords(inner.conn, lock=inner.lock)

@@ -97,11 +97,15 @@ class ServiceOptions:
     """Seconds an enqueued run waits for its thread before it fails."""
     cancel_poll_seconds: float = 0.25
     """How often a worker checks the shared database for cancellations requested on other workers."""
+    busy_lease_seconds: float = 30.0
+    """With several workers: a busy thread whose worker stopped renewing its claim this long ago (the worker
+    died) may be claimed by another."""
     extra_docs: Mapping[str, str] = field(default_factory=dict)
     """Extra OpenAPI `info` fields (e.g. `{"title": "My agents"}`)."""
 
     def __post_init__(self) -> None:
-        for name in ("max_body_bytes", "rate_per_second", "rate_burst", "run_timeout", "recursion_limit"):
+        positive = ("max_body_bytes", "rate_per_second", "rate_burst", "run_timeout", "recursion_limit")
+        for name in (*positive, "enqueue_timeout", "cancel_poll_seconds", "busy_lease_seconds"):
             if getattr(self, name) <= 0:
                 raise ServiceSetupError(f"ServiceOptions.{name} must be positive, got {getattr(self, name)!r}")
         if self.multitask_strategy not in ("reject", "enqueue"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -102,6 +102,9 @@ class MemoryRecords:
         row["updated_at"] = now()
         return True
 
+    async def renew(self, thread_ids: list[str]) -> None:
+        """Nothing to renew: one process holds every claim."""
+
     async def release_thread(self, thread_id: str, status: str) -> None:
         """Set a claimed thread's status to `status` (`idle`, `interrupted` or `error`)."""
         if thread_id in self._threads:
@@ -189,8 +192,9 @@ class PostgresRecords:
 
     shared = True
 
-    def __init__(self, url: str | None = None, *, conn: Any = None, lock: Any = None) -> None:
+    def __init__(self, url: str | None = None, *, conn: Any = None, lock: Any = None, lease_seconds: float = 30.0) -> None:
         self.url = url
+        self.lease_seconds = lease_seconds
         self._conn: Any = conn
         self._owns_conn = conn is None
         self._lock = lock or threading.Lock()  # a shared connection is used under its owner's lock
@@ -287,14 +291,26 @@ class PostgresRecords:
         return bool(count)
 
     async def claim_thread(self, thread_id: str, owner: str) -> bool:
-        """Mark the thread busy unless it already is; True when this call claimed it."""
+        """Mark the thread busy unless it is; True when this call claimed it.
+
+        A busy thread whose worker stopped renewing its lease (it died) for `lease_seconds` is taken over.
+        """
+        stale = (datetime.now(UTC) - timedelta(seconds=self.lease_seconds)).isoformat()
         row = await self._run(
             "UPDATE graphwright_threads SET status = 'busy', updated_at = %s "
-            "WHERE thread_id = %s AND owner = %s AND status <> 'busy' RETURNING thread_id",
-            (now(), thread_id, owner),
+            "WHERE thread_id = %s AND owner = %s AND (status <> 'busy' OR updated_at < %s) RETURNING thread_id",
+            (now(), thread_id, owner, stale),
             fetch="one",
         )
         return row is not None
+
+    async def renew(self, thread_ids: list[str]) -> None:
+        """Renew the busy lease of threads this worker is running."""
+        if thread_ids:
+            await self._run(
+                "UPDATE graphwright_threads SET updated_at = %s WHERE thread_id = ANY(%s) AND status = 'busy'",
+                (now(), thread_ids),
+            )
 
     async def release_thread(self, thread_id: str, status: str) -> None:
         """Set a claimed thread's status to `status` (`idle`, `interrupted` or `error`)."""

@@ -74,7 +74,7 @@ class RunManager:
         self._monitor: asyncio.Task | None = None
 
     async def start_monitor(self) -> None:
-        """Poll shared records for cancellations asked of this worker's runs (multi-worker only)."""
+        """Poll shared records for cancellations of this worker's runs and renew its thread leases (multi-worker)."""
         if self.records.shared and self._monitor is None:
             self._monitor = asyncio.create_task(self._watch_cancellations())
 
@@ -91,9 +91,13 @@ class RunManager:
                     await handle.task
 
     async def _watch_cancellations(self) -> None:
+        last_renewal = 0.0
         while True:
             await asyncio.sleep(self.options.cancel_poll_seconds)
             try:
+                if asyncio.get_running_loop().time() - last_renewal > self.options.busy_lease_seconds / 3:
+                    last_renewal = asyncio.get_running_loop().time()
+                    await self.records.renew([h.run["thread_id"] for h in self.active.values() if h.claimed])
                 flagged = await self.records.cancel_requested(list(self.active))
             except Exception:  # the database may blip; try again next tick
                 log.exception("checking for cancellations failed")
@@ -238,9 +242,11 @@ class RunManager:
 
 def _run_config(run: dict[str, Any], req: dict[str, Any], options: ServiceOptions) -> dict[str, Any]:
     config = dict(req.get("config") or {})
-    configurable = dict(config.get("configurable") or {})
+    # the caller may tune its graph's own settings, never LangGraph's internals or which thread is used
+    configurable = {k: v for k, v in (config.get("configurable") or {}).items() if not k.startswith("__")}
+    for reserved in ("checkpoint_ns", "checkpoint_map", "checkpoint_id"):
+        configurable.pop(reserved, None)
     configurable["thread_id"] = run["thread_id"]
-    configurable.pop("checkpoint_ns", None)
     checkpoint_id = req.get("checkpoint_id") or (req.get("checkpoint") or {}).get("checkpoint_id")
     if checkpoint_id:
         configurable["checkpoint_id"] = checkpoint_id

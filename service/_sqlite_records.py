@@ -156,6 +156,9 @@ class SqliteRecords:
         )
         return count == 1
 
+    async def renew(self, thread_ids: list[str]) -> None:
+        """Nothing to renew: one process owns the file (stale claims are cleared at start-up)."""
+
     async def release_thread(self, thread_id: str, status: str) -> None:
         """Set a claimed thread's status to `status` (`idle`, `interrupted` or `error`)."""
         await self._run(

@@ -157,3 +157,24 @@ def test_uvicorn_workers_flag_shares_state_through_postgres(postgres_url: str, t
         assert done.json()["sent"] == "Dear team, w."
     finally:
         _stop(proc)
+
+
+async def test_a_dead_workers_claim_on_a_thread_expires(postgres_url: str) -> None:
+    import psycopg
+    from conftest import asgi_client, make_app
+
+    from graphwright.memory import open_checkpointer
+    from graphwright.service import ServiceOptions
+
+    options = ServiceOptions(busy_lease_seconds=1.0, rate_per_second=1000, rate_burst=1000)
+    with open_checkpointer(postgres_url) as saver:
+        client = asgi_client(make_app(checkpointer=saver, options=options))
+        tid = (await client.threads.create())["thread_id"]
+        with psycopg.connect(postgres_url, autocommit=True) as conn:  # a worker claimed it, then died
+            conn.execute("UPDATE graphwright_threads SET status = 'busy' WHERE thread_id = %s", (tid,))
+        with pytest.raises(httpx.HTTPStatusError) as err:
+            await client.runs.wait(tid, "approval", input={"request": "r"})
+        assert err.value.response.status_code == 409
+        await asyncio.sleep(1.2)
+        result = await client.runs.wait(tid, "approval", input={"request": "r"})
+        assert result["draft"] == "Dear team, r."

@@ -221,3 +221,18 @@ async def test_a_failing_node_ends_the_run_with_an_error_event() -> None:
     assert (await client.threads.get(tid))["status"] == "error"
     result = await client.runs.wait(tid, "counter", input={"n": 1})
     assert result == {"n": 2}
+
+
+async def test_a_run_over_the_timeout_is_stopped_with_status_timeout() -> None:
+    from graphwright.service import ServiceOptions
+
+    client = asgi_client(make_app(options=ServiceOptions(run_timeout=0.3)))
+    tid = (await client.threads.create())["thread_id"]
+    started = asyncio.get_running_loop().time()
+    parts = [p async for p in client.runs.stream(tid, "slow", input={"steps": 0})]
+    assert asyncio.get_running_loop().time() - started < 5
+    error = next(p for p in parts if p.event == "error")
+    assert error.data["error"] == "TimeoutError" and "0.3 s" in error.data["message"]
+    assert parts[-1].data["status"] == "timeout"
+    assert [r["status"] for r in await client.runs.list(tid)] == ["timeout"]
+    assert (await client.threads.get(tid))["status"] == "error"

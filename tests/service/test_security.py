@@ -167,3 +167,15 @@ def make_graph():
     import service_graphs
 
     return service_graphs.counter()
+
+
+async def test_run_config_cannot_point_a_run_at_another_tenants_thread() -> None:
+    app = make_app()
+    alice, bob = asgi_client(app, ALICE), asgi_client(app, BOB)
+    victim = (await alice.threads.create())["thread_id"]
+    await alice.runs.wait(victim, "counter", input={"n": 100})
+    mine = (await bob.threads.create())["thread_id"]
+    config = {"configurable": {"thread_id": victim, "checkpoint_ns": "", "__pregel_read": "x"}}
+    result = await bob.runs.wait(mine, "counter", input={"n": 1}, config=config)
+    assert result == {"n": 2}  # ran on bob's own thread
+    assert (await alice.threads.get_state(victim))["values"] == {"n": 101}
