@@ -161,9 +161,9 @@ class KnowledgeGraph:
     def paths(self, start: str, end: str, *, max_hops: int = 3, limit: int = 5) -> list[list[Fact]]:
         """Return up to `limit` chains of facts linking two entities (either direction), shortest first."""
         a, b = entity_key(start), entity_key(end)
-        if a not in self.graph or b not in self.graph or a == b:
-            return []
         undirected = nx.Graph(self.graph.to_undirected(as_view=True))
+        if a not in self.graph or b not in self.graph or a == b or not nx.has_path(undirected, a, b):
+            return []
         chains: list[list[Fact]] = []
         for nodes in nx.shortest_simple_paths(undirected, a, b):
             if len(nodes) - 1 > max_hops or len(chains) >= limit:
