@@ -107,7 +107,8 @@ def main() -> None:
                 time.sleep(0.1)
         else:
             raise SystemExit("server did not start")
-        print(f"trivial graph (1 node), stateless POST /runs/wait, checkpointer {args.db}, loopback, {os.cpu_count()} CPUs")
+        setup = f"checkpointer {args.db}, loopback, {os.cpu_count()} CPUs"
+        print(f"trivial graph (1 node), stateless POST /runs/wait, {setup}")
         print(f"{'clients':>8} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
         for clients in (int(c) for c in args.levels.split(",")):
             rps, p50, p99, errors = asyncio.run(level(url, clients, args.requests, args.cap))

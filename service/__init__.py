@@ -1,4 +1,6 @@
-"""HTTP serving: an ASGI app speaking the LangGraph server API (for `langgraph_sdk` and `RemoteGraph`), with auth and limits.
+"""HTTP serving: an ASGI app speaking the LangGraph server API (for `langgraph_sdk` and `RemoteGraph`).
+
+API-key auth, tenant-owned threads, body and rate limits and a run timeout are on by default.
 
 `create_app` is imported on first use, so `graphwright --help` does not load the web stack.
 """

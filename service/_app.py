@@ -106,7 +106,9 @@ def create_app(
     elif _postgres_conn(checkpointer) is not None:
         inner = getattr(checkpointer, "inner", checkpointer)
         records = PostgresRecords(
-            conn=_postgres_conn(checkpointer), lock=getattr(inner, "lock", None), lease_seconds=options.busy_lease_seconds
+            conn=_postgres_conn(checkpointer),
+            lock=getattr(inner, "lock", None),
+            lease_seconds=options.busy_lease_seconds,
         )
     elif type(getattr(checkpointer, "inner", checkpointer)).__name__ == "SqliteSaver":
         inner = getattr(checkpointer, "inner", checkpointer)

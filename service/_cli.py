@@ -108,7 +108,8 @@ def _cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
             pass
         app = "graphwright.service._cli:app_from_env"
     auth_note = "auth off (--no-auth)" if args.no_auth else "API keys from $GRAPHWRIGHT_API_KEYS"
-    print(f"serving {', '.join(settings['graphs'])} on http://{args.host}:{args.port} ({auth_note})", file=out, flush=True)
+    where = f"http://{args.host}:{args.port}"
+    print(f"serving {', '.join(settings['graphs'])} on {where} ({auth_note})", file=out, flush=True)
     uvicorn.run(
         app,
         host=args.host,

@@ -184,7 +184,9 @@ CREATE INDEX IF NOT EXISTS graphwright_runs_thread ON graphwright_runs (thread_i
 """
 
 _THREAD_COLS = "thread_id, owner, graph_id, status, metadata, created_at, updated_at"
-_RUN_COLS = "run_id, thread_id, owner, assistant_id, status, metadata, kwargs, multitask_strategy, created_at, updated_at"
+_RUN_COLS = (
+    "run_id, thread_id, owner, assistant_id, status, metadata, kwargs, multitask_strategy, created_at, updated_at"
+)
 
 
 class PostgresRecords:
@@ -192,7 +194,9 @@ class PostgresRecords:
 
     shared = True
 
-    def __init__(self, url: str | None = None, *, conn: Any = None, lock: Any = None, lease_seconds: float = 30.0) -> None:
+    def __init__(
+        self, url: str | None = None, *, conn: Any = None, lock: Any = None, lease_seconds: float = 30.0
+    ) -> None:
         self.url = url
         self.lease_seconds = lease_seconds
         self._conn: Any = conn

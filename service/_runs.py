@@ -252,8 +252,10 @@ def _run_config(run: dict[str, Any], req: dict[str, Any], options: ServiceOption
         configurable["checkpoint_id"] = checkpoint_id
     configurable["graphwright_tenant"] = run["owner"]
     config["configurable"] = configurable
-    config["recursion_limit"] = min(int(config.get("recursion_limit") or options.recursion_limit), options.recursion_limit)
-    config["metadata"] = {**(config.get("metadata") or {}), "run_id": run["run_id"], "assistant_id": run["assistant_id"]}
+    limit = options.recursion_limit
+    config["recursion_limit"] = min(int(config.get("recursion_limit") or limit), limit)
+    ids = {"run_id": run["run_id"], "assistant_id": run["assistant_id"]}
+    config["metadata"] = {**(config.get("metadata") or {}), **ids}
     config["run_id"] = run["run_id"]
     return config
 

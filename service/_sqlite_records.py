@@ -194,7 +194,9 @@ class SqliteRecords:
 
     async def set_run_status(self, run_id: str, status: str) -> None:
         """Set a run's status (and its `updated_at`)."""
-        await self._run("UPDATE graphwright_runs SET status = ?, updated_at = ? WHERE run_id = ?", (status, now(), run_id))
+        await self._run(
+            "UPDATE graphwright_runs SET status = ?, updated_at = ? WHERE run_id = ?", (status, now(), run_id)
+        )
 
     async def delete_run(self, run_id: str) -> None:
         """Forget a run."""

@@ -185,7 +185,9 @@ def threads_router(svc: Service) -> APIRouter:
             graph = svc.thread_graph(row)
             checkpoint_id = body.checkpoint_id or (body.checkpoint.checkpoint_id if body.checkpoint else None)
             try:
-                config = await graph.aupdate_state(state_config(thread_id, checkpoint_id), body.values, as_node=body.as_node)
+                config = await graph.aupdate_state(
+                    state_config(thread_id, checkpoint_id), body.values, as_node=body.as_node
+                )
             except (ValueError, KeyError) as exc:
                 raise HTTPException(422, f"cannot update state: {exc}") from exc
             state = await graph.aget_state(state_config(thread_id))

@@ -63,7 +63,8 @@ async def test_stream_assistant_over_loopback_http(live_server) -> None:
 async def test_messages_mode_sends_metadata_then_complete_messages() -> None:
     client = asgi_client(make_app())
     thread = await client.threads.create()
-    parts = [p async for p in client.runs.stream(thread["thread_id"], "assistant", input=QUESTION, stream_mode="messages")]
+    stream = client.runs.stream(thread["thread_id"], "assistant", input=QUESTION, stream_mode="messages")
+    parts = [p async for p in stream]
     events = [p.event for p in parts]
     assert "messages/metadata" in events and "messages/complete" in events
     first_meta = next(p for p in parts if p.event == "messages/metadata")
@@ -201,7 +202,8 @@ async def test_invalid_requests_get_422_with_a_clear_message() -> None:
     http = client.http.client
     missing = await http.post(f"/threads/{tid}/runs/wait", json={"input": {}})
     assert missing.status_code == 422 and "body.assistant_id: Field required" in missing.json()["detail"]
-    both = await http.post(f"/threads/{tid}/runs", json={"assistant_id": "counter", "input": {}, "command": {"resume": 1}})
+    both_body = {"assistant_id": "counter", "input": {}, "command": {"resume": 1}}
+    both = await http.post(f"/threads/{tid}/runs", json=both_body)
     assert both.status_code == 422 and "either input or command" in both.json()["detail"]
     typo = await http.post(f"/threads/{tid}/runs", json={"assistant_id": "counter", "inptu": {}})
     assert typo.status_code == 422 and "inptu" in typo.json()["detail"]
