@@ -238,3 +238,24 @@ async def test_a_run_over_the_timeout_is_stopped_with_status_timeout() -> None:
     assert parts[-1].data["status"] == "timeout"
     assert [r["status"] for r in await client.runs.list(tid)] == ["timeout"]
     assert (await client.threads.get(tid))["status"] == "error"
+
+
+async def test_closing_a_stream_cancels_its_run_unless_asked_to_continue(live_server) -> None:
+    client = get_client(url=live_server.url, api_key=ALICE)
+    for on_disconnect, expected in (("cancel", "interrupted"), ("continue", "running")):
+        tid = (await client.threads.create())["thread_id"]
+        stream = client.runs.stream(tid, "slow", input={"steps": 0}, on_disconnect=on_disconnect)
+        first = await anext(stream)
+        assert first.event == "metadata"
+        await stream.aclose()  # the client goes away mid-run
+        run_id = first.data["run_id"]
+        for _ in range(50):
+            status = (await client.runs.get(tid, run_id))["status"]
+            if status == expected:
+                break
+            await asyncio.sleep(0.05)
+        assert status == expected
+        if expected == "running":
+            await asyncio.sleep(0.5)  # long after the disconnect, the run still goes on
+            assert (await client.runs.get(tid, run_id))["status"] == "running"
+            await client.runs.cancel(tid, run_id, wait=True)
