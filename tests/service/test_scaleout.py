@@ -126,6 +126,27 @@ async def test_busy_thread_is_rejected_on_every_worker_and_cancel_works_from_ano
     assert (await b.threads.get(tid))["status"] == "idle"
 
 
+async def test_concurrent_runs_on_one_thread_across_workers_follow_the_policy(two_workers) -> None:
+    a, b = (get_client(url=url, api_key=ALICE) for url in two_workers)
+    tid = (await a.threads.create())["thread_id"]
+
+    async def run(client, i: int, strategy: str):
+        try:
+            return await client.runs.wait(tid, "approval", input={"request": f"r{i}"}, multitask_strategy=strategy)
+        except httpx.HTTPStatusError as err:
+            return err.response.status_code
+
+    queued = await asyncio.gather(*(run((a, b)[i % 2], i, "enqueue") for i in range(6)))
+    assert all(isinstance(r, dict) and r["__interrupt__"] for r in queued)  # every one ran, one at a time
+    assert sorted(r["draft"] for r in queued) == [f"Dear team, r{i}." for i in range(6)]
+    statuses = [r["status"] for r in await a.runs.list(tid, limit=20)]
+    assert statuses == ["success"] * 6
+
+    rejected = await asyncio.gather(*(run((a, b)[i % 2], i, "reject") for i in range(6)))
+    assert 409 in rejected and any(isinstance(r, dict) for r in rejected)
+    assert (await b.threads.get(tid))["status"] == "interrupted"
+
+
 async def test_join_on_another_worker(two_workers) -> None:
     a, b = (get_client(url=url, api_key=ALICE) for url in two_workers)
     tid = (await a.threads.create())["thread_id"]
