@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ APPROVAL = "tool_approval"
 """The `type` of the value an approval interrupt carries (see `make_executor`)."""
 
 _CHECKPOINTER_KEY = "__pregel_checkpointer"  # where LangGraph puts the run's checkpointer in a node's config
+_DURABILITY_KEY = "__pregel_durability"  # and the run's durability mode ("sync", "async" or "exit")
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,8 @@ def make_executor(
                 ready.append(_Ready(index, tool, tool_meta(tool), call))
         if ready:
             run_ledger = ledger if ledger is not None else ledger_for(_configurable(config).get(_CHECKPOINTER_KEY))
+            if run_ledger is not None and any(item.meta.side_effects for item in ready):
+                _await_checkpoint(config)
             answers.update(_run_all(ready, run_ledger, _run_key(config), options))
         ordered = [answers[k] for k in sorted(a for a in answers if a < 0)[::-1]]
         ordered += [answers[k] for k in sorted(a for a in answers if a >= 0)]
@@ -305,10 +309,37 @@ def _configurable(config: RunnableConfig | None) -> dict[str, Any]:
     return dict((config or {}).get("configurable") or {})
 
 
+def _step_checkpoint(conf: dict[str, Any]) -> tuple[str, str | None]:
+    """(namespace of the graph running this node, id of the checkpoint this step runs from)."""
+    namespace = str(conf.get("checkpoint_ns") or "")
+    graph_ns = namespace.rsplit("|", 1)[0] if "|" in namespace else ""
+    return graph_ns, (conf.get("checkpoint_map") or {}).get(graph_ns) or conf.get("checkpoint_id")
+
+
 def _run_key(config: RunnableConfig | None) -> str:
     """`thread|checkpoint` for the step being run: the same when the step is resumed or replayed."""
     conf = _configurable(config)
-    namespace = str(conf.get("checkpoint_ns") or "")
-    graph_ns = namespace.rsplit("|", 1)[0] if "|" in namespace else ""
-    checkpoint = (conf.get("checkpoint_map") or {}).get(graph_ns) or conf.get("checkpoint_id") or namespace
+    checkpoint = _step_checkpoint(conf)[1] or str(conf.get("checkpoint_ns") or "")
     return f"{conf.get('thread_id', '')}|{checkpoint}"
+
+
+def _await_checkpoint(config: RunnableConfig | None, timeout: float = 30.0) -> None:
+    """Wait until the checkpoint this step runs from is saved, so a side effect's key outlives a crash.
+
+    LangGraph saves checkpoints in the background by default (durability "async"): a step can start before
+    the checkpoint it runs from is on disk. A crash then would resume from an older checkpoint, the call
+    would get a new key, and its side effect would be repeated. With durability "exit" nothing is saved
+    before the end, so there is nothing to wait for (and no exactly-once across crashes).
+    """
+    conf = _configurable(config)
+    saver = conf.get(_CHECKPOINTER_KEY)
+    graph_ns, checkpoint_id = _step_checkpoint(conf)
+    if saver is None or checkpoint_id is None or conf.get(_DURABILITY_KEY) == "exit":
+        return
+    target = {"configurable": {"thread_id": conf.get("thread_id"), "checkpoint_ns": graph_ns, "checkpoint_id": checkpoint_id}}
+    deadline = time.monotonic() + timeout
+    try:
+        while saver.get_tuple(target) is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+    except Exception:  # noqa: BLE001 - a saver that cannot be read from here (e.g. async-only) is not waited on
+        return

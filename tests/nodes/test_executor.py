@@ -11,6 +11,7 @@ from fakes import ScriptedChatModel, call
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, ToolMessage
 from langchain_core.messages.tool import invalid_tool_call
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.types import Command
@@ -307,3 +308,35 @@ def test_a_side_effecting_tool_sees_its_idempotency_key() -> None:
     config = {"configurable": {"thread_id": "t7", "checkpoint_map": {"": "cp-9"}, "checkpoint_ns": "tools:x"}}
     out = make_executor([transfer], ledger=ToolLedger())({"messages": [call("transfer", "c-1", amount=3)]}, config)
     assert out["messages"][0].text == "ok" and keys == ["t7|cp-9|c-1"]
+
+
+class _SlowSaver(InMemorySaver):
+    """An in-memory saver whose writes land late, as LangGraph's background (durability "async") saves can."""
+
+    def put(self, config, checkpoint, metadata, new_versions):
+        time.sleep(0.3)
+        return super().put(config, checkpoint, metadata, new_versions)
+
+
+def test_a_side_effect_waits_until_the_checkpoint_it_runs_from_is_saved() -> None:
+    saver = _SlowSaver()
+    saved_when_run: list[bool] = []
+
+    @register_tool(side_effects=True)
+    def launch(target: str, config: RunnableConfig) -> str:
+        """Launch something irreversible.
+
+        Args:
+            target: what to launch.
+        """
+        thread, checkpoint, _ = config["configurable"]["idempotency_key"].split("|")
+        stored = saver.get_tuple({"configurable": {"thread_id": thread, "checkpoint_ns": "", "checkpoint_id": checkpoint}})
+        saved_when_run.append(stored is not None)
+        return "launched"
+
+    def rule(messages, names):
+        return call("launch", "l1", target="moon") if not tool_results(messages) else AIMessage("done")
+
+    graph = compile_graph(react_graph(ScriptedChatModel(rule=rule), [launch]), checkpointer=saver)
+    graph.invoke({"messages": [("human", "go")]}, {"configurable": {"thread_id": "slow"}})
+    assert saved_when_run == [True]
