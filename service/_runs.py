@@ -174,6 +174,9 @@ class RunManager:
             kwargs: dict[str, Any] = {}
             if req.get("context") is not None:
                 kwargs["context"] = req["context"]
+            durability = req.get("durability") or ("exit" if req.get("temporary") else None)
+            if durability:  # a temporary thread is deleted afterwards: its steps need no checkpoints
+                kwargs["durability"] = durability
             async with asyncio.timeout(self.options.run_timeout):
                 async for ns, mode, chunk in handle.graph.astream(
                     graph_input,

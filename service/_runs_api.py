@@ -28,7 +28,8 @@ def runs_router(svc: Service) -> APIRouter:
             thread_id = str(uuid.uuid4())
         else:
             check_thread_id(thread_id)
-        if temporary or await svc.records.get_thread(thread_id, tenant) is None:
+        existing = None if temporary else await svc.records.get_thread(thread_id, tenant)
+        if existing is None:
             if not temporary and body.if_not_exists != "create":
                 raise HTTPException(404, f"thread {thread_id!r} not found")
             stamp = now()
@@ -43,7 +44,8 @@ def runs_router(svc: Service) -> APIRouter:
             }
             if await svc.records.create_thread(row) is None and await svc.records.get_thread(thread_id, tenant) is None:
                 raise HTTPException(404, f"thread {thread_id!r} not found")
-        await svc.records.set_graph(thread_id, body.assistant_id)
+        elif existing["graph_id"] != body.assistant_id:
+            await svc.records.set_graph(thread_id, body.assistant_id)
         strategy = body.multitask_strategy or svc.options.multitask_strategy
         claimed = False
         if strategy == "reject":
