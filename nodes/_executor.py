@@ -14,6 +14,7 @@ import asyncio
 import json
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -116,8 +117,16 @@ def make_executor(
                 ready.append(_Ready(index, tool, tool_meta(tool), call))
         if ready:
             run_ledger = ledger if ledger is not None else ledger_for(_configurable(config).get(_CHECKPOINTER_KEY))
-            if run_ledger is not None and any(item.meta.side_effects for item in ready):
-                _await_checkpoint(config)
+            if any(item.meta.side_effects for item in ready):
+                if run_ledger is not None:
+                    _await_checkpoint(config)
+                elif _configurable(config).get(_CHECKPOINTER_KEY) is not None:
+                    warnings.warn(
+                        f"no side-effect ledger for {type(_configurable(config)[_CHECKPOINTER_KEY]).__name__}: "
+                        "side-effecting calls may repeat after a resume; pass `ledger=` to make_executor",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
             answers.update(_run_all(ready, run_ledger, _run_key(config), options))
         ordered = [answers[k] for k in sorted(a for a in answers if a < 0)[::-1]]
         ordered += [answers[k] for k in sorted(a for a in answers if a >= 0)]

@@ -82,7 +82,7 @@ class SqlLedger(ToolLedger):
     """A ledger in a table of a SQLite or Postgres database, sharing a checkpointer's connection and lock."""
 
     def __init__(self, conn: Any, lock: Any, *, paramstyle: Literal["qmark", "format"] = "qmark") -> None:
-        """Use `conn` (a `sqlite3.Connection` or an autocommit psycopg connection), serialized by `lock`."""
+        """Use `conn` (a `sqlite3.Connection`, a psycopg connection or pool), serialized by `lock`."""
         super().__init__()
         self._conn = conn
         self._db_lock = lock
@@ -93,6 +93,13 @@ class SqlLedger(ToolLedger):
         if self._format:
             sql = sql.replace("?", "%s")
         with self._db_lock:
+            if hasattr(self._conn, "getconn"):  # a psycopg pool: borrow a connection per statement
+                with self._conn.connection() as conn:
+                    cursor = conn.execute(sql, params)
+                    rows = list(cursor.fetchall()) if cursor.description else []
+                    if not conn.autocommit:
+                        conn.commit()
+                return rows
             cursor = self._conn.execute(sql, params)
             rows = list(cursor.fetchall()) if cursor.description else []
             if not getattr(self._conn, "autocommit", False):
@@ -118,14 +125,16 @@ class SqlLedger(ToolLedger):
 
 
 _ATTACHED: weakref.WeakKeyDictionary[BaseCheckpointSaver, ToolLedger] = weakref.WeakKeyDictionary()
-_ATTACH_LOCK = threading.Lock()
+_ATTACH_LOCK = threading.RLock()  # re-entered when a wrapper asks for its inner saver's ledger
 
 
 def ledger_for(checkpointer: BaseCheckpointSaver | None) -> ToolLedger | None:
     """Return the ledger that lives beside `checkpointer` (one per checkpointer), or None if there is none.
 
-    SQLite and Postgres savers get a table in their own database; an in-memory saver a ledger in memory;
-    no checkpointer (nothing can be resumed) or another kind of saver, None.
+    SQLite and Postgres savers (one connection, a pool, or the async Postgres saver) get a table in their own
+    database; an in-memory saver a ledger in memory; a wrapper with an `inner` saver the ledger of that one; no
+    checkpointer (nothing can be resumed) or another kind (e.g. the async SQLite saver), None: pass a ledger
+    to `make_executor` yourself there.
 
     Example:
         >>> from langgraph.checkpoint.memory import InMemorySaver
@@ -145,15 +154,22 @@ def ledger_for(checkpointer: BaseCheckpointSaver | None) -> ToolLedger | None:
 
 
 def _make_ledger(checkpointer: BaseCheckpointSaver) -> ToolLedger | None:
+    inner = getattr(checkpointer, "inner", None)
+    if isinstance(inner, BaseCheckpointSaver):  # a wrapper (e.g. one adding async methods): use what it wraps
+        return ledger_for(inner)
     if isinstance(checkpointer, InMemorySaver):
         return ToolLedger()
     kind = type(checkpointer).__name__
+    conn = getattr(checkpointer, "conn", None)
     if kind == "SqliteSaver":
-        return SqlLedger(checkpointer.conn, checkpointer.lock)  # type: ignore[attr-defined]
-    if kind == "PostgresSaver":
+        return SqlLedger(conn, checkpointer.lock)  # type: ignore[attr-defined]
+    if kind in ("PostgresSaver", "ShallowPostgresSaver"):
+        lock = checkpointer.lock if not hasattr(conn, "getconn") else threading.Lock()  # type: ignore[attr-defined]
+        return SqlLedger(conn, lock, paramstyle="format")
+    if kind in ("AsyncPostgresSaver", "AsyncShallowPostgresSaver"):
         import psycopg
 
-        conn = checkpointer.conn  # type: ignore[attr-defined]
-        if isinstance(conn, psycopg.Connection):
-            return SqlLedger(conn, checkpointer.lock, paramstyle="format")  # type: ignore[attr-defined]
+        conninfo = getattr(conn, "conninfo", None) or conn.info.dsn  # a pool keeps the URL it was given
+        sync = psycopg.connect(conninfo, autocommit=True)
+        return SqlLedger(sync, threading.Lock(), paramstyle="format")
     return None

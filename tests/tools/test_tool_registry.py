@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
+from langgraph.checkpoint.memory import InMemorySaver
 
 from graphwright._errors import ToolDefinitionError
 from graphwright.memory import open_checkpointer
@@ -143,3 +144,26 @@ def test_the_postgres_ledger_is_a_table_beside_the_checkpoints(postgres_url: str
     with open_checkpointer(postgres_url) as saver:
         entry = ledger_for(saver).lookup(key)
     assert (entry.status, entry.content, entry.is_error) == ("done", "failed: no route", True)
+
+
+def test_pooled_and_async_postgres_savers_and_wrappers_get_the_same_table(postgres_url: str, thread_id: str) -> None:
+    from graphwright.memory import open_async_checkpointer, open_postgres_checkpointer
+
+    key = f"{thread_id}|cp|pooled"
+    with open_postgres_checkpointer(postgres_url) as pooled:
+        ledger_for(pooled).start(key, "send", "{}")
+        ledger_for(pooled).finish(key, "sent", is_error=False)
+
+    class Wrapper(InMemorySaver):
+        def __init__(self, inner) -> None:
+            super().__init__()
+            self.inner = inner
+
+    async def read_back():
+        async with open_async_checkpointer(postgres_url) as saver:
+            return ledger_for(saver).lookup(key)
+
+    with open_checkpointer(postgres_url) as single:
+        assert ledger_for(Wrapper(single)) is ledger_for(single)
+        assert ledger_for(Wrapper(single)).lookup(key).content == "sent"
+    assert asyncio.run(read_back()).content == "sent"
