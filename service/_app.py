@@ -167,11 +167,17 @@ def create_app(
         """Server information."""
         return {"version": "graphwright", "worker": os.getpid(), "flags": {"assistants": True, "crons": False}}
 
-    app.include_router(assistants_router(service))
-    app.include_router(threads_router(service))
-    app.include_router(runs_router(service))
-    app.include_router(store_router(service))
+    for router in (assistants_router(service), threads_router(service), runs_router(service), store_router(service)):
+        app.include_router(router, responses=_COMMON_RESPONSES)
     return app
+
+
+_COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or invalid API key (`x-api-key: KEY` or `Authorization: Bearer KEY`)."},
+    404: {"description": "Not found, or owned by another tenant."},
+    413: {"description": "Request body over the size limit (refused before it is read)."},
+    429: {"description": "Over the tenant's rate limit; `Retry-After` says when to retry."},
+}
 
 
 def _postgres_conn(checkpointer: Any) -> Any:

@@ -19,6 +19,14 @@ from ._service import Service, state_config, tenant_of
 
 def runs_router(svc: Service) -> APIRouter:
     router = APIRouter(tags=["runs"])
+    sse_doc = {
+        200: {
+            "description": "Server-Sent Events: `metadata` (run id) first, then one event per stream mode "
+            "(`values`, `updates`, `messages`, `custom`, ...; `error` on failure), `end` last.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        409: {"description": "The thread is busy and the multitask strategy is `reject`."},
+    }
 
     async def start(request: Request, thread_id: str | None, body: RunCreate) -> RunHandle:
         tenant = tenant_of(request)
@@ -106,7 +114,7 @@ def runs_router(svc: Service) -> APIRouter:
         handle = await start(request, thread_id, body)
         return JSONResponse(_public(handle.run), headers=_location(handle.run))
 
-    @router.post("/threads/{thread_id}/runs/stream", response_class=StreamingResponse)
+    @router.post("/threads/{thread_id}/runs/stream", response_class=StreamingResponse, responses=sse_doc)
     async def stream_run(request: Request, thread_id: str, body: RunCreate) -> StreamingResponse:
         """Start a run on a thread and stream its events (Server-Sent Events)."""
         return stream_response(await start(request, thread_id, body), body.on_disconnect)
@@ -122,7 +130,7 @@ def runs_router(svc: Service) -> APIRouter:
         handle = await start(request, None, body)
         return JSONResponse(_public(handle.run), headers=_location(handle.run))
 
-    @router.post("/runs/stream", response_class=StreamingResponse)
+    @router.post("/runs/stream", response_class=StreamingResponse, responses=sse_doc)
     async def stream_stateless_run(request: Request, body: RunCreate) -> StreamingResponse:
         """Run on a fresh temporary thread and stream its events."""
         return stream_response(await start(request, None, body), body.on_disconnect)
@@ -198,7 +206,7 @@ def runs_router(svc: Service) -> APIRouter:
             result["__interrupt__"] = jsonable(list(state.interrupts))
         return JSONResponse(result)
 
-    @router.get("/threads/{thread_id}/runs/{run_id}/stream", response_class=StreamingResponse)
+    @router.get("/threads/{thread_id}/runs/{run_id}/stream", response_class=StreamingResponse, responses=sse_doc)
     async def join_run_stream(
         request: Request, thread_id: str, run_id: str, cancel_on_disconnect: bool = False
     ) -> StreamingResponse:
