@@ -91,10 +91,9 @@ def collection_name(namespace: tuple[str, ...]) -> str:
 
     Example:
         >>> collection_name(("agent", "alice"))
-        'gw-agent.alice-...'
+        'gw-agent-alice-...'
     """
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", ".".join(namespace)).strip("-_")[:48] or "ns"
-    slug = re.sub(r"-{2,}", "-", slug.replace(".", "\x00")).replace("\x00", ".")
+    slug = re.sub(r"[^A-Za-z0-9_]+", "-", "-".join(namespace)).strip("-_")[:48].strip("-_") or "ns"
     digest = hashlib.sha256(json.dumps(list(namespace)).encode()).hexdigest()[:12]
     return f"gw-{slug}-{digest}"
 
