@@ -2,18 +2,44 @@
 
 from ._assistant import AssistantOptions, AssistantState, build_assistant
 from ._compile import compile_graph
+from ._history import CheckpointInfo, checkpoint_config, fork, list_checkpoints, state_at
+from ._plan_execute import PlanExecuteOptions, PlanExecuteState, build_plan_execute, make_step_runner
+from ._rag import RagOptions, RagState, build_rag, merge_context
+from ._react import ReactOptions, ReactState, build_react
 from ._registry import BUILTIN_GRAPHS, DEFAULT_GRAPH, load_graph
+from ._supervisor import SupervisorOptions, SupervisorState, build_supervisor, default_agents, make_agent_node
 from ._threads import check_thread_id, new_thread_id, thread_config
 
 __all__ = [
     "AssistantOptions",
     "AssistantState",
     "BUILTIN_GRAPHS",
+    "CheckpointInfo",
     "DEFAULT_GRAPH",
+    "PlanExecuteOptions",
+    "PlanExecuteState",
+    "RagOptions",
+    "RagState",
+    "ReactOptions",
+    "ReactState",
+    "SupervisorOptions",
+    "SupervisorState",
     "build_assistant",
+    "build_plan_execute",
+    "build_rag",
+    "build_react",
+    "build_supervisor",
     "check_thread_id",
+    "checkpoint_config",
     "compile_graph",
+    "default_agents",
+    "fork",
+    "list_checkpoints",
     "load_graph",
+    "make_agent_node",
+    "make_step_runner",
+    "merge_context",
     "new_thread_id",
+    "state_at",
     "thread_config",
 ]

@@ -15,8 +15,18 @@ from langgraph.pregel import Pregel
 
 from .._errors import GraphNotFoundError
 from ._assistant import build_assistant
+from ._plan_execute import build_plan_execute
+from ._rag import build_rag
+from ._react import build_react
+from ._supervisor import build_supervisor
 
-BUILTIN_GRAPHS: dict[str, Callable[..., StateGraph]] = {"assistant": build_assistant}
+BUILTIN_GRAPHS: dict[str, Callable[..., StateGraph]] = {
+    "assistant": build_assistant,
+    "plan_execute": build_plan_execute,
+    "rag": build_rag,
+    "react": build_react,
+    "supervisor": build_supervisor,
+}
 """Built-in graph names and their builders; each builder takes `model=` and returns a `StateGraph`."""
 
 DEFAULT_GRAPH = "assistant"

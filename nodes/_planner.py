@@ -23,7 +23,8 @@ def make_planner(
 ) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """Return a planner node: it asks `model`, with `tools` bound, for the next action.
 
-    Reads: `messages`. Writes: `messages` (the model's reply: tool calls or an answer) and `answer` (the
+    Reads: `messages`, and `context` when present (what memory recalled; shown after the system prompt).
+    Writes: `messages` (the model's reply: tool calls or an answer) and `answer` (the
     reply's text when it calls no tool, else None).
 
     Args:
@@ -35,7 +36,9 @@ def make_planner(
     system = SystemMessage(prompt)
 
     def planner(state: dict[str, Any]) -> dict[str, Any]:
-        reply = bound.invoke([system, *state["messages"]])
+        context = state.get("context")
+        head = SystemMessage(f"{prompt}\n\nWhat memory recalls:\n" + "\n".join(f"- {c}" for c in context)) if context else system
+        reply = bound.invoke([head, *state["messages"]])
         answer = None if reply.tool_calls else reply.text.strip()
         return {"messages": [reply], "answer": answer}
 

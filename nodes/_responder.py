@@ -26,7 +26,8 @@ def make_responder(model: BaseChatModel, *, prompt: str = RESPONDER_PROMPT) -> C
     for the answer from the question and the results alone, they answer. The responder's prompt is built
     fresh from the state, so the conversation itself is not changed.
 
-    Reads: `messages` (the question and the tool results since it). Writes: `messages` (the answer as an AI
+    Reads: `messages` (the question and the tool results since it), and `context` when present (what memory
+    recalled, listed after the tool results). Writes: `messages` (the answer as an AI
     message) and `answer`.
     """
     system = SystemMessage(prompt)
@@ -34,7 +35,9 @@ def make_responder(model: BaseChatModel, *, prompt: str = RESPONDER_PROMPT) -> C
     def responder(state: dict[str, Any]) -> dict[str, Any]:
         messages = state["messages"]
         evidence = "\n".join(f"- {line}" for line in tool_evidence(messages)) or "- (none)"
-        request = HumanMessage(f"Question: {question_of(messages)}\n\nTool results:\n{evidence}")
+        recalled = "".join(f"\n- {item}" for item in state.get("context") or [])
+        memory = f"\n\nFrom memory:{recalled}" if recalled else ""
+        request = HumanMessage(f"Question: {question_of(messages)}\n\nTool results:\n{evidence}{memory}")
         reply = model.invoke([system, request])
         text = reply.text.strip()
         return {"messages": [reply], "answer": text}
