@@ -3,6 +3,7 @@
     graphwright run [GRAPH] "question" [--thread ID] [--db PATH|URL] [--model PATH]
     graphwright resume [GRAPH] --thread ID [--db PATH|URL] [--model PATH] [--approve | --reject [WHY] | --edit JSON]
     graphwright draw [GRAPH]
+    graphwright history|state|fork [GRAPH] --thread ID ...   (time travel; see `graphwright fork --help`)
 
 GRAPH is a built-in name (`assistant`, the default) or `module:attr`. Steps are printed as they happen; the
 last line of `run` and `resume` is the answer alone. When a tool call waits for a human's approval, the call is
@@ -65,8 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     draw.add_argument("graph", nargs="?", default=None, help="built-in name or module:attr (default: assistant)")
     draw.set_defaults(handler=_cmd_draw)
 
+    from .graphs._history_cli import add_history_commands
     from .service._cli import add_serve_command
 
+    add_history_commands(sub)
     add_serve_command(sub)
     return parser
 

@@ -44,9 +44,9 @@ def checkpoint_config(thread_id: str, checkpoint_id: str | None = None) -> Runna
 
     Example:
         >>> checkpoint_config("t1", "1ef")["configurable"]
-        {'thread_id': 't1', 'checkpoint_id': '1ef'}
+        {'thread_id': 't1', 'checkpoint_ns': '', 'checkpoint_id': '1ef'}
     """
-    configurable: dict[str, Any] = {"thread_id": check_thread_id(thread_id)}
+    configurable: dict[str, Any] = {"thread_id": check_thread_id(thread_id), "checkpoint_ns": ""}
     if checkpoint_id:
         configurable["checkpoint_id"] = checkpoint_id
     return {"configurable": configurable}
@@ -105,8 +105,8 @@ def fork(
     if unknown:
         raise ThreadStateError(f"the state has no key(s) {', '.join(unknown)}; its keys are {', '.join(sorted(keys))}")
     try:
-        return graph.update_state(snapshot.config, dict(values or {}), as_node=as_node)
-    except (ValueError, KeyError) as exc:
+        return graph.update_state(checkpoint_config(thread_id, checkpoint_id), dict(values or {}), as_node=as_node)
+    except ValueError as exc:
         raise ThreadStateError(f"cannot fork thread {thread_id!r} at {checkpoint_id!r}: {exc}") from exc
 
 

@@ -151,7 +151,8 @@ def build_supervisor(
                 descriptions=descriptions,
             )
         except ValueError:
-            return {"route": f"{left[0]}: the router's reply could not be read"}
+            fallback = FINISH if asked else left[0]
+            return {"route": f"{fallback}: the router's reply could not be read"}
         return {"route": f"{FINISH if choice.next == END else choice.next}: {choice.reason}"}
 
     merger = make_cited_responder(model)

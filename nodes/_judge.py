@@ -79,7 +79,7 @@ def make_llm_critic(
         if answer:
             try:
                 raw = reviewer.invoke([system, request])
-                value = raw if isinstance(raw, dict) else raw.model_dump()
+                value = raw if isinstance(raw, dict) else raw.model_dump() if raw is not None else {}
                 score, problem = int(value["score"]), str(value.get("problem") or "").strip() or problem
             except (OutputParserException, ValueError, KeyError, TypeError):
                 pass

@@ -1,0 +1,156 @@
+"""The time-travel commands: `graphwright history`, `graphwright state` and `graphwright fork`.
+
+    graphwright history [GRAPH] --thread ID [--db PATH|URL] [--limit N]
+    graphwright state [GRAPH] --thread ID [--checkpoint ID] [--db PATH|URL]
+    graphwright fork [GRAPH] --thread ID --checkpoint ID [--set KEY=JSON ...] [--as-node NODE] [--db ...] [--model ...]
+
+`history` prints one line per checkpoint, newest first: id, step, source, next nodes, writing nodes. `state`
+prints the state at a checkpoint (the latest by default) as JSON. `fork` writes the `--set` values on top of
+a checkpoint as a new branch of the thread, runs on from it printing steps like `run`, and ends with the answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO
+
+from .._errors import GraphwrightError
+
+_DEFAULT_DB = Path(".graphwright") / "checkpoints.sqlite"
+
+
+def add_history_commands(sub: Any) -> None:
+    """Add the `history`, `state` and `fork` subcommands to the `graphwright` subparsers `sub`."""
+    history = sub.add_parser("history", help="list a thread's checkpoints, newest first")
+    _common(history)
+    history.add_argument("--limit", type=int, default=None, help="show at most this many")
+    history.set_defaults(handler=_cmd_history)
+
+    state = sub.add_parser("state", help="print a thread's state at a checkpoint as JSON")
+    _common(state)
+    state.add_argument("--checkpoint", default=None, help="checkpoint id (default: the latest)")
+    state.set_defaults(handler=_cmd_state)
+
+    fork = sub.add_parser("fork", help="fork a thread from a checkpoint with edited state and continue")
+    _common(fork)
+    fork.add_argument("--checkpoint", required=True, help="the checkpoint id to fork from (see `history`)")
+    fork.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="a state value to write (repeatable)")
+    fork.add_argument("--as-node", default=None, help="write the values as if this node returned them")
+    fork.add_argument("--model", default=None, help="a .gguf file or Transformers folder (default: packaged)")
+    fork.set_defaults(handler=_cmd_fork)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("graph", nargs="?", default=None, help="built-in name or module:attr (default: assistant)")
+    parser.add_argument("--thread", required=True, help="thread id")
+    parser.add_argument(
+        "--db",
+        default=os.environ.get("GRAPHWRIGHT_DB"),
+        help=f"SQLite file or postgresql:// URL of the checkpoints (default: $GRAPHWRIGHT_DB or {_DEFAULT_DB})",
+    )
+
+
+@contextmanager
+def _opened(args: argparse.Namespace, model: Any = None) -> Iterator[Any]:
+    from ..memory import check_sqlite_path, is_postgres_url, open_checkpointer
+    from ._compile import compile_graph
+    from ._registry import DEFAULT_GRAPH, load_graph
+    from ._threads import check_thread_id
+
+    check_thread_id(args.thread)
+    db = args.db or str(_DEFAULT_DB)
+    if not is_postgres_url(db):
+        if not Path(db).exists():
+            raise GraphwrightError(f"no checkpoint database at {db}")
+        check_sqlite_path(Path(db))
+    builder = load_graph(args.graph or DEFAULT_GRAPH, model=model)
+    compile_graph(builder)
+    with open_checkpointer(db) as saver:
+        yield compile_graph(builder, checkpointer=saver)
+
+
+def _cmd_history(args: argparse.Namespace, out: TextIO) -> int:
+    from ._history import list_checkpoints
+
+    if args.limit is not None and args.limit < 1:
+        raise GraphwrightError("--limit must be positive")
+    with _opened(args) as graph:
+        for info in list_checkpoints(graph, args.thread, limit=args.limit):
+            nxt = ",".join(info.next) or "-"
+            writes = ",".join(info.writes) or "-"
+            print(f"{info.checkpoint_id}  step={info.step}  source={info.source}  next={nxt}  writes={writes}", file=out)
+    return 0
+
+
+def _cmd_state(args: argparse.Namespace, out: TextIO) -> int:
+    from ._history import state_at
+
+    with _opened(args) as graph:
+        snapshot = state_at(graph, args.thread, args.checkpoint)
+    shown = {
+        "checkpoint": snapshot.config["configurable"].get("checkpoint_id"),
+        "next": list(snapshot.next),
+        "values": {key: _plain(value) for key, value in dict(snapshot.values).items()},
+    }
+    print(json.dumps(shown, indent=2, ensure_ascii=False, default=str), file=out)
+    return 0
+
+
+def _cmd_fork(args: argparse.Namespace, out: TextIO) -> int:
+    from ..cli import AWAITING_APPROVAL, _pending_interrupts, _updates, describe_interrupt, describe_update
+    from ._history import fork
+
+    values = dict(_parse_set(item) for item in args.set)
+    model = None
+    if args.model is not None:
+        from ..models import ChatLocal
+
+        model = ChatLocal(model=args.model)
+        model.load()
+    with _opened(args, model) as graph:
+        config = fork(graph, args.thread, args.checkpoint, values, as_node=args.as_node)
+        print(f"forked: {config['configurable']['checkpoint_id']}", file=out, flush=True)
+        for node, update in _updates(graph, None, config):
+            for line in describe_update(node, update):
+                print(f"[{node}] {line}", file=out, flush=True)
+        snapshot = graph.get_state({"configurable": {"thread_id": args.thread}})
+        pending = _pending_interrupts(snapshot)
+        for node, value in pending:
+            print(f"[{node}] {describe_interrupt(value)}", file=out, flush=True)
+    if pending:
+        return AWAITING_APPROVAL
+    answer = (snapshot.values.get("answer") or "").strip() if isinstance(snapshot.values, dict) else ""
+    print(answer or "(no answer)", file=out, flush=True)
+    return 0 if answer and snapshot.values.get("verdict") in (None, "approve") else 1
+
+
+def _parse_set(item: str) -> tuple[str, Any]:
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise GraphwrightError(f"--set needs KEY=JSON, got {item!r}")
+    try:
+        return key.strip(), json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise GraphwrightError(f"--set {key}: the value is not JSON ({exc}); quote strings: {key}='\"text\"'") from exc
+
+
+def _plain(value: Any) -> Any:
+    from langchain_core.messages import BaseMessage
+
+    if isinstance(value, BaseMessage):
+        shown: dict[str, Any] = {"type": value.type, "content": value.text, "id": value.id}
+        if getattr(value, "tool_calls", None):
+            shown["tool_calls"] = [{"name": c["name"], "args": c["args"], "id": c["id"]} for c in value.tool_calls]
+        if getattr(value, "name", None):
+            shown["name"] = value.name
+        return shown
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
