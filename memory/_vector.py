@@ -140,15 +140,18 @@ class VectorMemory(Chroma):
         embeddings = embeddings if embeddings is not None else packaged_embeddings()
         self.dimension = embedding_dimension(embeddings)
         name = collection_name(self.namespace)
+        from chromadb.errors import NotFoundError
+
         with _chroma_errors(f"open namespace {self.namespace}"):
-            existing = {c.name for c in client.list_collections()}
-            if name in existing:
+            try:
                 stored = (client.get_collection(name).metadata or {}).get(_DIMENSION_KEY)
-                if stored is not None and int(stored) != self.dimension:
-                    raise EmbeddingDimensionError(
-                        f"namespace {self.namespace} holds {stored}-d vectors but the embeddings give "
-                        f"{self.dimension}-d ones; use the model it was built with or another namespace"
-                    )
+            except NotFoundError:
+                stored = None
+            if stored is not None and int(stored) != self.dimension:
+                raise EmbeddingDimensionError(
+                    f"namespace {self.namespace} holds {stored}-d vectors but the embeddings give "
+                    f"{self.dimension}-d ones; use the model it was built with or another namespace"
+                )
             super().__init__(
                 collection_name=name,
                 embedding_function=embeddings,

@@ -115,3 +115,15 @@ def test_an_approved_run_is_recalled_by_a_later_thread(memory, tmp_path) -> None
         later = app.invoke({"messages": [("human", "What is the wifi password?")]}, {"configurable": {"thread_id": "c"}})
     assert later["answer"] == "The wifi password is plum-42."
     assert any("plum-42" in item and item.startswith("[thread:b]") for item in later["context"])
+
+
+@pytest.mark.model
+def test_the_local_model_extracts_a_fact_the_graph_then_answers_with(local_chat_model) -> None:
+    kg = KnowledgeGraph()
+    kg.add("Warsaw", "capital of", "Poland", source="atlas")
+    writer = make_memory_writer(graph=kg, extractor=local_chat_model)
+    update = writer(approved("Where was Marie Curie born?", "Marie Curie was born in Warsaw."), CONFIG)
+    assert update["remembered"], "the model extracted no fact"
+    chain = kg.paths("Marie Curie", "Poland")
+    assert chain and chain[0][-1].sentence() == "Warsaw capital of Poland"
+    assert {f.object for f in kg.about("In which country was Marie Curie born?")} >= {"Warsaw", "Poland"}
