@@ -165,3 +165,11 @@ def test_a_threads_store_writes_survive_a_process_restart(tmp_path) -> None:
     assert run("") == "['Dana plays the cello in an orchestra']"  # a new process: only the store remembers
     reopened = ChromaStore(store_dir, index_fields=None)
     assert [i.value for i in reopened.search(("user", "dana"))] == [{"text": "Dana plays the cello in an orchestra"}]
+
+
+def test_store_on_a_chroma_server(chroma_server, embeddings) -> None:
+    store = ChromaStore(chroma_server, embeddings=embeddings, prefix="store-test-")
+    store.put(("svc",), "k", {"text": "kept by the server"})
+    again = ChromaStore(chroma_server, embeddings=embeddings, prefix="store-test-")
+    assert again.get(("svc",), "k").value == {"text": "kept by the server"}
+    assert [h.key for h in again.search(("svc",), query="who keeps it?")] == ["k"]
