@@ -103,14 +103,19 @@ def question_id(messages: Sequence[AnyMessage]) -> str:
 
 
 class UsageCounter(BaseCallbackHandler):
-    """A callback that counts chat-model calls and tokens, and passes them on to an enclosing counter."""
+    """A callback that counts chat-model calls and tokens, and passes them on to an enclosing counter.
+
+    A call reaches a counter at most once, even when it arrives both directly (an inherited callback) and
+    through a nested counter.
+    """
 
     def __init__(self, parent: UsageCounter | None = None) -> None:
         self.parent = parent
         self.calls = 0
         self.tokens = 0
+        self._seen: set[Any] = set()
 
-    def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
+    def on_llm_end(self, response: LLMResult, *, run_id: Any = None, **kwargs: Any) -> None:
         """Count one call and its tokens (here and in every enclosing counter)."""
         tokens = 0
         for generations in response.generations:
@@ -119,8 +124,10 @@ class UsageCounter(BaseCallbackHandler):
                 tokens += message_tokens(message) if isinstance(message, AIMessage) else approx_tokens(generation.text)
         counter: UsageCounter | None = self
         while counter is not None:
-            counter.calls += 1
-            counter.tokens += tokens
+            if run_id is None or run_id not in counter._seen:
+                counter._seen.add(run_id)
+                counter.calls += 1
+                counter.tokens += tokens
             counter = counter.parent
 
 
