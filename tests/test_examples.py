@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-SCRIPTS = sorted(path for path in EXAMPLES.glob("*.py") if not path.name.startswith("_"))
+SCRIPTS = sorted(
+    path for path in EXAMPLES.glob("*.py") if not path.name.startswith("_") and "def main(model=None)" in path.read_text()
+)
+"""The agent examples (each has `main(model=None)`, `QUESTION` and `EXPECTED`); drawing examples run elsewhere."""
 
 
 def test_there_is_an_example_per_prebuilt_graph_and_a_custom_one() -> None:

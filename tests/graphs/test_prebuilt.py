@@ -249,3 +249,14 @@ def test_real_model_rag(local_chat_model, kg) -> None:
 def test_real_model_supervisor(local_chat_model) -> None:
     result = ask(build_supervisor(local_chat_model, options=SupervisorOptions(max_delegations=1)), "What is 25 * 4?")
     assert "100" in result["answer"]
+
+
+def test_assistant_with_memory_recalls_before_planning(kg) -> None:
+    from graphwright.graphs import build_assistant
+
+    model = ScriptedChatModel(rule=lambda messages, tools: AIMessage("Guido van Rossum."))
+    graph = build_assistant(model, memory=kg)
+    assert "retriever" in graph.nodes
+    result = ask(graph, "Who created the language NetworkX is written in?")
+    assert result["context"] == ["NetworkX written in Python", "Python created by Guido van Rossum"]
+    assert "Python created by Guido van Rossum" in model.calls[0][0].text and result["verdict"] == "approve"
