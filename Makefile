@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml
 	# torch stays on the 2.13.0 CPU wheel; any other request may pull a multi-GB CUDA build.
 	$(VENV)/bin/python -m pip install --quiet $$(test -d $(TORCH_WHEELS) && echo --find-links $(TORCH_WHEELS)) torch==2.13.0
 	$(VENV)/bin/python -m pip install --quiet $$(test -d $(TORCH_WHEELS) && echo --find-links $(TORCH_WHEELS)) -e '.[dev]'
+	# Graphviz's `dot` renders `graphwright draw` pictures; without it a matplotlib fallback is used.
+	command -v dot >/dev/null || ! command -v apt-get >/dev/null || { apt-get update -qq && apt-get install -y -qq graphviz; } || echo "graphviz not installed: drawings use the matplotlib fallback"
 	touch $(STAMP)
 
 demo: install

@@ -77,3 +77,7 @@ class EmbeddingDimensionError(MemoryInputError):
 
 class MemoryUnavailableError(GraphwrightError, ConnectionError):
     """A memory backend cannot be reached or opened: an unreachable Chroma URL, an unusable folder or file."""
+
+
+class DrawingError(GraphwrightError, ValueError):
+    """A graph cannot be drawn as asked: an unknown format, a binary format with no file, a run from another graph."""

@@ -2,7 +2,7 @@
 
     graphwright run [GRAPH] "question" [--thread ID] [--db PATH|URL] [--model PATH]
     graphwright resume [GRAPH] --thread ID [--db PATH|URL] [--model PATH] [--approve | --reject [WHY] | --edit JSON]
-    graphwright draw [GRAPH]
+    graphwright draw [GRAPH] [--format mermaid|dot|svg|png] [--thread ID [--db PATH|URL]] [-o FILE]
     graphwright history|state|fork [GRAPH] --thread ID ...   (time travel; see `graphwright fork --help`)
 
 GRAPH is a built-in name (`assistant`, the default) or `module:attr`. Steps are printed as they happen; the
@@ -62,13 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     decision.add_argument("--edit", default=None, metavar="JSON", help="run it with these arguments (a JSON object)")
     resume.set_defaults(handler=_cmd_resume)
 
-    draw = sub.add_parser("draw", help="print a graph as Mermaid text")
-    draw.add_argument("graph", nargs="?", default=None, help="built-in name or module:attr (default: assistant)")
-    draw.set_defaults(handler=_cmd_draw)
-
+    from .graphs._draw_cli import add_draw_command
     from .graphs._history_cli import add_history_commands
     from .service._cli import add_serve_command
 
+    add_draw_command(sub)
     add_history_commands(sub)
     add_serve_command(sub)
     return parser
@@ -82,14 +80,6 @@ def _add_run_options(parser: argparse.ArgumentParser, *, thread_required: bool =
         help=f"SQLite file or postgresql:// URL for checkpoints (default: $GRAPHWRIGHT_DB or {DEFAULT_DB})",
     )
     parser.add_argument("--model", default=None, help="a .gguf file or Transformers folder (default: packaged)")
-
-
-def _cmd_draw(args: argparse.Namespace, out: TextIO) -> int:
-    from .graphs import DEFAULT_GRAPH, compile_graph, load_graph
-
-    graph = compile_graph(load_graph(args.graph or DEFAULT_GRAPH))
-    out.write(graph.get_graph().draw_mermaid())
-    return 0
 
 
 def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:

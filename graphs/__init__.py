@@ -2,11 +2,24 @@
 
 from ._assistant import AssistantOptions, AssistantState, build_assistant
 from ._compile import compile_graph
+from ._draw import (
+    FORMATS,
+    Diagram,
+    DiagramCluster,
+    DiagramEdge,
+    DiagramNode,
+    diagram,
+    render,
+    save_drawing,
+    to_dot,
+    to_mermaid,
+)
 from ._history import CheckpointInfo, checkpoint_config, fork, list_checkpoints, state_at
 from ._plan_execute import PlanExecuteOptions, PlanExecuteState, build_plan_execute, make_step_runner
 from ._rag import RagOptions, RagState, build_rag, merge_context
 from ._react import ReactOptions, ReactState, build_react
 from ._registry import BUILTIN_GRAPHS, DEFAULT_GRAPH, load_graph
+from ._runpath import RunPath, Visit, read_run_path
 from ._supervisor import SupervisorOptions, SupervisorState, build_supervisor, default_agents, make_agent_node
 from ._threads import check_thread_id, new_thread_id, thread_config
 
@@ -16,14 +29,21 @@ __all__ = [
     "BUILTIN_GRAPHS",
     "CheckpointInfo",
     "DEFAULT_GRAPH",
+    "Diagram",
+    "DiagramCluster",
+    "DiagramEdge",
+    "DiagramNode",
+    "FORMATS",
     "PlanExecuteOptions",
     "PlanExecuteState",
     "RagOptions",
     "RagState",
     "ReactOptions",
     "ReactState",
+    "RunPath",
     "SupervisorOptions",
     "SupervisorState",
+    "Visit",
     "build_assistant",
     "build_plan_execute",
     "build_rag",
@@ -33,6 +53,7 @@ __all__ = [
     "checkpoint_config",
     "compile_graph",
     "default_agents",
+    "diagram",
     "fork",
     "list_checkpoints",
     "load_graph",
@@ -40,6 +61,11 @@ __all__ = [
     "make_step_runner",
     "merge_context",
     "new_thread_id",
+    "read_run_path",
+    "render",
+    "save_drawing",
     "state_at",
     "thread_config",
+    "to_dot",
+    "to_mermaid",
 ]
