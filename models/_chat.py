@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -154,7 +155,7 @@ class ChatLocal(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         request = self._prepare(messages, stop, kwargs)
-        result = request.local.generate(request.prompt, **request.options)
+        result = request.local.generate(request.prompt, cancel=kwargs.get("cancel"), **request.options)
         return ChatResult(generations=[ChatGeneration(message=request.message(result))])
 
     async def _agenerate(
@@ -164,7 +165,12 @@ class ChatLocal(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return await asyncio.to_thread(self._generate, messages, stop, None, **kwargs)
+        cancel = threading.Event()  # a cancelled task takes its sequence out of the batch at once
+        try:
+            return await asyncio.to_thread(self._generate, messages, stop, None, cancel=cancel, **kwargs)
+        except asyncio.CancelledError:
+            cancel.set()
+            raise
 
     def _stream(
         self,

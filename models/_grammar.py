@@ -191,16 +191,27 @@ class GrammarProcessor:
         self._started = False
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if self._started:
+            self.consume(int(input_ids[0, -1]))
+        self._started = True
+        return scores.masked_fill(~self.allowed(scores.shape[-1]), float("-inf"))
+
+    def allowed(self, vocab_size: int) -> Any:
+        """Return a bool tensor of `vocab_size`: True for the tokens the grammar allows next.
+
+        Raises:
+            GrammarError: the matcher is in an error state.
+        """
         import torch
 
-        if self._started:
-            self.matcher.consume_token(int(input_ids[0, -1]))
-        self._started = True
         if self.matcher.is_error():
             raise GrammarError(f"constrained decoding failed: {self.matcher.get_error()}")
         mask = np.unpackbits(np.frombuffer(self.matcher.compute_bitmask(), dtype=np.uint8), bitorder="little")
-        allowed = torch.from_numpy(mask[: scores.shape[-1]].astype(bool))
-        return scores.masked_fill(~allowed, float("-inf"))
+        return torch.from_numpy(mask[:vocab_size].astype(bool))
+
+    def consume(self, token: int) -> None:
+        """Advance the parse by `token` (one the mask allowed)."""
+        self.matcher.consume_token(token)
 
     def accepted(self) -> bool:
         """Return True when the text generated so far is a complete sentence of the grammar."""

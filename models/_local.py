@@ -10,12 +10,13 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .._errors import ContextLengthError, ModelLoadError
+from ._batching import BatchingConfig, BatchRequest, BatchScheduler, RequestCancelled
 from ._grammar import Grammar, GrammarProcessor, llg_tokenizer
 from ._weights import resolve
 
@@ -32,7 +33,7 @@ class Generation:
     prompt_tokens: int
     """Tokens in the rendered prompt."""
     completion_tokens: int
-    """Tokens generated (including the end-of-turn token when one was produced)."""
+    """Tokens generated (not counting the end-of-turn token)."""
     finish_reason: str
     """`stop` (end of turn or a stop string), `length` (max new tokens) or `timeout`."""
     seconds: float
@@ -69,6 +70,11 @@ class LocalModel:
         self.name = name or folder.name
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 0) or 32768)
         self._lock = threading.Lock()
+        self.batching: BatchingConfig | None = BatchingConfig()
+        """Batch concurrent calls through one scheduler (on by default); None runs calls one at a time."""
+        self._scheduler: BatchScheduler | None = None
+        eos = self.model.generation_config.eos_token_id
+        self.eos_ids = set(eos if isinstance(eos, list) else [eos])
         if self.tokenizer.chat_template is None:
             raise ModelLoadError(f"model {str(folder)!r} has no chat template; graphwright needs a chat model")
 
@@ -118,9 +124,13 @@ class LocalModel:
         stop: list[str] | None = None,
         timeout: float | None = None,
         grammar: Grammar | None = None,
-        streamer: Any = None,
+        on_text: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> Generation:
         """Continue `prompt` and return the new text; greedy unless `temperature` > 0.
+
+        With `batching` on (the default), the call joins the scheduler's running batch; otherwise it runs
+        alone under a lock. Both give the same greedy tokens up to floating-point batch variance.
 
         Args:
             prompt: rendered prompt text (see `render`).
@@ -130,21 +140,60 @@ class LocalModel:
             stop: strings that end generation when produced (they stay in the text).
             timeout: seconds after which generation stops with `finish_reason="timeout"`.
             grammar: decode under this grammar (see `graphwright.models.tool_call_grammar`).
-            streamer: a Transformers streamer that receives tokens as they are generated.
+            on_text: receives decoded text pieces as they are generated.
+            cancel: set it to stop the call; it then raises `RequestCancelled`.
 
         Raises:
             ContextLengthError: the prompt leaves no room for a single new token.
+            GrammarError: the grammar cannot be used.
+            RequestCancelled: `cancel` was set.
         """
-        import torch
-
-        inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
-        n_prompt = int(inputs["input_ids"].shape[1])
-        room = self.context_length - n_prompt
+        ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        room = self.context_length - len(ids)
         if room < 1:
             raise ContextLengthError(
-                f"prompt is {n_prompt} tokens; model {self.name!r} has a context of {self.context_length}"
+                f"prompt is {len(ids)} tokens; model {self.name!r} has a context of {self.context_length}"
             )
-        options: dict[str, Any] = {"max_new_tokens": min(max_new_tokens, room), "do_sample": temperature > 0}
+        max_new_tokens = min(max_new_tokens, room)
+        make_processor = None
+        if grammar is not None:
+            tokenizer = llg_tokenizer(self.tokenizer, int(self.model.config.vocab_size))
+            make_processor = lambda: GrammarProcessor(grammar, tokenizer)  # noqa: E731
+        started = time.perf_counter()
+        if self.batching is not None:
+            new, reason = self._batched(ids, max_new_tokens, temperature, seed, stop, timeout, make_processor, on_text, cancel)
+        else:
+            new, reason = self._alone(ids, max_new_tokens, temperature, seed, stop, timeout, make_processor, on_text, cancel)
+        text = self.tokenizer.decode(new, skip_special_tokens=True)
+        return Generation(text, len(ids), len(new), reason, time.perf_counter() - started)
+
+    def _batched(self, ids, max_new_tokens, temperature, seed, stop, timeout, make_processor, on_text, cancel):
+        if self._scheduler is None:
+            with self._lock:
+                if self._scheduler is None:
+                    self._scheduler = BatchScheduler(self.model, self.tokenizer, self.eos_ids)
+        self._scheduler.config = self.batching
+        request = BatchRequest(
+            prompt_ids=ids,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            seed=seed,
+            stop=stop,
+            deadline=None if timeout is None else time.perf_counter() + timeout,
+            make_processor=make_processor,
+            on_text=on_text,
+        )
+        if cancel is not None:
+            request.cancelled = cancel
+        self._scheduler.submit(request)
+        return request.future.result()
+
+    def _alone(self, ids, max_new_tokens, temperature, seed, stop, timeout, make_processor, on_text, cancel):
+        """One call through Transformers' `generate`, serialized by a lock (batching off)."""
+        import torch
+        from transformers import StoppingCriteria, TextStreamer
+
+        options: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": temperature > 0}
         if temperature > 0:
             options.update(temperature=temperature, top_k=0, top_p=1.0)
         else:
@@ -153,30 +202,39 @@ class LocalModel:
             options.update(stop_strings=list(stop), tokenizer=self.tokenizer)
         if timeout is not None:
             options["max_time"] = float(timeout)
-        if grammar is not None:
-            tokenizer = llg_tokenizer(self.tokenizer, int(self.model.config.vocab_size))
-            options["logits_processor"] = [GrammarProcessor(grammar, tokenizer)]
-        if streamer is not None:
+        if make_processor is not None:
+            options["logits_processor"] = [make_processor()]
+        if on_text is not None:
+            streamer = TextStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+            streamer.on_finalized_text = lambda text, stream_end=False: text and on_text(text)
             options["streamer"] = streamer
-        eos = self.model.generation_config.eos_token_id
-        eos_ids = set(eos if isinstance(eos, list) else [eos])
+        if cancel is not None:
+
+            class _Cancelled(StoppingCriteria):
+                def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                    return torch.full((input_ids.shape[0],), cancel.is_set(), dtype=torch.bool)
+
+            options["stopping_criteria"] = [_Cancelled()]
         with self._lock, torch.inference_mode():
             if seed is not None:
                 torch.manual_seed(seed)
             started = time.perf_counter()
-            output = self.model.generate(**inputs, pad_token_id=self.tokenizer.pad_token_id, **options)
+            output = self.model.generate(
+                input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                pad_token_id=self.tokenizer.pad_token_id, **options,
+            )
             seconds = time.perf_counter() - started
-        new = output[0, n_prompt:].tolist()
+        if cancel is not None and cancel.is_set():
+            raise RequestCancelled("cancelled while generating")
+        new = output[0, len(ids):].tolist()
+        if new and new[-1] in self.eos_ids:
+            return new[:-1], "stop"
         text = self.tokenizer.decode(new, skip_special_tokens=True)
-        if new and new[-1] in eos_ids:
-            reason = "stop"
-        elif stop and any(s in text for s in stop):
-            reason = "stop"
-        elif len(new) >= options["max_new_tokens"]:
-            reason = "length"
-        else:
-            reason = "timeout" if timeout is not None and seconds >= timeout else "stop"
-        return Generation(text, n_prompt, len(new), reason, seconds)
+        if stop_in(text, stop):
+            return new, "stop"
+        if len(new) >= max_new_tokens:
+            return new, "length"
+        return new, "timeout" if timeout is not None and seconds >= timeout else "stop"
 
     def stream(self, prompt: str, **options: Any) -> Iterator[str | Generation]:
         """Generate like `generate`, yielding text pieces as they are decoded and the `Generation` last.
@@ -184,28 +242,27 @@ class LocalModel:
         Raises:
             Whatever `generate` raises, in the caller's thread.
         """
-        from transformers import TextIteratorStreamer
-
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        outcome: queue.Queue[Generation | BaseException] = queue.Queue(maxsize=1)
+        pieces: queue.Queue[str | Generation | BaseException] = queue.Queue()
 
         def work() -> None:
             try:
-                outcome.put(self.generate(prompt, streamer=streamer, **options))
+                pieces.put(self.generate(prompt, on_text=pieces.put, **options))
             except BaseException as exc:  # handed to the caller's thread below
-                streamer.end()
-                outcome.put(exc)
+                pieces.put(exc)
 
-        worker = threading.Thread(target=work, name="graphwright-generate", daemon=True)
-        worker.start()
-        for piece in streamer:
-            if piece:
-                yield piece
-        worker.join()
-        result = outcome.get()
-        if isinstance(result, BaseException):
-            raise result
-        yield result
+        threading.Thread(target=work, name="graphwright-stream", daemon=True).start()
+        while True:
+            item = pieces.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            if isinstance(item, Generation):
+                return
+
+
+def stop_in(text: str, stop: list[str] | None) -> bool:
+    """Return True when `text` contains one of the `stop` strings."""
+    return bool(stop) and any(s in text for s in stop)
 
 
 def _display_name(ref: str | None, folder: Path) -> str:
