@@ -33,7 +33,7 @@ from langchain_core.messages.tool import ToolCall, ToolCallChunk, tool_call_chun
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableLambda
 from langchain_core.tools import BaseTool
-from langchain_core.utils.function_calling import convert_to_openai_tool
+from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from ._grammar import json_grammar, tool_call_grammar
@@ -233,7 +233,10 @@ class ChatLocal(BaseChatModel):
         """
         json_schema = _json_schema_of(schema)
         json_grammar(json_schema)  # fail now, not on the first call
-        bound = self.bind(response_format=json_schema, ls_structured_output_format={"schema": json_schema})
+        bound = self.bind(
+            response_format=json_schema,
+            ls_structured_output_format={"kwargs": {"method": "json_schema"}, "schema": convert_to_json_schema(schema)},
+        )
         parser = _StructuredParser(schema=schema, json_schema=json_schema)
         if not include_raw:
             return bound | RunnableLambda(parser.parse_message)

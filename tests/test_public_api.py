@@ -11,7 +11,7 @@ import pytest
 
 import graphwright
 
-PACKAGES = ["graphwright", "graphwright.graphs", "graphwright.nodes", "graphwright.models", "graphwright.memory", "graphwright.tools"]
+PACKAGES = ["graphwright", "graphwright.graphs", "graphwright.nodes", "graphwright.models", "graphwright.memory", "graphwright.tools", "graphwright.service"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
