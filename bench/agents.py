@@ -91,7 +91,8 @@ def run_task(graph: Any, question: str) -> tuple[str, float, int, int]:
     counter = UsageCounter()
     start = time.perf_counter()
     try:
-        state = graph.invoke({"messages": [("human", question)]}, {"callbacks": [counter], "recursion_limit": 60, "configurable": {"thread_id": new_thread_id()}})
+        config = {"callbacks": [counter], "recursion_limit": 60, "configurable": {"thread_id": new_thread_id()}}
+        state = graph.invoke({"messages": [("human", question)]}, config)
         answer = str(state.get("answer") or "")
     except Exception as exc:  # a failed run is a failed task, recorded, not a crashed benchmark
         answer = f"(error: {type(exc).__name__}: {exc})"
@@ -137,7 +138,9 @@ def main(argv: list[str] | None = None) -> int:
                     ok = succeeded(answer, task["expected"])
                     results.append((ok, seconds, calls, tokens))
                     if args.verbose:
-                        print(f"  {graph_name}/{set_name}: {'ok ' if ok else 'BAD'} {seconds:5.1f}s {task['question'][:50]!r} -> {answer[:100]!r}", file=sys.stderr, flush=True)
+                        mark = "ok " if ok else "BAD"
+                        shown = f"{task['question'][:50]!r} -> {answer[:100]!r}"
+                        print(f"  {graph_name}/{set_name}: {mark} {seconds:5.1f}s {shown}", file=sys.stderr, flush=True)
                 latencies = [r[1] for r in results]
                 rows.append((
                     graph_name, set_name, len(results), 100 * sum(r[0] for r in results) / len(results),
@@ -148,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     print("| graph | task set | tasks | success | median s | p95 s | model calls/task | tokens/task |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for graph_name, set_name, n, rate, median, high, calls, tokens in rows:
-        print(f"| {graph_name} | {set_name} | {n} | {rate:.0f}% | {median:.1f} | {high:.1f} | {calls:.1f} | {tokens:.0f} |")
+        numbers = [f"{rate:.0f}%", f"{median:.1f}", f"{high:.1f}", f"{calls:.1f}", f"{tokens:.0f}"]
+        cells = [graph_name, set_name, str(n), *numbers]
+        print("| " + " | ".join(cells) + " |")
     return 0
 
 

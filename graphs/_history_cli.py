@@ -39,7 +39,9 @@ def add_history_commands(sub: Any) -> None:
     fork = sub.add_parser("fork", help="fork a thread from a checkpoint with edited state and continue")
     _common(fork)
     fork.add_argument("--checkpoint", required=True, help="the checkpoint id to fork from (see `history`)")
-    fork.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="a state value to write (repeatable)")
+    fork.add_argument(
+        "--set", action="append", default=[], metavar="KEY=JSON", help="a state value to write (repeatable)"
+    )
     fork.add_argument("--as-node", default=None, help="write the values as if this node returned them")
     fork.add_argument("--model", default=None, help="a .gguf file or Transformers folder (default: packaged)")
     fork.set_defaults(handler=_cmd_fork)
@@ -83,7 +85,8 @@ def _cmd_history(args: argparse.Namespace, out: TextIO) -> int:
         for info in list_checkpoints(graph, args.thread, limit=args.limit):
             nxt = ",".join(info.next) or "-"
             writes = ",".join(info.writes) or "-"
-            print(f"{info.checkpoint_id}  step={info.step}  source={info.source}  next={nxt}  writes={writes}", file=out)
+            where = f"step={info.step}  source={info.source}"
+            print(f"{info.checkpoint_id}  {where}  next={nxt}  writes={writes}", file=out)
     return 0
 
 

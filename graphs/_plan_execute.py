@@ -92,7 +92,8 @@ def make_step_runner(model: BaseChatModel, tools: Sequence[BaseTool], *, prompt:
             return {"failure": None}
         step = plan[0]
         done = "".join(f"\n- {line}" for line in state.get("context") or [])
-        request = HumanMessage(f"Question: {question_of(state['messages'])}\nDone so far:{done or ' nothing'}\nStep to do now: {step}")
+        question = question_of(state["messages"])
+        request = HumanMessage(f"Question: {question}\nDone so far:{done or ' nothing'}\nStep to do now: {step}")
         reply = bound.invoke([system, request])
         produced: list[AnyMessage] = [reply]
         if reply.tool_calls or reply.invalid_tool_calls:

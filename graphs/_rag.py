@@ -6,7 +6,6 @@ each is sent to its own `retrieve` task at once (LangGraph `Send`); their passag
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, NotRequired, TypedDict

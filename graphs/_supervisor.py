@@ -66,7 +66,8 @@ def default_agents(model: BaseChatModel, tools: Sequence[BaseTool], memory: Any)
 
     agents = {"calculator": (compile_graph(build_react(model, tools), name="calculator"), "computes with tools")}
     if memory is not None:
-        agents["research"] = (compile_graph(build_rag(model, memory=memory), name="research"), "looks things up in documents")
+        research = compile_graph(build_rag(model, memory=memory), name="research")
+        agents["research"] = (research, "looks things up in documents")
     else:
         agents["chat"] = (compile_graph(build_react(model, []), name="chat"), "answers from general knowledge")
     return agents
@@ -82,7 +83,8 @@ def make_agent_node(name: str, agent: Pregel) -> Node:
     def run_agent(state: dict[str, Any]) -> dict[str, Any]:
         result = agent.invoke({"messages": [HumanMessage(question_of(state["messages"]))]})
         answer = (result.get("answer") or "").strip() if isinstance(result, dict) else ""
-        return {"messages": [AIMessage(answer or "(no answer)", name=name)], "consulted": [name], "context": [f"{name}: {answer or '(no answer)'}"]}
+        text = answer or "(no answer)"
+        return {"messages": [AIMessage(text, name=name)], "consulted": [name], "context": [f"{name}: {text}"]}
 
     run_agent.__name__ = f"agent_{name}"
     return run_agent
@@ -128,7 +130,9 @@ def build_supervisor(
     for name in chosen:
         if name in ("supervisor", FINISH, START, END) or not name.isidentifier():
             raise GraphSetupError(f"agent name {name!r} is reserved or not an identifier")
-    compiled = {name: compile_graph(graph) if isinstance(graph, StateGraph) else graph for name, (graph, _) in chosen.items()}
+    compiled = {
+        name: compile_graph(graph) if isinstance(graph, StateGraph) else graph for name, (graph, _) in chosen.items()
+    }
     descriptions = {name: text for name, (_, text) in chosen.items()}
 
     def supervisor(state: dict[str, Any]) -> dict[str, Any]:
@@ -165,7 +169,8 @@ def build_supervisor(
             return {"answer": text, "messages": [AIMessage(text)], "citations": [f"{answers[0].name}: {text}"]}
         return merger({**state, "context": [f"{m.name}: {m.text}" for m in answers]})
 
-    parts: dict[str, Node] = {"supervisor": supervisor, **{name: make_agent_node(name, g) for name, g in compiled.items()}, FINISH: merge}
+    agent_nodes = {name: make_agent_node(name, agent) for name, agent in compiled.items()}
+    parts: dict[str, Node] = {"supervisor": supervisor, **agent_nodes, FINISH: merge}
     parts = swap_nodes(parts, nodes)
 
     def route(state: SupervisorState) -> str:

@@ -1,7 +1,17 @@
 """The node library: factories that return plain `State -> update` callables."""
 
 from ._approval import ANSWER_APPROVAL, APPROVAL_WRITES, make_human_approval
-from ._budget import Spent, Usage, UsageCounter, add_usage, message_tokens, metered, question_id, spent, spent_in_messages
+from ._budget import (
+    Spent,
+    Usage,
+    UsageCounter,
+    add_usage,
+    message_tokens,
+    metered,
+    question_id,
+    spent,
+    spent_in_messages,
+)
 from ._cited import CITED_PROMPT, CITED_RESPONDER_WRITES, cited, cites_a_source, make_cited_responder
 from ._critic import CRITIC_WRITES, Check, grounded_answer, make_critic
 from ._executor import APPROVAL, EXECUTOR_WRITES, ExecutorOptions, make_executor, validation_problem

@@ -30,14 +30,18 @@ def make_human_approval() -> Callable[[dict[str, Any]], dict[str, Any]]:
     """
 
     def human_approval(state: dict[str, Any]) -> dict[str, Any]:
-        decision = interrupt({"type": ANSWER_APPROVAL, "question": question_of(state["messages"]), "answer": state.get("answer") or ""})
-        action = decision if isinstance(decision, str) else (decision or {}).get("action") if isinstance(decision, dict) else None
+        question = question_of(state["messages"])
+        decision = interrupt({"type": ANSWER_APPROVAL, "question": question, "answer": state.get("answer") or ""})
+        action = decision if isinstance(decision, str) else None
+        if isinstance(decision, dict):
+            action = decision.get("action")
         if action == "approve":
             return {"verdict": "approve"}
         if action == "edit" and isinstance(decision, dict) and str(decision.get("answer") or "").strip():
             return {"verdict": "approve", "answer": str(decision["answer"]).strip()}
         reason = decision.get("reason") if isinstance(decision, dict) else None
-        feedback = HumanMessage(f"A person rejected the answer: {reason or 'no reason given'}. Answer again.", name=CRITIC)
+        why = reason or "no reason given"
+        feedback = HumanMessage(f"A person rejected the answer: {why}. Answer again.", name=CRITIC)
         return {"verdict": "revise", "messages": [feedback]}
 
     return human_approval

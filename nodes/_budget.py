@@ -68,7 +68,8 @@ def add_usage(left: Usage | None, right: Usage | None) -> Usage:
         return left or {"question": "", "calls": 0, "tokens": 0}
     if not left or left.get("question") != right.get("question"):
         return dict(right)  # type: ignore[return-value]
-    return {"question": right["question"], "calls": left["calls"] + right["calls"], "tokens": left["tokens"] + right["tokens"]}
+    calls, tokens = left["calls"] + right["calls"], left["tokens"] + right["tokens"]
+    return {"question": right["question"], "calls": calls, "tokens": tokens}
 
 
 def message_tokens(message: AIMessage) -> int:
@@ -150,7 +151,8 @@ def metered(node: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]
             update = node(state, config) if takes_config else node(state)
         finally:
             _COUNTER.reset(token)
-        usage: Usage = {"question": question_id(state.get("messages") or []), "calls": counter.calls, "tokens": counter.tokens}
+        question = question_id(state.get("messages") or [])
+        usage: Usage = {"question": question, "calls": counter.calls, "tokens": counter.tokens}
         return {**(update or {}), "usage": usage}
 
     if takes_config:

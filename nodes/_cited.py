@@ -47,7 +47,9 @@ def cites_a_source(answer: str, messages: Sequence[AnyMessage]) -> str | None:
     return problem
 
 
-def make_cited_responder(model: BaseChatModel, *, prompt: str = CITED_PROMPT) -> Callable[[dict[str, Any]], dict[str, Any]]:
+def make_cited_responder(
+    model: BaseChatModel, *, prompt: str = CITED_PROMPT
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """Return a responder node that answers from `context` and tool results, citing context items.
 
     The prompt is built fresh from the state (as `make_responder` does): the question, the numbered sources,

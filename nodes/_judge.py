@@ -74,7 +74,8 @@ def make_llm_critic(
         answer = (state.get("answer") or "").strip()
         evidence = [*tool_evidence(messages), *(state.get("context") or [])]
         lines = "\n".join(f"- {line}" for line in evidence) or "- (none)"
-        request = HumanMessage(f"Question: {question_of(messages)}\n\nEvidence:\n{lines}\n\nAnswer: {answer or '(empty)'}")
+        shown = answer or "(empty)"
+        request = HumanMessage(f"Question: {question_of(messages)}\n\nEvidence:\n{lines}\n\nAnswer: {shown}")
         score, problem = 0, "The review could not be read. Answer again, briefly and from the evidence."
         if answer:
             try:

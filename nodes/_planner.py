@@ -37,7 +37,8 @@ def make_planner(
 
     def planner(state: dict[str, Any]) -> dict[str, Any]:
         context = state.get("context")
-        head = SystemMessage(f"{prompt}\n\nWhat memory recalls:\n" + "\n".join(f"- {c}" for c in context)) if context else system
+        recalled = "\n".join(f"- {item}" for item in context or [])
+        head = SystemMessage(f"{prompt}\n\nWhat memory recalls:\n{recalled}") if context else system
         reply = bound.invoke([head, *state["messages"]])
         answer = None if reply.tool_calls else reply.text.strip()
         return {"messages": [reply], "answer": answer}

@@ -30,6 +30,7 @@ def test_example_runs(script: Path, local_chat_model, capsys, monkeypatch) -> No
     monkeypatch.syspath_prepend(str(EXAMPLES))
     spec = importlib.util.spec_from_file_location(f"example_{script.stem}", script)
     module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # type hints of its state resolve through sys.modules
     spec.loader.exec_module(module)
     state = module.main(model=local_chat_model)
     printed = capsys.readouterr().out
