@@ -22,6 +22,7 @@ from ._registry import BUILTIN_GRAPHS, DEFAULT_GRAPH, load_graph
 from ._runpath import RunPath, Visit, read_run_path
 from ._supervisor import SupervisorOptions, SupervisorState, build_supervisor, default_agents, make_agent_node
 from ._threads import check_thread_id, new_thread_id, thread_config
+from ._view import view_app
 
 __all__ = [
     "AssistantOptions",
@@ -68,4 +69,5 @@ __all__ = [
     "thread_config",
     "to_dot",
     "to_mermaid",
+    "view_app",
 ]

@@ -147,6 +147,7 @@ def _node(ax: Any, node: DiagramNode, centre: tuple[float, float], size: tuple[f
         linewidth={"waiting": 2.6, "failed": 2.6, "visited": 1.6}.get(node.state, 1.0),
         zorder=3,
     )
+    box.set_gid(f"node:{node.id}")  # an SVG group id the live view finds the node by
     ax.add_patch(box)
     first, *rest = node.label.split("\n")
     ax.text(*centre, "\n".join([first, *rest]), ha="center", va="center", fontsize=FONT_SIZE, zorder=4,
