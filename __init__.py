@@ -17,25 +17,41 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "ApiKeyAuth": "graphwright.service",
     "AssistantOptions": "graphwright.graphs",
     "AssistantState": "graphwright.graphs",
+    "BatchingConfig": "graphwright.models",
     "ChatLocal": "graphwright.models",
     "CheckpointerError": "graphwright._errors",
+    "ChromaStore": "graphwright.memory",
     "ContextLengthError": "graphwright._errors",
     "GraphNotFoundError": "graphwright._errors",
     "GraphRunError": "graphwright._errors",
     "GraphSetupError": "graphwright._errors",
     "GraphwrightError": "graphwright._errors",
     "InvalidThreadIdError": "graphwright._errors",
+    "KnowledgeGraph": "graphwright.memory",
     "ModelLoadError": "graphwright._errors",
     "ModelNotFoundError": "graphwright._errors",
+    "ServiceOptions": "graphwright.service",
     "ThreadStateError": "graphwright._errors",
+    "ToolPolicy": "graphwright.tools",
+    "VectorMemory": "graphwright.memory",
     "build_assistant": "graphwright.graphs",
+    "build_plan_execute": "graphwright.graphs",
+    "build_rag": "graphwright.graphs",
+    "build_react": "graphwright.graphs",
+    "build_supervisor": "graphwright.graphs",
     "calculator": "graphwright.tools",
     "check_thread_id": "graphwright.graphs",
     "compile_graph": "graphwright.graphs",
+    "create_app": "graphwright.service",
     "load_graph": "graphwright.graphs",
+    "make_executor": "graphwright.nodes",
     "open_checkpointer": "graphwright.memory",
+    "open_vector_memory": "graphwright.memory",
+    "register_tool": "graphwright.tools",
+    "thread_config": "graphwright.graphs",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -53,10 +69,43 @@ if TYPE_CHECKING:
         ModelNotFoundError,
         ThreadStateError,
     )
-    from .graphs import AssistantOptions, AssistantState, build_assistant, check_thread_id, compile_graph, load_graph
-    from .memory import open_checkpointer
-    from .models import ChatLocal
-    from .tools import calculator
+    from .graphs import (
+        AssistantOptions,
+        AssistantState,
+        build_assistant,
+        build_plan_execute,
+        build_rag,
+        build_react,
+        build_supervisor,
+        check_thread_id,
+        compile_graph,
+        load_graph,
+        thread_config,
+    )
+    from .memory import (
+        ChromaStore,
+        KnowledgeGraph,
+        VectorMemory,
+        open_checkpointer,
+        open_vector_memory,
+    )
+    from .models import (
+        BatchingConfig,
+        ChatLocal,
+    )
+    from .nodes import (
+        make_executor,
+    )
+    from .service import (
+        ApiKeyAuth,
+        ServiceOptions,
+        create_app,
+    )
+    from .tools import (
+        ToolPolicy,
+        calculator,
+        register_tool,
+    )
 
 
 def __getattr__(name: str) -> Any:

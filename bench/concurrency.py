@@ -1,0 +1,84 @@
+"""Many runs, one model: the assistant agent at 1, 2, 4, 8 and 16 concurrent runs, batching on and off.
+
+Every level runs as many agent runs as its concurrency (one wave, all started together) on arithmetic
+questions, in this one process, first with continuous batching on and then off (calls one at a time), and
+prints completed runs per minute, generated tokens per second, and p50/p95 latency per run, with the ratio of
+batched to unbatched throughput.
+
+    .venv/bin/python bench/concurrency.py [--levels 1,2,4,8,16] [--max-new-tokens 48]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from graphwright.graphs import build_assistant, compile_graph  # noqa: E402
+from graphwright.models import BatchingConfig, ChatLocal  # noqa: E402
+
+QUESTIONS = [f"What is {a} * {b} + {c}?" for a, b, c in [(17, 23, 4), (12, 12, 5), (31, 7, 9), (45, 3, 11), (19, 21, 2), (8, 64, 3), (27, 14, 6), (56, 9, 1)]]
+
+
+def one_run(app, question: str) -> tuple[float, int, bool]:
+    """Run the agent once; return (seconds, generated tokens, whether the tool result is in the answer)."""
+    started = time.perf_counter()
+    result = app.invoke({"messages": [("human", question)]})
+    seconds = time.perf_counter() - started
+    tokens = sum((m.usage_metadata or {}).get("output_tokens", 0) for m in result["messages"] if m.type == "ai")
+    results = [m.text for m in result["messages"] if m.type == "tool"]
+    return seconds, tokens, bool(results) and results[-1] in (result.get("answer") or "")
+
+
+def level(app, concurrency: int) -> dict:
+    """Run `concurrency` agent runs at once and measure them."""
+    questions = [QUESTIONS[i % len(QUESTIONS)] for i in range(concurrency)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        runs = list(pool.map(lambda q: one_run(app, q), questions))
+    wall = time.perf_counter() - started
+    latencies = sorted(r[0] for r in runs)
+    return {
+        "runs_per_min": 60 * len(runs) / wall,
+        "tokens_per_s": sum(r[1] for r in runs) / wall,
+        "p50": statistics.median(latencies),
+        "p95": latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))],
+        "ok": sum(r[2] for r in runs),
+        "runs": len(runs),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levels", default="1,2,4,8,16", help="comma-separated concurrency levels")
+    parser.add_argument("--max-new-tokens", type=int, default=48)
+    args = parser.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+    model = ChatLocal(max_new_tokens=args.max_new_tokens)
+    local = model.load()
+    app = compile_graph(build_assistant(model=model))
+    one_run(app, QUESTIONS[0])  # warm-up: grammar tokenizer, kernels
+    table = {}
+    for mode, config in (("on", BatchingConfig()), ("off", None)):
+        local.batching = config
+        for n in levels:
+            table[(mode, n)] = level(app, n)
+            row = table[(mode, n)]
+            print(f"  batching {mode:3} x{n:<2} {row['runs_per_min']:.1f} runs/min p95 {row['p95']:.1f}s", flush=True)
+    single = table.get(("off", 1), table.get(("on", 1)))
+    print(f"{'batching':8} {'runs':>4} {'runs/min':>9} {'tok/s':>7} {'p50 s':>7} {'p95 s':>7} {'ok':>5} {'x off':>6} {'p95/single':>10}")
+    for (mode, n), row in table.items():
+        off = table.get(("off", n))
+        speedup = row["runs_per_min"] / off["runs_per_min"] if off else float("nan")
+        print(
+            f"{mode:8} {n:4d} {row['runs_per_min']:9.1f} {row['tokens_per_s']:7.1f} {row['p50']:7.1f} {row['p95']:7.1f} "
+            f"{row['ok']:2d}/{row['runs']:<2d} {speedup:6.2f} {row['p95'] / single['p50']:10.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

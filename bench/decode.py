@@ -1,0 +1,94 @@
+"""Prefill and decode speed of the default model in each weight mode, and llama.cpp on the same GGUF.
+
+Modes, each in a fresh subprocess, one after another in this one run: `gguf-packed` (Transformers keeps the
+GGUF blocks and unpacks them every forward), `dense-fp32`, `dense-bf16` (graphwright's default), and
+`llama.cpp` when `llama-cpp-python` is installed (an optional extra: `pip install llama-cpp-python`, which
+builds from source). Prints a table with each mode's ratio to llama.cpp (or to dense-bf16 without it).
+
+    .venv/bin/python bench/decode.py [--tokens 32] [--modes gguf-packed,dense-fp32,dense-bf16,llama.cpp]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+_PROBE = r"""
+import json, sys, time
+mode, tokens = sys.argv[1], int(sys.argv[2])
+from graphwright.models import default_gguf_path, resolve
+gguf = default_gguf_path()
+text = "Write a long story about a lighthouse keeper and the sea. " * 12
+if mode == "llama.cpp":
+    from llama_cpp import Llama
+    t = time.perf_counter(); llm = Llama(model_path=str(gguf), n_ctx=2048, n_threads=2, verbose=False); load = time.perf_counter() - t
+    ids = llm.tokenize(text.encode())
+    t = time.perf_counter(); llm.eval(ids); prefill = time.perf_counter() - t
+    t = time.perf_counter()
+    for _ in range(tokens):
+        token = llm.sample(temp=0.0); llm.eval([token])
+    decode = time.perf_counter() - t
+    print("RESULT " + json.dumps({"load": load, "prompt": len(ids), "prefill_tps": len(ids) / prefill, "decode_tps": tokens / decode}))
+    raise SystemExit
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+t = time.perf_counter()
+if mode == "gguf-packed":
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
+else:
+    folder = resolve(None).folder
+    tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    dtype = torch.float32 if mode == "dense-fp32" else torch.bfloat16
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, local_files_only=True)
+load = time.perf_counter() - t
+ids = tok(text, return_tensors="pt")
+with torch.inference_mode():
+    model.generate(**ids, max_new_tokens=2, do_sample=False)
+    t = time.perf_counter(); model(**ids); prefill = time.perf_counter() - t
+    t = time.perf_counter()
+    model.generate(**ids, max_new_tokens=tokens + 1, min_new_tokens=tokens + 1, do_sample=False)
+    total = time.perf_counter() - t
+n = ids["input_ids"].shape[1]
+print("RESULT " + json.dumps({"load": load, "prompt": n, "prefill_tps": n / prefill, "decode_tps": tokens / max(total - prefill, 1e-9)}))
+"""
+
+
+def probe(mode: str, tokens: int) -> dict | None:
+    """Measure one mode in a fresh interpreter; None when it failed (the reason goes to stderr)."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    done = subprocess.run([sys.executable, "-c", _PROBE, mode, str(tokens)], env=env, capture_output=True, text=True)
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT ") :])
+    print(f"{mode}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
+    return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=32, help="tokens to decode per mode")
+    parser.add_argument("--modes", default="gguf-packed,dense-fp32,dense-bf16,llama.cpp")
+    args = parser.parse_args()
+    modes = args.modes.split(",")
+    if "llama.cpp" in modes and importlib.util.find_spec("llama_cpp") is None:
+        print("llama.cpp: llama-cpp-python is not installed; skipped", file=sys.stderr)
+        modes.remove("llama.cpp")
+    results = {mode: probe(mode, args.tokens) for mode in modes}
+    base_name = "llama.cpp" if results.get("llama.cpp") else "dense-bf16"
+    base = results.get(base_name)
+    print(f"{'mode':12} {'load s':>7} {'prompt':>6} {'prefill tok/s':>13} {'decode tok/s':>12} {'decode x ' + base_name:>18}")
+    for mode, row in results.items():
+        if row is None:
+            print(f"{mode:12} failed")
+            continue
+        ratio = row["decode_tps"] / base["decode_tps"] if base else float("nan")
+        print(f"{mode:12} {row['load']:7.1f} {row['prompt']:6d} {row['prefill_tps']:13.0f} {row['decode_tps']:12.1f} {ratio:18.2f}")
+
+
+if __name__ == "__main__":
+    main()
