@@ -3,6 +3,7 @@
     graphwright run [GRAPH] "question" [--thread ID] [--db PATH|URL] [--model PATH]
     graphwright resume [GRAPH] --thread ID [--db PATH|URL] [--model PATH] [--approve | --reject [WHY] | --edit JSON]
     graphwright draw [GRAPH] [--format mermaid|dot|svg|png] [--thread ID [--db PATH|URL]] [-o FILE]
+    graphwright view [GRAPH ...] [--port N] [--db PATH|URL]   (a live view in the browser, on 127.0.0.1)
     graphwright history|state|fork [GRAPH] --thread ID ...   (time travel; see `graphwright fork --help`)
 
 GRAPH is a built-in name (`assistant`, the default) or `module:attr`. Steps are printed as they happen; the
@@ -64,11 +65,13 @@ def _parser() -> argparse.ArgumentParser:
 
     from .graphs._draw_cli import add_draw_command
     from .graphs._history_cli import add_history_commands
+    from .graphs._view import add_view_command
     from .service._cli import add_serve_command
 
     add_draw_command(sub)
     add_history_commands(sub)
     add_serve_command(sub)
+    add_view_command(sub)
     return parser
 
 

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -217,3 +218,56 @@ def test_a_failing_run_marks_the_failed_node_in_a_real_browser(served: str, brow
     assert "kaboom" in browser.eval("document.getElementById('status').textContent")
     assert browser.eval(f"[...document.querySelectorAll('#diagram .gw-failed')].map({NAMES}).join(' ')") == "boom"
     assert browser.eval(f"[...document.querySelectorAll('#diagram .gw-visited')].map({NAMES}).join(' ')") == "a"
+
+
+def test_in_front_of_a_keyed_service_the_page_loads_and_the_api_still_wants_its_key() -> None:
+    from graphwright.service import ApiKeyAuth, create_app
+
+    graphs = {"assistant": slow_assistant()}
+    client = TestClient(view_app(graphs, api=create_app(graphs, auth=ApiKeyAuth({"secret-key-1": "me"}))))
+    assert client.get("/view/").status_code == 200 and client.get("/view/graphs/assistant.svg").status_code == 200
+    assert client.post("/threads", json={}).status_code == 401
+    assert client.post("/threads", json={}, headers={"x-api-key": "secret-key-1"}).status_code == 200
+    assert "x-api-key" in client.get("/view/assets/view.js").text  # the page sends the key from its #key=
+
+
+def test_graphwright_view_serves_the_page_and_runs_locally(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), HF_HUB_OFFLINE="1")
+    db = tmp_path / "runs.sqlite"
+    command = [sys.executable, "-m", "graphwright", "view", "scripted_graphs:slow_assistant", "--port", str(port), "--db", str(db)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "/view/" in server.stdout.readline()
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                names = json.load(urllib.request.urlopen(f"{base}/view/graphs", timeout=5))
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, server.stderr.read()
+                time.sleep(0.2)
+        assert names == ["slow_assistant"]
+        assert b"assets/view.js" in urllib.request.urlopen(f"{base}/view/", timeout=5).read()
+        request = urllib.request.Request(
+            f"{base}/runs/wait",
+            data=json.dumps({"assistant_id": "slow_assistant", "input": {"messages": [{"role": "user", "content": "add 2 and 3"}]}}).encode(),
+            headers={"content-type": "application/json"},
+        )
+        assert json.load(urllib.request.urlopen(request, timeout=60))["answer"] == "The answer is 5."
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    assert db.exists()  # runs were kept where --db said
+
+
+@pytest.mark.parametrize(("args", "message"), [(["--port", "0"], "--port must be 1-65535"), (["nosuch"], "unknown graph 'nosuch'")])
+def test_graphwright_view_refuses_bad_input(args: list[str], message: str) -> None:
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    done = subprocess.run([sys.executable, "-m", "graphwright", "view", *args], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
