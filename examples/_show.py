@@ -18,7 +18,8 @@ def run_and_show(graph: Any, question: str, config: dict[str, Any] | None = None
             continue
         for node, update in payload.items():
             for line in describe_update(node, update or {}):
-                print(f"[{node}] {line}")
+                if line != "(no change)":
+                    print(f"[{node}] {line}")
             for key in ("plan", "context", "route", "citations"):
                 if isinstance(update, dict) and update.get(key):
                     print(f"[{node}] {key}: {update[key]}")

@@ -17,7 +17,7 @@ from graphwright.memory import open_vector_memory, packaged_embeddings
 from graphwright.models import ChatLocal
 from graphwright.nodes import RetrieverOptions
 
-QUESTION = "Uvicorn is a web server for which Python interface?"
+QUESTION = "What kind of web server is Uvicorn?"
 EXPECTED = "ASGI"
 
 
