@@ -260,3 +260,15 @@ def test_assistant_with_memory_recalls_before_planning(kg) -> None:
     result = ask(graph, "Who created the language NetworkX is written in?")
     assert result["context"] == ["NetworkX written in Python", "Python created by Guido van Rossum"]
     assert "Python created by Guido van Rossum" in model.calls[0][0].text and result["verdict"] == "approve"
+
+
+@pytest.mark.parametrize("name", ["assistant", "plan_execute", "rag", "react", "supervisor"])
+def test_every_conditional_edge_declares_its_destinations(name: str) -> None:
+    from graphwright.graphs import BUILTIN_GRAPHS, load_graph
+
+    assert name in BUILTIN_GRAPHS
+    graph = load_graph(name, model=ScriptedChatModel(rule=arithmetic_agent))
+    assert graph.branches, name
+    for source, branches in graph.branches.items():
+        for branch in branches.values():
+            assert branch.ends and set(branch.ends.values()) <= {*graph.nodes, "__end__"}, (name, source)
