@@ -2,18 +2,8 @@
 
 from ._assistant import AssistantOptions, AssistantState, build_assistant
 from ._compile import compile_graph
-from ._draw import (
-    FORMATS,
-    Diagram,
-    DiagramCluster,
-    DiagramEdge,
-    DiagramNode,
-    diagram,
-    render,
-    save_drawing,
-    to_dot,
-    to_mermaid,
-)
+from ._diagram import Diagram, DiagramCluster, DiagramEdge, DiagramNode, diagram
+from ._draw import FORMATS, render, save_drawing, to_dot, to_mermaid
 from ._history import CheckpointInfo, checkpoint_config, fork, list_checkpoints, state_at
 from ._plan_execute import PlanExecuteOptions, PlanExecuteState, build_plan_execute, make_step_runner
 from ._rag import RagOptions, RagState, build_rag, merge_context

@@ -12,7 +12,7 @@ from typing import Any
 
 import networkx as nx
 
-from ._draw import _COLOURS, TAKEN, Diagram, DiagramEdge, DiagramNode
+from ._diagram import COLOURS, TAKEN, Diagram, DiagramEdge, DiagramNode
 
 FONT_SIZE = 10
 CHAR_WIDTH = 0.085  # inches per character at FONT_SIZE (DejaVu Sans, mean width)
@@ -133,7 +133,7 @@ def _back_edges(graph: nx.DiGraph, order: list[str]) -> set[tuple[str, str]]:
 
 
 def _node(ax: Any, node: DiagramNode, centre: tuple[float, float], size: tuple[float, float], patch: Any) -> Any:
-    colours = _COLOURS[node.state]
+    colours = COLOURS[node.state]
     width, height = size
     rounding = height / 2 if node.kind != "node" else 0.12
     fill = {"start": "#ffffff", "end": "#d9d4fb"}.get(node.kind, colours["fill"])
@@ -245,7 +245,7 @@ def _clusters(ax: Any, shown: Diagram, places: dict, sizes: dict, patch: Any) ->
         right = max(places[n.id][0] + sizes[n.id][0] / 2 for n in members) + pad
         bottom = min(places[n.id][1] - sizes[n.id][1] / 2 for n in members) - pad
         top = max(places[n.id][1] + sizes[n.id][1] / 2 for n in members) + pad + 0.2 * label_lines
-        colours = _COLOURS[cluster.state]
+        colours = COLOURS[cluster.state]
         plain = cluster.state == "plain"
         ax.add_patch(patch((left, bottom), right - left, top - bottom, boxstyle="round,pad=0,rounding_size=0.15",
                            facecolor="none" if plain else colours["fill"], alpha=1 if plain else 0.6,

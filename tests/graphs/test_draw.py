@@ -40,7 +40,7 @@ from graphwright.graphs import (
     to_dot,
     to_mermaid,
 )
-from graphwright.graphs._draw import FAILED, TAKEN, VISITED, WAITING
+from graphwright.graphs._diagram import FAILED, TAKEN, VISITED, WAITING
 from graphwright.graphs._draw_mpl import _bends, _box, _places
 from graphwright.memory import open_checkpointer
 
