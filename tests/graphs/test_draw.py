@@ -188,6 +188,11 @@ def test_without_graphviz_auto_falls_back_to_matplotlib(monkeypatch) -> None:
     assert png.startswith(PNG_MAGIC) and pixels.shape[0] > 400 and pixels.shape[1] > 300
     with pytest.raises(DrawingError, match="not on PATH"):
         render(slow_assistant(), "png", engine="graphviz")
+    expanded = ET.fromstring(render(nested(), "svg", xray=True))
+    texts = {"".join(t.itertext()).strip() for t in expanded.iter("{http://www.w3.org/2000/svg}text")}
+    assert {"inner", "a", "boom", "ask", "route: big", "prep", "after"} <= texts  # the subgraph's frame and nodes
+    groups = {g.get("id") for g in expanded.iter("{http://www.w3.org/2000/svg}g")}
+    assert {"node:prep", "node:inner:boom"} <= groups  # what the live view finds nodes by
 
 
 def test_fallback_layout_keeps_boxes_apart_and_bends_edges_around_boxes() -> None:
