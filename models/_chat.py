@@ -35,6 +35,8 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic.v1 import BaseModel as BaseModelV1
+from pydantic.v1 import ValidationError as ValidationErrorV1
 
 from ._grammar import json_grammar, tool_call_grammar
 from ._local import Generation, LocalModel
@@ -281,19 +283,21 @@ class _StructuredParser:
         value = json.loads(text)
         if isinstance(self.schema, type) and issubclass(self.schema, BaseModel):
             return self.schema.model_validate(value)
+        if isinstance(self.schema, type) and issubclass(self.schema, BaseModelV1):
+            return self.schema.parse_obj(value)
         jsonschema.validate(value, self.json_schema)
         return value
 
     def parse_message(self, message: AIMessage) -> Any:
         try:
             return self.parse_text(message.text)
-        except (ValueError, jsonschema.ValidationError) as exc:
+        except (ValueError, TypeError, jsonschema.ValidationError, ValidationErrorV1) as exc:
             raise OutputParserException(f"structured output does not match the schema: {exc}", llm_output=message.text) from exc
 
     def parse_raw(self, message: AIMessage) -> dict[str, Any]:
         try:
             return {"raw": message, "parsed": self.parse_text(message.text), "parsing_error": None}
-        except (ValueError, jsonschema.ValidationError) as exc:
+        except (ValueError, TypeError, jsonschema.ValidationError, ValidationErrorV1) as exc:
             return {"raw": message, "parsed": None, "parsing_error": exc}
 
 
