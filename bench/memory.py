@@ -4,13 +4,17 @@ Texts are real: chunks of the long descriptions (PyPI READMEs) of the packages i
 then of their Python sources, cut by `VectorMemory.ingest`'s chunker with its defaults (<= 800 characters).
 For each size the store is a fresh embedded Chroma (`PersistentClient`) in a temporary folder.
 
-Rows up to `--embed-max` chunks (default 1,000: MiniLM embeds tens of such chunks per second on 2 cores, so a
-10k row would take minutes) are embedded for real by all-MiniLM-L6-v2 (ingest = embed + write, through
+Rows up to `--embed-max` chunks (default 1,000: MiniLM embeds only 5-20 such chunks per second on 2 shared
+cores, so a real 10k row would take 10-30 minutes) are embedded for real by all-MiniLM-L6-v2 (ingest = embed + write, through
 `VectorMemory.add_texts`); larger rows use precomputed random unit vectors of the same dimension (ingest = write
 only, through `add_vectors`), and the table says so. "search" is a k-nearest query by a vector already in hand;
 "recall" is `VectorMemory.recall`, which embeds the question first (real rows only).
 
     .venv/bin/python bench/memory.py [--sizes 1000,10000,100000] [--embed-max 1000] [--queries 200] [--threads N]
+
+The default sizes took ~17 minutes on a 2-core machine shared with other jobs (load average 5-9), most of it
+writing the 100k row; `--sizes 1000,10000` takes a few. On a busy machine `--threads 1` embeds faster than
+torch's default of one thread per core.
 """
 
 from __future__ import annotations
