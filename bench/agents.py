@@ -26,7 +26,7 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from graphwright.graphs import BUILTIN_GRAPHS, compile_graph, new_thread_id  # noqa: E402
-from graphwright.nodes import UsageCounter  # noqa: E402
+from graphwright.nodes import UsageCounter, grounded_answer  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 TASKS = HERE / "tasks"
@@ -51,12 +51,17 @@ def load_tasks(name: str, limit: int | None) -> list[dict[str, Any]]:
 
 
 def succeeded(answer: str, expected: list[str]) -> bool:
-    """True when `answer` contains one of `expected`; numeric expectations compare by value.
+    """True when `answer` is prose (not empty, not a tool call written as text) and contains one of `expected`;
+    numeric expectations compare by value.
 
     Example:
         >>> succeeded("It is 1,248.0 apples", ["1248"]), succeeded("about 12", ["1248"])
         (True, False)
+        >>> succeeded('{"name": "calculator", "arguments": {"expression": "1248"}}', ["1248"])
+        False
     """
+    if grounded_answer(answer, []) is not None:
+        return False
     for want in expected:
         if _NUMBER.fullmatch(want):
             if any(abs(float(n) - float(want)) < 1e-6 for n in _NUMBER.findall(answer.replace(",", ""))):
@@ -71,6 +76,7 @@ def build_memory(name: str, tasks: list[dict[str, Any]], folder: Path) -> Any:
     if name == "docs":
         from graphwright.memory import open_vector_memory, packaged_embeddings
 
+        folder.mkdir(parents=True, exist_ok=True)
         memory = open_vector_memory(folder / "chroma", ("bench",), embeddings=packaged_embeddings())
         for path in sorted(CORPUS.glob("*.*")):
             memory.ingest_file(path, source=path.name)
@@ -125,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
 
     model = ChatLocal(max_new_tokens=args.max_new_tokens)
     model.load()
-    rows = []
+    print("| graph | task set | tasks | success | median s | p95 s | model calls/task | tokens/task |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |", flush=True)
     with tempfile.TemporaryDirectory() as folder:
         for set_name in sets:
             tasks = load_tasks(set_name, args.limit)
@@ -139,21 +146,13 @@ def main(argv: list[str] | None = None) -> int:
                     results.append((ok, seconds, calls, tokens))
                     if args.verbose:
                         mark = "ok " if ok else "BAD"
-                        shown = f"{task['question'][:50]!r} -> {answer[:100]!r}"
+                        shown = f"{calls} calls {tokens} tokens {task['question'][:50]!r} -> {answer[:100]!r}"
                         print(f"  {graph_name}/{set_name}: {mark} {seconds:5.1f}s {shown}", file=sys.stderr, flush=True)
                 latencies = [r[1] for r in results]
-                rows.append((
-                    graph_name, set_name, len(results), 100 * sum(r[0] for r in results) / len(results),
-                    statistics.median(latencies), p95(latencies),
-                    statistics.mean(r[2] for r in results), statistics.mean(r[3] for r in results),
-                ))
-                print(f"done {graph_name}/{set_name}", file=sys.stderr, flush=True)
-    print("| graph | task set | tasks | success | median s | p95 s | model calls/task | tokens/task |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for graph_name, set_name, n, rate, median, high, calls, tokens in rows:
-        numbers = [f"{rate:.0f}%", f"{median:.1f}", f"{high:.1f}", f"{calls:.1f}", f"{tokens:.0f}"]
-        cells = [graph_name, set_name, str(n), *numbers]
-        print("| " + " | ".join(cells) + " |")
+                rate = 100 * sum(r[0] for r in results) / len(results)
+                numbers = [f"{rate:.0f}%", f"{statistics.median(latencies):.1f}", f"{p95(latencies):.1f}"]
+                numbers += [f"{statistics.mean(r[2] for r in results):.1f}", f"{statistics.mean(r[3] for r in results):.0f}"]
+                print("| " + " | ".join([graph_name, set_name, str(len(results)), *numbers]) + " |", flush=True)
     return 0
 
 
