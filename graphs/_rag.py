@@ -23,6 +23,7 @@ from ..nodes import (
     add_usage,
     cites_a_source,
     critiques,
+    grounded_answer,
     make_cited_responder,
     make_critic,
     make_plan_writer,
@@ -79,6 +80,9 @@ class RagOptions:
     """Prompt plus completion tokens allowed per question."""
     max_revisions: int = 1
     """Times the critic may send the answer back for another retrieval."""
+    require_citation: bool = False
+    """The default critic also sends back an answer that cites no source (`cites_a_source`); off by default,
+    because a small model asked to add citations tends to repeat the feedback instead of answering."""
     sub_questions: int = 0
     """Split the question into up to this many sub-questions retrieved in parallel (0: do not split)."""
     retriever: RetrieverOptions = RetrieverOptions()
@@ -108,7 +112,8 @@ def build_rag(
             knowledge graph (the graph then answers that it does not know).
         options: budgets, revisions, fan-out and retrieval settings.
         nodes: replacements for nodes by name (`split`, `retrieve`, `answer`, `critic`, `rewrite`); e.g.
-            `{"critic": make_llm_critic(model)}` for a model's judgement instead of `cites_a_source`.
+            `{"critic": make_llm_critic(model)}` for a model's judgement instead of the deterministic check
+            (`grounded_answer`, or `cites_a_source` with `options.require_citation`).
 
     Returns:
         An uncompiled `StateGraph` over `RagState`.
@@ -150,7 +155,9 @@ def build_rag(
     parts: dict[str, Node] = {
         "retrieve": retrieve,
         "answer": make_cited_responder(model),
-        "critic": make_critic(cites_a_source, max_revisions=options.max_revisions),
+        "critic": make_critic(
+            cites_a_source if options.require_citation else grounded_answer, max_revisions=options.max_revisions
+        ),
         "rewrite": rewrite,
     }
     if options.sub_questions:

@@ -126,15 +126,23 @@ def test_rag_rewrites_the_query_and_retrieves_again_when_the_answer_cites_nothin
             return AIMessage("Guido van Rossum [1].")
         return AIMessage("I do not know.")
 
-    result = ask(build_rag(ScriptedChatModel(rule=rule), memory=kg), "Who made Uvicorn's rival?")
+    options = RagOptions(require_citation=True)
+    result = ask(build_rag(ScriptedChatModel(rule=rule), memory=kg, options=options), "Who made Uvicorn's rival?")
     assert result["query"] == "Guido van Rossum Python"
     assert "Python created by Guido van Rossum" in result["context"]
     assert result["answer"] == "Guido van Rossum [1]." and result["verdict"] == "approve"
 
 
+def test_rag_approves_an_uncited_answer_unless_citations_are_required(kg) -> None:
+    model = ScriptedChatModel(rule=lambda messages, tools: AIMessage("It is ASGI."))
+    assert ask(build_rag(model, memory=kg), "What does Uvicorn implement?")["verdict"] == "approve"
+    strict = ask(build_rag(model, memory=kg, options=RagOptions(require_citation=True)), "What does Uvicorn implement?")
+    assert strict["verdict"] == "give_up" and strict["citations"] == []
+
+
 def test_rag_gives_up_after_its_revisions(kg) -> None:
     model = ScriptedChatModel(rule=lambda messages, tools: AIMessage("no idea"))
-    result = ask(build_rag(model, memory=kg, options=RagOptions(max_revisions=2)), "Unanswerable?")
+    result = ask(build_rag(model, memory=kg, options=RagOptions(max_revisions=2, require_citation=True)), "Unanswerable?")
     assert result["verdict"] == "give_up"
     assert sum(m.type == "human" and m.name == "critic" for m in result["messages"]) == 2
 
