@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ALICE, BOB, KEYS, free_port
+from conftest import ALICE, BOB, KEYS, asgi_client, free_port, make_app
 from langgraph_sdk import get_client
 
 pytestmark = pytest.mark.services
@@ -182,7 +182,6 @@ def test_uvicorn_workers_flag_shares_state_through_postgres(postgres_url: str, t
 
 async def test_a_dead_workers_claim_on_a_thread_expires(postgres_url: str) -> None:
     import psycopg
-    from conftest import asgi_client, make_app
 
     from graphwright.memory import open_checkpointer
     from graphwright.service import ServiceOptions
