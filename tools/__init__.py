@@ -4,6 +4,7 @@ from ._calculator import calculator, evaluate
 from ._http import check_url, http_get_tool
 from ._ledger import LEDGER_TABLE, LedgerEntry, SqlLedger, ToolLedger, ledger_for
 from ._mcp import mcp_server, open_mcp_tools, serve_mcp
+from ._memory_tools import memory_tools
 from ._policy import ToolPolicy
 from ._registry import UNDECLARED, ToolMeta, register_tool, tool_meta, with_meta
 from ._sandbox import SandboxLimits, SandboxResult, python_tool, run_python
@@ -26,6 +27,7 @@ __all__ = [
     "http_get_tool",
     "ledger_for",
     "mcp_server",
+    "memory_tools",
     "open_mcp_tools",
     "python_tool",
     "register_tool",
