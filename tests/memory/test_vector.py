@@ -5,13 +5,16 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
-from conftest import CORPUS
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from graphwright._errors import EmbeddingDimensionError, MemoryInputError, MemoryUnavailableError
 from graphwright.memory import ChunkOptions, VectorMemory, open_vector_memory
+
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
+"""Real public text (PyPI long descriptions, see tests/data/CORPUS_SOURCES.md)."""
 
 
 @pytest.mark.parametrize(

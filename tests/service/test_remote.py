@@ -6,7 +6,7 @@ import asyncio
 from typing import Annotated, Any, NotRequired, TypedDict
 
 import pytest
-from conftest import ALICE, asgi_client, make_app
+from service_support import ALICE, asgi_client, make_app
 from langchain_core.messages import AnyMessage, HumanMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver

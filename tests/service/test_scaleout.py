@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ALICE, BOB, KEYS, asgi_client, free_port, make_app
+from service_support import ALICE, BOB, KEYS, asgi_client, free_port, make_app
 from langgraph_sdk import get_client
 
 pytestmark = pytest.mark.services

@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 import pytest
-from conftest import ALICE, asgi_client, make_app
+from service_support import ALICE, asgi_client, make_app
 from langgraph_sdk import get_client
 
 QUESTION = {"messages": [{"role": "user", "content": "What is 6 * 7?"}]}

@@ -8,7 +8,7 @@ import time
 
 import httpx
 import pytest
-from conftest import ALICE, BOB, KEYS, LiveServer, asgi_client, make_app
+from service_support import ALICE, BOB, KEYS, LiveServer, asgi_client, make_app
 from langgraph_sdk import get_client
 
 from graphwright import GraphwrightError

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ALICE, BOB, KEYS, free_port
+from service_support import ALICE, BOB, KEYS, free_port
 from langgraph_sdk import get_sync_client
 from test_scaleout import TESTS, _stop, _wait_up
 
