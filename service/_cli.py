@@ -3,6 +3,9 @@
 API keys come from `$GRAPHWRIGHT_API_KEYS` (`key=tenant,...`); without keys the server refuses to start unless
 `--no-auth` is given. With `--workers N` (N > 1) use a `postgresql://` `--db`: the workers then share threads,
 runs and checkpoints, and a run started on one can be read, joined, resumed or cancelled on any other.
+
+The live view is served at `/view/` beside the API (`--no-view` turns it off): its page and pictures load
+without a key, and it calls the API with the key given in its URL fragment, `/view/#key=KEY`.
 """
 
 from __future__ import annotations
@@ -55,6 +58,9 @@ def add_serve_command(subparsers: Any) -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (>1 needs Postgres)")
     serve.add_argument("--model", default=None, help="a .gguf file or Transformers folder (default: packaged)")
     serve.add_argument("--no-auth", action="store_true", help="serve without API keys (local use only)")
+    serve.add_argument(
+        "--no-view", action="store_true", help="do not serve the live view page at /view/ (it needs no key to load)"
+    )
     serve.add_argument("--max-body", type=int, default=None, help="largest request body in bytes")
     serve.add_argument("--rate", type=float, default=None, help="requests per second per tenant and worker")
     serve.add_argument("--burst", type=int, default=None, help="requests a tenant may send at once")
@@ -80,6 +86,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         "db": db,
         "model": args.model,
         "no_auth": bool(args.no_auth),
+        "view": not args.no_view,
         "options": {k: v for k, v in options.items() if v is not None},
     }
 
@@ -110,6 +117,9 @@ def _cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     auth_note = "auth off (--no-auth)" if args.no_auth else "API keys from $GRAPHWRIGHT_API_KEYS"
     where = f"http://{args.host}:{args.port}"
     print(f"serving {', '.join(settings['graphs'])} on {where} ({auth_note})", file=out, flush=True)
+    if settings["view"]:
+        key_note = "" if args.no_auth else "#key=YOUR_API_KEY"
+        print(f"live view at {where}/view/{key_note}", file=out, flush=True)
     uvicorn.run(
         app,
         host=args.host,
@@ -144,12 +154,17 @@ def _opened(settings: dict[str, Any]) -> Any:
     if settings.get("make_default_dir"):
         Path(settings["db"]).parent.mkdir(exist_ok=True)
     with open_checkpointer(settings["db"]) as saver:
-        yield create_app(
+        app = create_app(
             graphs,
             checkpointer=saver,
             auth=False if settings["no_auth"] else None,
             options=ServiceOptions(**settings["options"]),
         )
+        if settings.get("view", True):
+            from ..graphs import view_app
+
+            app = view_app(graphs, api=app)  # the page and its pictures at /view/, the API everywhere else
+        yield app
 
 
 def _default_name(ref: str) -> str:

@@ -18,6 +18,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import TypedDict
@@ -271,3 +273,58 @@ def test_graphwright_view_refuses_bad_input(args: list[str], message: str) -> No
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     done = subprocess.run([sys.executable, "-m", "graphwright", "view", *args], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_graphwright_serve_hosts_the_live_view_behind_its_api_keys(browser: Browser, tmp_path: Path) -> None:
+    """The page of `graphwright serve` loads without a key, drives a run with the key from its fragment, and the
+    run belongs to that key's tenant, as every run of the service does."""
+    import socket
+
+    from langgraph_sdk import get_sync_client
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    tests = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(tests), HF_HUB_OFFLINE="1", GW_SLOW="0.6",
+               GRAPHWRIGHT_API_KEYS="key-alice-0001=alice,key-bob-00002=bob")
+    command = [sys.executable, "-m", "graphwright", "serve", "scripted_graphs:slow_assistant", "--port", str(port),
+               "--db", str(tmp_path / "served.sqlite")]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/ok", timeout=5)
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, server.stdout.read()
+                time.sleep(0.2)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(urllib.request.Request(f"{base}/threads", data=b"{}", method="POST"), timeout=5)
+        assert refused.value.code == 401  # the API still wants its key
+        question = urllib.parse.quote(json.dumps({"messages": [{"role": "user", "content": "add 20 and 22"}]}))
+        browser.call("Page.navigate", url=f"{base}/view/?graph=slow_assistant&input={question}&run=1#key=key-alice-0001")
+        seen = watch_highlights(browser)
+        assert "tools" in seen, seen
+        assert browser.eval("document.body.dataset.trail") == "planner tools responder critic"
+        alice, bob = (get_sync_client(url=base, api_key=key) for key in ("key-alice-0001", "key-bob-00002"))
+        [thread] = alice.threads.search()
+        assert thread["values"]["answer"] == "The answer is 42."
+        assert bob.threads.search() == []
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    printed = server.stdout.read()
+    assert f"live view at {base}/view/#key=YOUR_API_KEY" in printed
+
+
+def test_graphwright_serve_without_the_view(tmp_path: Path, monkeypatch) -> None:
+    from graphwright.service._cli import _opened
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
+    settings = {"graphs": ["scripted_graphs:slow_assistant"], "db": ":memory:", "no_auth": True, "options": {}}
+    for view, status in ((True, 200), (False, 404)):
+        with _opened({**settings, "view": view}) as app:
+            assert TestClient(app).get("/view/").status_code == status
