@@ -81,3 +81,17 @@ class MemoryUnavailableError(GraphwrightError, ConnectionError):
 
 class DrawingError(GraphwrightError, ValueError):
     """A graph cannot be drawn as asked: an unknown format, a binary format with no file, a run from another graph."""
+
+
+class TaskFileError(GraphwrightError, ValueError):
+    """An evaluation task file is missing or malformed; the message names the file and the line."""
+
+    def __init__(self, path: str, line: int | None, message: str) -> None:
+        where = f"{path}:{line}" if line is not None else path
+        super().__init__(f"{where}: {message}")
+        self.path = path
+        self.line = line
+
+
+class EvalReportError(GraphwrightError, ValueError):
+    """An evaluation report or results folder cannot be used: unreadable, not a report, or from another eval."""

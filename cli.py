@@ -63,12 +63,14 @@ def _parser() -> argparse.ArgumentParser:
     decision.add_argument("--edit", default=None, metavar="JSON", help="run it with these arguments (a JSON object)")
     resume.set_defaults(handler=_cmd_resume)
 
+    from .evals._cli import add_eval_commands
     from .graphs._draw_cli import add_draw_command
     from .graphs._history_cli import add_history_commands
     from .graphs._view import add_view_command
     from .service._cli import add_serve_command
 
     add_draw_command(sub)
+    add_eval_commands(sub)
     add_history_commands(sub)
     add_serve_command(sub)
     add_view_command(sub)

@@ -1,0 +1,81 @@
+"""Evaluation: run a task set through a graph and measure it, so a change to a prompt, model or graph can be
+judged by its success rate, latency, tokens, and where in the graph time and failures go.
+
+The command line is `graphwright eval GRAPH TASKS` (see `graphwright eval --help`); the same parts in Python:
+
+Example:
+    >>> import tempfile, pathlib
+    >>> from langgraph.graph import START, StateGraph
+    >>> from typing import TypedDict
+    >>> class S(TypedDict, total=False):
+    ...     messages: list
+    ...     answer: str
+    >>> graph = StateGraph(S)
+    >>> _ = graph.add_node("solve", lambda state: {"answer": "It is 42."})
+    >>> _ = graph.add_edge(START, "solve")
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "t.jsonl").write_text('{"input": "6*7?", "check": {"numeric": 42}}\\n')
+    >>> results = run_eval(load_tasks(folder / "t.jsonl"), lambda tools: graph, folder / "out", label="demo")
+    >>> report = build_report(results, graph="demo", tasks_file="t.jsonl", concurrency=1)
+    >>> summary_line(report).split()[:2], report["nodes"]["solve"]["runs"]
+    (['success_rate=1.000', 'tasks=1'], 1)
+"""
+
+from ._bfcl import bfcl_cases, bfcl_files, call_matches, calls_match, normalize, to_json_schema, tool_of
+from ._checkers import KINDS, Checker, Exact, Numeric, Outcome, Predicate, Regex, ToolCall, numbers_in, parse_checker
+from ._html import render_html, save_report
+from ._report import (
+    FORMAT,
+    build_report,
+    compare,
+    format_comparison,
+    format_table,
+    gate,
+    load_report,
+    percentile,
+    summary_line,
+    wilson_interval,
+)
+from ._run import RunRecorder, outcome_of, previous_results, run_eval, stub_tools
+from ._tasks import Task, gsm8k_answer, load_tasks, thread_id_for
+
+__all__ = [
+    "Checker",
+    "Exact",
+    "FORMAT",
+    "KINDS",
+    "Numeric",
+    "Outcome",
+    "Predicate",
+    "Regex",
+    "RunRecorder",
+    "Task",
+    "ToolCall",
+    "bfcl_cases",
+    "bfcl_files",
+    "build_report",
+    "call_matches",
+    "calls_match",
+    "compare",
+    "format_comparison",
+    "format_table",
+    "gate",
+    "gsm8k_answer",
+    "load_report",
+    "load_tasks",
+    "normalize",
+    "numbers_in",
+    "outcome_of",
+    "parse_checker",
+    "percentile",
+    "previous_results",
+    "render_html",
+    "run_eval",
+    "save_report",
+    "stub_tools",
+    "summary_line",
+    "thread_id_for",
+    "to_json_schema",
+    "tool_of",
+    "wilson_interval",
+]
