@@ -25,6 +25,7 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from graphwright.evals import gsm8k_answer, numbers_in  # noqa: E402
 from graphwright.graphs import BUILTIN_GRAPHS, compile_graph, new_thread_id  # noqa: E402
 from graphwright.nodes import UsageCounter, grounded_answer  # noqa: E402
 
@@ -45,7 +46,7 @@ def load_tasks(name: str, limit: int | None) -> list[dict[str, Any]]:
             continue
         row = json.loads(line)
         if "expected" not in row:
-            row["expected"] = [row["answer"].split("####")[-1].strip().replace(",", "")]
+            row["expected"] = [gsm8k_answer(row["answer"])]
         tasks.append(row)
     return tasks[:limit] if limit else tasks
 
@@ -64,7 +65,7 @@ def succeeded(answer: str, expected: list[str]) -> bool:
         return False
     for want in expected:
         if _NUMBER.fullmatch(want):
-            if any(abs(float(n) - float(want)) < 1e-6 for n in _NUMBER.findall(answer.replace(",", ""))):
+            if any(abs(n - float(want)) < 1e-6 for n in numbers_in(answer)):
                 return True
         elif want.lower() in answer.lower():
             return True
