@@ -66,6 +66,14 @@ def add_eval_commands(subparsers: Any) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        return _eval(args, out)
+    except KeyboardInterrupt:  # before any task ran (while the model loads, say): nothing to resume
+        print("graphwright: interrupted", file=sys.stderr)
+        return 130
+
+
+def _eval(args: argparse.Namespace, out: TextIO) -> int:
     from ._html import save_report
     from ._report import build_report, format_comparison, format_table, gate, load_report
     from ._run import previous_results, run_eval

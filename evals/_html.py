@@ -148,6 +148,7 @@ def _node_plot(report: Mapping[str, Any]) -> bytes:
         note = f" {s['runs']} runs" + (f", {s['errors']} errors" if s["errors"] else "")
         axes[0].text(bar.get_width(), bar.get_y() + bar.get_height() / 2, note, va="center", fontsize=8)
     axes[0].set(title="Time per node (all tasks)", xlabel="seconds")
+    axes[0].locator_params(axis="x", nbins=6)
     return _png(figure)
 
 
@@ -183,6 +184,7 @@ def _comparison_plot(before: Mapping[str, Any], after: Mapping[str, Any]) -> byt
         values = [report.get("nodes", {}).get(n, {}).get("mean_s", 0.0) for n in names]
         axes[2].barh([i + 0.4 * offset for i in range(len(names))], values, height=0.4, color=colour, label=label)
     axes[2].set(title="Mean seconds per node run", yticks=[i + 0.2 for i in range(len(names))], yticklabels=names)
+    axes[2].locator_params(axis="x", nbins=4)
     axes[2].legend()
     return _png(figure)
 
