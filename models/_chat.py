@@ -65,6 +65,8 @@ class ChatLocal(BaseChatModel):
     """Model reference: None for the packaged default, a `.gguf` file, or a Transformers model folder."""
     dtype: str = "bfloat16"
     """Weight dtype; bf16 is the fastest that keeps greedy output identical on this CPU."""
+    quantize: str | None = "int8"
+    """`"int8"`: decode reads int8 weights (prefill keeps bf16); `"int8-lean"`: int8 only; None: off."""
     max_new_tokens: int = Field(default=512, gt=0)
     """Upper bound on generated tokens per call (safe default: bounded output)."""
     temperature: float = Field(default=0.0, ge=0.0)
@@ -93,12 +95,12 @@ class ChatLocal(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {"model": self.model_name, "dtype": self.dtype, "temperature": self.temperature}
+        return {"model": self.model_name, "dtype": self.dtype, "quantize": self.quantize, "temperature": self.temperature}
 
     def load(self) -> LocalModel:
         """Load the weights now (otherwise the first call does) and return the shared `LocalModel`."""
         if self._local is None:
-            self._local = LocalModel.load(self.model, dtype=self.dtype)
+            self._local = LocalModel.load(self.model, dtype=self.dtype, quantize=self.quantize)
         return self._local
 
     def bind_tools(

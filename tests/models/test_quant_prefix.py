@@ -1,0 +1,68 @@
+"""Decode speed-ups on the real default model: int8 weights and prompt-prefix reuse keep the answers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from langchain_core.messages import HumanMessage, SystemMessage
+
+from graphwright import calculator
+from graphwright._errors import ModelLoadError
+from graphwright.models import ChatLocal, LocalModel
+from graphwright.models._batching import BatchingConfig
+from graphwright.models._prefix import PrefixCache
+from graphwright.models._quant import Int8Linear
+
+QUESTION = [SystemMessage("You are a helpful assistant. Use the calculator for arithmetic."), HumanMessage("What is 17 * 23 + 4?")]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"quantize": "int4"}, "quantize must be one of int8, int8-lean"), ({"dtype": "float32"}, "needs dtype='bfloat16'")],
+)
+def test_bad_quantize_settings_are_refused_before_anything_loads(options: dict, message: str) -> None:
+    with pytest.raises(ModelLoadError, match=message):
+        LocalModel.load("/nonexistent/model/folder", **options)
+
+
+def test_int8_layer_matches_its_bf16_layer_for_decode_and_prefill_shapes() -> None:
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(256, 96, bias=True).to(torch.bfloat16)
+    for keep_dense in (True, False):
+        quantized = Int8Linear.from_linear(layer, keep_dense=keep_dense)
+        for shape in ((1, 256), (8, 1, 256), (2, 20, 256)):  # decode shapes use the int8 kernel, prefill bf16
+            x = torch.randn(*shape, dtype=torch.bfloat16)
+            want, got = layer(x).float(), quantized(x).float()
+            assert got.shape == want.shape
+            assert (got - want).abs().max() <= 0.03 * want.abs().max(), (keep_dense, shape)
+
+
+@pytest.mark.model
+def test_the_int8_default_makes_the_same_tool_call_as_bf16(local_chat_model: ChatLocal) -> None:
+    assert local_chat_model.quantize == "int8"
+    assert any(isinstance(m, Int8Linear) for m in local_chat_model.load().model.modules())
+    dense = ChatLocal(max_new_tokens=64, quantize=None)
+    assert not any(isinstance(m, Int8Linear) for m in dense.load().model.modules())
+    calls = [m.bind_tools([calculator]).invoke(QUESTION).tool_calls for m in (local_chat_model, dense)]
+    assert calls[0] == calls[1]
+    assert calculator.invoke(calls[0][0]["args"]["expression"]) == "395"
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("batching", [True, False], ids=["batched", "alone"])
+def test_a_shared_prompt_prefix_is_reused_and_changes_no_token(local_chat_model: ChatLocal, batching: bool) -> None:
+    local = local_chat_model.load()
+    local.batching = BatchingConfig() if batching else None
+    system = {"role": "system", "content": "You are a terse assistant. Answer in one short sentence. " * 4}
+    prompts = [local.render([system, {"role": "user", "content": q}]) for q in ("Name a color.", "Name a fruit.")]
+    try:
+        local.prefix_cache = PrefixCache(0)  # no reuse: every prompt prefilled in full
+        fresh = [local.generate(p, max_new_tokens=8).text for p in prompts]
+        local.prefix_cache = PrefixCache()
+        reused = [local.generate(p, max_new_tokens=8).text for p in prompts]
+        shared = local.prefix_cache.hits
+    finally:
+        local.batching, local.prefix_cache = BatchingConfig(), PrefixCache()
+    assert reused == fresh
+    system_tokens = local.count_tokens(local.render([system]))
+    assert shared >= system_tokens - 8  # the second prompt reused (about) the system prompt's tokens
