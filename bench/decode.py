@@ -1,11 +1,13 @@
 """Prefill and decode speed of the default model in each weight mode, and llama.cpp on the same GGUF.
 
 Modes, each in a fresh subprocess, one after another in this one run: `gguf-packed` (Transformers keeps the
-GGUF blocks and unpacks them every forward), `dense-fp32`, `dense-bf16` (graphwright's default), and
-`llama.cpp` when `llama-cpp-python` is installed (an optional extra: `pip install llama-cpp-python`, which
-builds from source). Prints a table with each mode's ratio to llama.cpp (or to dense-bf16 without it).
+GGUF blocks and unpacks them every forward), `dense-fp32`, `dense-bf16`, `int8` (bf16 with int8 decode
+weights, `graphwright.models._quant`), all through Transformers' `generate`; `graphwright` (the default
+`LocalModel`: int8 decode weights, through the batching scheduler, as agents call it); and `llama.cpp` when
+`llama-cpp-python` is installed (the optional `bench` extra: `pip install -e '.[bench]'`, which builds it from
+source in ~15 minutes). Prints a table with each mode's ratio to llama.cpp (or to dense-bf16 without it).
 
-    .venv/bin/python bench/decode.py [--tokens 32] [--modes gguf-packed,dense-fp32,dense-bf16,llama.cpp]
+    .venv/bin/python bench/decode.py [--tokens 64] [--modes gguf-packed,dense-fp32,dense-bf16,int8,graphwright,llama.cpp]
 """
 
 from __future__ import annotations
@@ -34,6 +36,21 @@ if mode == "llama.cpp":
     decode = time.perf_counter() - t
     print("RESULT " + json.dumps({"load": load, "prompt": len(ids), "prefill_tps": len(ids) / prefill, "decode_tps": tokens / decode}))
     raise SystemExit
+if mode == "graphwright":
+    from graphwright.models import LocalModel
+    from graphwright.models._prefix import PrefixCache
+    t = time.perf_counter(); local = LocalModel.load(None); load = time.perf_counter() - t
+    prompt = local.render([{"role": "user", "content": text}])
+    local.prefix_cache = PrefixCache(0)  # measure a full prefill, as the other modes do
+    local.generate(prompt, max_new_tokens=2)
+    first = local.generate(prompt, max_new_tokens=1)
+    t = time.perf_counter()
+    run = local.generate(prompt + " Once upon", max_new_tokens=tokens + 1, stop=None)
+    total = time.perf_counter() - t
+    # Prefill here is the first call's (prompt + first token); decode is the rest of the second call.
+    decode = (total - first.seconds) / max(run.completion_tokens - 1, 1)
+    print("RESULT " + json.dumps({"load": load, "prompt": first.prompt_tokens, "prefill_tps": first.prompt_tokens / first.seconds, "decode_tps": 1 / decode, "tokens": run.completion_tokens}))
+    raise SystemExit
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 t = time.perf_counter()
@@ -45,6 +62,9 @@ else:
     tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     dtype = torch.float32 if mode == "dense-fp32" else torch.bfloat16
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, local_files_only=True)
+    if mode == "int8":
+        from graphwright.models._quant import quantize_int8
+        quantize_int8(model)
 load = time.perf_counter() - t
 ids = tok(text, return_tensors="pt")
 with torch.inference_mode():
@@ -71,8 +91,8 @@ def probe(mode: str, tokens: int) -> dict | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tokens", type=int, default=32, help="tokens to decode per mode")
-    parser.add_argument("--modes", default="gguf-packed,dense-fp32,dense-bf16,llama.cpp")
+    parser.add_argument("--tokens", type=int, default=64, help="tokens to decode per mode")
+    parser.add_argument("--modes", default="gguf-packed,dense-fp32,dense-bf16,int8,graphwright,llama.cpp")
     args = parser.parse_args()
     modes = args.modes.split(",")
     if "llama.cpp" in modes and importlib.util.find_spec("llama_cpp") is None:
