@@ -1,10 +1,13 @@
-"""The `graphwright` command: run, resume and draw agent graphs.
+"""The `graphwright` command: run, resume, draw, serve and evaluate agent graphs.
 
     graphwright run [GRAPH] "question" [--thread ID] [--db PATH|URL] [--model PATH]
     graphwright resume [GRAPH] --thread ID [--db PATH|URL] [--model PATH] [--approve | --reject [WHY] | --edit JSON]
     graphwright draw [GRAPH] [--format mermaid|dot|svg|png] [--thread ID [--db PATH|URL]] [-o FILE]
     graphwright view [GRAPH ...] [--port N] [--db PATH|URL]   (a live view in the browser, on 127.0.0.1)
     graphwright history|state|fork [GRAPH] --thread ID ...   (time travel; see `graphwright fork --help`)
+    graphwright serve GRAPH [GRAPH ...] [--port N] [--db PATH|URL]   (the LangGraph server API, live view at /view/)
+    graphwright eval GRAPH TASKS [--limit N] [--out DIR] [--baseline REPORT --max-drop F]   (see `eval --help`)
+    graphwright eval-compare BEFORE.json AFTER.json -o FILE.html
 
 GRAPH is a built-in name (`assistant`, the default) or `module:attr`. Steps are printed as they happen; the
 last line of `run` and `resume` is the answer alone. When a tool call waits for a human's approval, the call is

@@ -34,9 +34,10 @@ def one_run(app, question: str) -> tuple[float, int, bool]:
     return seconds, tokens, bool(results) and results[-1] in (result.get("answer") or "")
 
 
-def level(app, concurrency: int) -> dict:
-    """Run `concurrency` agent runs at once and measure them."""
+def level(app, concurrency: int, scheduler) -> dict:
+    """Run `concurrency` agent runs at once and measure them (and the scheduler's prefill and decode time)."""
     questions = [QUESTIONS[i % len(QUESTIONS)] for i in range(concurrency)]
+    before = dict(scheduler.seconds), scheduler.prefilled, scheduler.steps
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         runs = list(pool.map(lambda q: one_run(app, q), questions))
@@ -49,6 +50,10 @@ def level(app, concurrency: int) -> dict:
         "p95": latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))],
         "ok": sum(r[2] for r in runs),
         "runs": len(runs),
+        "prefill_s": scheduler.seconds["prefill"] - before[0]["prefill"],
+        "decode_s": scheduler.seconds["decode"] - before[0]["decode"],
+        "prefilled": scheduler.prefilled - before[1],
+        "steps": scheduler.steps - before[2],
     }
 
 
@@ -66,17 +71,21 @@ def main() -> None:
     for n in levels:  # modes alternate within each level, so drifting machine load hits both alike
         for mode, config in (("on", BatchingConfig()), ("off", None)):
             local.batching = config
-            table[(mode, n)] = level(app, n)
+            table[(mode, n)] = level(app, n, local._scheduler)
             row = table[(mode, n)]
             print(f"  batching {mode:3} x{n:<2} {row['runs_per_min']:.1f} runs/min p95 {row['p95']:.1f}s", flush=True)
     single = table.get(("off", 1), table.get(("on", 1)))
-    print(f"{'batching':8} {'runs':>4} {'runs/min':>9} {'tok/s':>7} {'p50 s':>7} {'p95 s':>7} {'ok':>5} {'x off':>6} {'p95/single':>10}")
+    print(
+        f"{'batching':8} {'runs':>4} {'runs/min':>9} {'tok/s':>7} {'p50 s':>7} {'p95 s':>7} {'ok':>5} {'x off':>6} "
+        f"{'p95/single':>10} {'prefill s':>9} {'prefilled':>9} {'batched steps':>13} {'decode s':>8}"
+    )
     for (mode, n), row in sorted(table.items(), key=lambda item: (item[0][0] == "off", item[0][1])):
         off = table.get(("off", n))
         speedup = row["runs_per_min"] / off["runs_per_min"] if off else float("nan")
         print(
             f"{mode:8} {n:4d} {row['runs_per_min']:9.1f} {row['tokens_per_s']:7.1f} {row['p50']:7.1f} {row['p95']:7.1f} "
-            f"{row['ok']:2d}/{row['runs']:<2d} {speedup:6.2f} {row['p95'] / single['p50']:10.2f}"
+            f"{row['ok']:2d}/{row['runs']:<2d} {speedup:6.2f} {row['p95'] / single['p50']:10.2f} "
+            f"{row['prefill_s']:9.1f} {row['prefilled']:9d} {row['steps']:13d} {row['decode_s']:8.1f}"
         )
 
 

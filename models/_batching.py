@@ -115,6 +115,10 @@ class BatchScheduler:
         """Batched decode steps run so far (for tests and benchmarks)."""
         self.max_batch_seen = 0
         """The largest batch decoded so far."""
+        self.seconds = {"prefill": 0.0, "decode": 0.0}
+        """Time spent so far in prefill forwards and in batched decode steps (for benchmarks)."""
+        self.prefilled = 0
+        """Prompt tokens computed so far (not counting those reused from the prefix cache)."""
         self._thread = threading.Thread(target=self._loop, name="graphwright-batcher", daemon=True)
         self._thread.start()
 
@@ -200,7 +204,10 @@ class BatchScheduler:
         reused, layers = self.prefix.longest(request.prompt_ids)
         cache = cache_from(layers, self.model.config)
         ids = torch.tensor([request.prompt_ids[reused:]])
+        started = time.perf_counter()
         out = self.model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
+        self.seconds["prefill"] += time.perf_counter() - started
+        self.prefilled += ids.shape[1]
         self.prefix.add(request.prompt_ids, prompt_layers(out.past_key_values, len(request.prompt_ids)))
         token = self._sample(request, out.logits[0, -1])
         row = _Row(request, pad=0, next_token=token)
@@ -238,9 +245,11 @@ class BatchScheduler:
         for i, row in enumerate(self._rows):
             mask[i, : row.pad] = 0
         positions = torch.tensor([[length - row.pad] for row in self._rows])
+        started = time.perf_counter()
         out = self.model(
             input_ids=tokens, attention_mask=mask, position_ids=positions, past_key_values=self._cache, use_cache=True
         )
+        self.seconds["decode"] += time.perf_counter() - started
         self._cache = out.past_key_values
         self.steps += 1
         self.max_batch_seen = max(self.max_batch_seen, len(self._rows))
