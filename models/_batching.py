@@ -20,6 +20,7 @@ Python threads (LangGraph runs nodes in a thread pool) is slower than the same c
 
 from __future__ import annotations
 
+import atexit
 import queue
 import threading
 import time
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._errors import GraphwrightError
-from ._prefix import PrefixCache, cache_from, prompt_layers
+from ._prefix import PrefixCache, cache_from
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,13 @@ class BatchRequest:
         self.cancelled.set()
 
 
+class _Stopped(BaseException):
+    """Raised inside the scheduler thread to leave its loop."""
+
+
+_STOP = object()
+
+
 @dataclass(eq=False)
 class _Job:
     work: Callable[[], Any]
@@ -84,7 +92,7 @@ class _Job:
 @dataclass
 class _Row:
     request: BatchRequest
-    pad: int  # left padding in the batch cache
+    position: int  # the position of next_token: real tokens seen so far (the cache also holds padding)
     next_token: int  # sampled, not yet fed to the model
 
 
@@ -111,6 +119,7 @@ class BatchScheduler:
         self._waiting: list[BatchRequest] = []
         self._rows: list[_Row] = []
         self._cache: Any = None
+        self._mask: Any = None  # [rows, cache length]: 1 where a row's cache holds a real token, 0 for padding
         self.steps = 0
         """Batched decode steps run so far (for tests and benchmarks)."""
         self.max_batch_seen = 0
@@ -119,17 +128,45 @@ class BatchScheduler:
         """Time spent so far in prefill forwards and in batched decode steps (for benchmarks)."""
         self.prefilled = 0
         """Prompt tokens computed so far (not counting those reused from the prefix cache)."""
+        self.prefills = 0
+        """Prefill forwards run so far (requests that arrive together share one)."""
         self._thread = threading.Thread(target=self._loop, name="graphwright-batcher", daemon=True)
         self._thread.start()
+        self.closed = False
+        """True once `close` was called: new requests fail at once."""
+        atexit.register(self.close)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the scheduler thread once what it is doing now is done; queued and later requests fail.
+
+        Called at interpreter exit: a thread left inside torch while the process tears down its C++ state
+        aborts the process ("terminate called without an active exception", exit status 134).
+        """
+        self.closed = True
+        if self._thread.is_alive():
+            self._inbox.put(_STOP)
+            self._thread.join(timeout)
 
     def submit(self, request: BatchRequest) -> BatchRequest:
-        """Queue `request`; wait on `request.future` for the `(token ids, finish reason)` result."""
+        """Queue `request`; wait on `request.future` for the `(token ids, finish reason)` result.
+
+        Raises:
+            RequestCancelled: the scheduler is closed.
+        """
+        if self.closed:
+            raise RequestCancelled("the model's scheduler is closed")
         request.started = time.perf_counter()
         self._inbox.put(request)
         return request
 
     def run_solo(self, work: Callable[[], Any]) -> Any:
-        """Run `work()` on the scheduler thread between batch steps and return its result (or raise its error)."""
+        """Run `work()` on the scheduler thread between batch steps and return its result (or raise its error).
+
+        Raises:
+            RequestCancelled: the scheduler is closed.
+        """
+        if self.closed:
+            raise RequestCancelled("the model's scheduler is closed")
         job = _Job(work)
         self._inbox.put(job)
         return job.future.result()
@@ -137,6 +174,24 @@ class BatchScheduler:
     # --- the scheduler thread -------------------------------------------------------------------------
 
     def _loop(self) -> None:
+        try:
+            self._serve()
+        except _Stopped:
+            closed = RequestCancelled("the model's scheduler was closed (the process is exiting)")
+            for row in self._rows:
+                _fail(row.request, closed)
+            for request in self._waiting:
+                _fail(request, closed)
+            self._rows, self._waiting, self._cache, self._mask = [], [], None, None
+            while True:  # anything still queued fails too, and the caller's thread does not hang
+                try:
+                    item = self._inbox.get_nowait()
+                except queue.Empty:
+                    return
+                if item is not _STOP:
+                    item.future.set_exception(closed)
+
+    def _serve(self) -> None:
         import torch
 
         torch.set_grad_enabled(False)
@@ -161,10 +216,12 @@ class BatchScheduler:
             except Exception as exc:  # a failure of the batch as a whole: fail every active request
                 for row in self._rows:
                     _fail(row.request, exc)
-                self._rows, self._cache = [], None
+                self._rows, self._cache, self._mask = [], None, None
 
     def _take(self, item: BatchRequest | _Job) -> bool:
         """Queue a request (True) or run a solo job at once (False)."""
+        if item is _STOP:
+            raise _Stopped
         if isinstance(item, _Job):
             try:
                 item.future.set_result(item.work())
@@ -175,61 +232,103 @@ class BatchScheduler:
         return True
 
     def _admit(self) -> None:
-        """Prefill waiting requests one by one and join them to the batch while there is room."""
-        still_waiting = []
+        """Admit waiting requests while there is room, prefilling those that arrived together in one forward."""
+        still_waiting, admitted = [], []
         for request in self._waiting:
             if request.cancelled.is_set():
                 _fail(request, RequestCancelled("cancelled before it started"))
                 continue
-            length = max(self._length(), len(request.prompt_ids)) + request.max_new_tokens
-            if self._rows and (
-                len(self._rows) >= self.config.max_batch
-                or length * (len(self._rows) + 1) > self.config.max_tokens_in_flight
+            rows = len(self._rows) + len(admitted)
+            longest = max([self._length(), len(request.prompt_ids)] + [len(r.prompt_ids) for r in admitted])
+            if rows and (
+                rows >= self.config.max_batch
+                or (longest + request.max_new_tokens) * (rows + 1) > self.config.max_tokens_in_flight
             ):
                 still_waiting.append(request)
                 continue
-            try:
-                self._prefill(request)
-            except Exception as exc:
-                _fail(request, exc)
+            admitted.append(request)
         self._waiting = still_waiting
+        for group in _groups(admitted, self.prefix):
+            try:
+                self._prefill(group)
+            except Exception as exc:  # e.g. a bad grammar: fail it alone, prefill the others again
+                if len(group) == 1:
+                    _fail(group[0][0], exc)
+                    continue
+                for member in group:
+                    try:
+                        self._prefill([member])
+                    except Exception as alone:
+                        _fail(member[0], alone)
 
-    def _prefill(self, request: BatchRequest) -> None:
+    def _prefill(self, group: list[tuple[BatchRequest, int, list | None]]) -> None:
+        """Prefill `(request, reused prefix length, prefix layers)` entries in one forward and join the batch.
+
+        Rows share one past of length P (the longest reused prefix; shorter ones are left-padded with zeros)
+        and one block of S new positions (the longest suffix; shorter ones are right-padded), so every row's
+        tokens are contiguous and its last real token sits at a known index; the mask hides the padding.
+        """
         import torch
 
-        if request.make_processor is not None:
-            request.processor = request.make_processor()
-        if request.temperature > 0:
-            request.generator = torch.Generator().manual_seed(request.seed if request.seed is not None else 0)
-        reused, layers = self.prefix.longest(request.prompt_ids)
-        cache = cache_from(layers, self.model.config)
-        ids = torch.tensor([request.prompt_ids[reused:]])
+        for request, _, _ in group:
+            if request.make_processor is not None:
+                request.processor = request.make_processor()
+            if request.temperature > 0:
+                request.generator = torch.Generator().manual_seed(request.seed if request.seed is not None else 0)
+        past = max(reused for _, reused, _ in group)
+        new = max(len(request.prompt_ids) - reused for request, reused, _ in group)
+        ids = torch.zeros(len(group), new, dtype=torch.long)
+        mask = torch.zeros(len(group), past + new, dtype=torch.long)
+        positions = torch.zeros(len(group), new, dtype=torch.long)
+        for i, (request, reused, _) in enumerate(group):
+            suffix = request.prompt_ids[reused:]
+            ids[i, : len(suffix)] = torch.tensor(suffix)
+            mask[i, past - reused : past + len(suffix)] = 1
+            positions[i] = torch.arange(reused, reused + new)
+        prefixes = _stack_layers([layers for _, _, layers in group], [reused for _, reused, _ in group], past)
+        cache = cache_from(prefixes, self.model.config)
+        last = sorted({len(request.prompt_ids) - reused - 1 for request, reused, _ in group})
         started = time.perf_counter()
-        out = self.model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
+        out = self.model(
+            input_ids=ids,
+            attention_mask=mask if len(group) > 1 else None,  # one row has no padding: the plain causal path
+            position_ids=positions if len(group) > 1 else None,
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=torch.tensor(last) if len(group) > 1 else 1,
+        )
         self.seconds["prefill"] += time.perf_counter() - started
-        self.prefilled += ids.shape[1]
-        self.prefix.add(request.prompt_ids, prompt_layers(out.past_key_values, len(request.prompt_ids)))
-        token = self._sample(request, out.logits[0, -1])
-        row = _Row(request, pad=0, next_token=token)
-        self._join(row, out.past_key_values)
-        self._after_token(row)
+        self.prefilled += int(mask[:, past:].sum())
+        self.prefills += 1
+        cache = out.past_key_values
+        rows = []
+        for i, (request, reused, _) in enumerate(group):
+            end = len(request.prompt_ids) - reused
+            logits = out.logits[i, last.index(end - 1)] if len(group) > 1 else out.logits[0, -1]
+            span = slice(past - reused, past + end)
+            kept = [(layer.keys[i : i + 1, :, span], layer.values[i : i + 1, :, span]) for layer in cache.layers]
+            if len(group) > 1:  # copies, so the prefix cache does not keep the whole batch's tensors alive
+                kept = [(k.clone(), v.clone()) for k, v in kept]
+            self.prefix.add(request.prompt_ids, kept)
+            rows.append(_Row(request, position=len(request.prompt_ids), next_token=self._sample(request, logits)))
+        self._join(rows, cache, mask)
+        for row in rows:
+            self._after_token(row)
 
-    def _join(self, row: _Row, cache: Any) -> None:
-        """Add a one-row cache to the batch cache, left-padding whichever is shorter."""
+    def _join(self, rows: list[_Row], cache: Any, mask: Any) -> None:
+        """Add `rows` (with their `cache` and `mask`) to the batch, left-padding whichever is shorter."""
         import torch
 
         if self._cache is None:
-            self._cache, self._rows = cache, [row]
-            return
-        have, new = self._length(), cache.layers[0].keys.shape[-2]
-        total = max(have, new)
-        for mine, theirs in zip(self._cache.layers, cache.layers, strict=True):
-            mine.keys = torch.cat([_pad_left(mine.keys, total - have), _pad_left(theirs.keys, total - new)])
-            mine.values = torch.cat([_pad_left(mine.values, total - have), _pad_left(theirs.values, total - new)])
-        for existing in self._rows:
-            existing.pad += total - have
-        row.pad = total - new
-        self._rows.append(row)
+            self._cache, self._mask, self._rows = cache, mask, rows
+        else:
+            have, new = self._length(), cache.layers[0].keys.shape[-2]
+            total = max(have, new)
+            for mine, theirs in zip(self._cache.layers, cache.layers, strict=True):
+                mine.keys = torch.cat([_pad_left(mine.keys, total - have), _pad_left(theirs.keys, total - new)])
+                mine.values = torch.cat([_pad_left(mine.values, total - have), _pad_left(theirs.values, total - new)])
+            self._mask = torch.cat([_pad_left(self._mask, total - have), _pad_left(mask, total - new)])
+            self._rows = self._rows + rows
         self.max_batch_seen = max(self.max_batch_seen, len(self._rows))
 
     def _length(self) -> int:
@@ -239,21 +338,19 @@ class BatchScheduler:
         """Feed every row's pending token in one forward pass and sample the next ones."""
         import torch
 
-        length = self._length()
         tokens = torch.tensor([[row.next_token] for row in self._rows])
-        mask = torch.ones(len(self._rows), length + 1, dtype=torch.long)
-        for i, row in enumerate(self._rows):
-            mask[i, : row.pad] = 0
-        positions = torch.tensor([[length - row.pad] for row in self._rows])
+        self._mask = torch.cat([self._mask, torch.ones(len(self._rows), 1, dtype=torch.long)], dim=1)
+        positions = torch.tensor([[row.position] for row in self._rows])
         started = time.perf_counter()
         out = self.model(
-            input_ids=tokens, attention_mask=mask, position_ids=positions, past_key_values=self._cache, use_cache=True
+            input_ids=tokens, attention_mask=self._mask, position_ids=positions, past_key_values=self._cache, use_cache=True
         )
         self.seconds["decode"] += time.perf_counter() - started
         self._cache = out.past_key_values
         self.steps += 1
         self.max_batch_seen = max(self.max_batch_seen, len(self._rows))
         for i, row in enumerate(self._rows):
+            row.position += 1
             try:
                 row.next_token = self._sample(row.request, out.logits[i, -1])
             except Exception as exc:
@@ -313,26 +410,72 @@ class BatchScheduler:
         if len(keep) == len(self._rows):
             return
         if not keep:
-            self._rows, self._cache = [], None
+            self._rows, self._cache, self._mask = [], None, None
             return
         self._rows = [self._rows[i] for i in keep]
         index = torch.tensor(keep)
-        trim = min(row.pad for row in self._rows)  # columns that are padding in every remaining row
+        mask = self._mask[index]
+        trim = int(mask.any(dim=0).int().argmax())  # leading columns that are padding in every remaining row
+        self._mask = mask[:, trim:]
         for layer in self._cache.layers:
             layer.keys = layer.keys[index, :, trim:]
             layer.values = layer.values[index, :, trim:]
-        for row in self._rows:
-            row.pad -= trim
 
 
 def _pad_left(tensor: Any, amount: int) -> Any:
+    """Prepend `amount` zeros along the sequence axis (-2 for keys and values, -1 for a mask)."""
     import torch
 
     if amount == 0:
         return tensor
+    axis = -1 if tensor.dim() == 2 else -2
     shape = list(tensor.shape)
-    shape[-2] = amount
-    return torch.cat([torch.zeros(shape, dtype=tensor.dtype), tensor], dim=-2)
+    shape[axis] = amount
+    return torch.cat([torch.zeros(shape, dtype=tensor.dtype), tensor], dim=axis)
+
+
+def _stack_layers(prefixes: list[list | None], lengths: list[int], past: int) -> list | None:
+    """Per-layer keys and values for a batched prefill: each row's reused prefix left-padded to `past`."""
+    import torch
+
+    if past == 0:
+        return None
+    template = next(layers for layers in prefixes if layers)
+    stacked = []
+    for index, (keys, values) in enumerate(template):
+        shape = (1, keys.shape[1], past, keys.shape[3])
+        rows_k, rows_v = [], []
+        for layers, length in zip(prefixes, lengths, strict=True):
+            k, v = (layers[index] if layers else (keys[:, :, :0], values[:, :, :0]))
+            rows_k.append(_pad_left(k, past - length) if length else torch.zeros(shape, dtype=keys.dtype))
+            rows_v.append(_pad_left(v, past - length) if length else torch.zeros(shape, dtype=values.dtype))
+        stacked.append((torch.cat(rows_k), torch.cat(rows_v)))
+    return stacked
+
+
+def _groups(requests: list[BatchRequest], prefix: PrefixCache) -> list[list[tuple[BatchRequest, int, list | None]]]:
+    """Split requests admitted together into prefill groups of similar new-token counts.
+
+    Each entry carries its reused prefix (length and layers). A group's rows are padded to its longest suffix,
+    so a long new prompt is not made to carry short ones' padding: a request joins a group while the padded
+    tokens stay within a quarter (plus 32) of the real ones.
+    """
+    entries = []
+    for request in requests:
+        reused, layers = prefix.longest(request.prompt_ids)
+        entries.append((request, reused, layers))
+    entries.sort(key=lambda entry: len(entry[0].prompt_ids) - entry[1])
+    groups: list[list] = []
+    for entry in entries:
+        size = len(entry[0].prompt_ids) - entry[1]
+        if groups:
+            group = groups[-1]
+            real = sum(len(r.prompt_ids) - n for r, n, _ in group) + size
+            if size * (len(group) + 1) <= 1.25 * real + 32:
+                group.append(entry)
+                continue
+        groups.append([entry])
+    return groups
 
 
 def _finish(request: BatchRequest, reason: str) -> None:

@@ -90,8 +90,9 @@ def tool_call_grammar(tools: list[dict[str, Any]], tool_choice: str | None, *, t
         tag_tokens: True when `<tool_call>` and `</tool_call>` are single special tokens of the tokenizer.
 
     Calls may be written tagged (`<tool_call>\\n{...}\\n</tool_call>`, what Qwen-style templates ask for) or as
-    bare JSON objects one per line (what small models tend to write); plain text may not start with `{`, `[`
-    or `<`, so a reply is never a malformed call.
+    bare JSON objects one per line (what small models tend to write); plain text may not start with `{`, `[`,
+    `<` or a backtick, so a reply is never a malformed call (the 0.5B model otherwise wraps calls to tools it
+    made up in a ```json fence).
 
     Raises:
         GrammarError: a tool's schema cannot be compiled, or `tool_choice` names no bound tool.
@@ -109,7 +110,7 @@ def tool_call_grammar(tools: list[dict[str, Any]], tool_choice: str | None, *, t
     ]
     if tool_choice in (None, "auto"):
         rules.insert(0, "start: TEXT | tagged+ | bare")
-        rules.append(r"TEXT: /[^<{\[\s](?s:.)*/")
+        rules.append(r"TEXT: /[^<{\[\s`](?s:.)*/")  # not a call's start, nor a code fence (a fenced call)
     else:
         rules.insert(0, "start: tagged+ | bare")
     return compile_grammar("\n".join(rules))

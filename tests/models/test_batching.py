@@ -92,3 +92,64 @@ def test_a_bad_grammar_fails_alone_while_its_neighbours_finish(local: LocalModel
     with pytest.raises(Exception, match="grammar"):
         bad.future.result(timeout=300)
     assert all(r.future.result(timeout=300)[0] for r in good)
+
+
+def test_requests_arriving_together_share_one_prefill_and_decode_as_they_would_alone(local: LocalModel) -> None:
+    """Four prompts (two sharing a long system prompt with a held one, two new) submitted at once: prefilled in
+    padded groups, with reused prefixes of different lengths, yet each decodes as it does on its own."""
+    from graphwright.models._prefix import PrefixCache
+
+    system = {"role": "system", "content": "You answer in one short sentence. " * 6}
+    prompts = [
+        local.render([system, {"role": "user", "content": "Name a color."}]),
+        local.render([system, {"role": "user", "content": "Name a large animal that lives in the sea."}]),
+        local.render([{"role": "user", "content": "Say hi."}]),
+        local.render([{"role": "user", "content": "What is the capital of France?"}]),
+    ]
+    local.prefix_cache = PrefixCache(0)
+    try:
+        alone = [local.generate(p, max_new_tokens=10).text for p in prompts]
+    finally:
+        local.prefix_cache = PrefixCache()
+    local.generate(local.render([system, {"role": "user", "content": "Name a fruit."}]), max_new_tokens=1)  # holds the system prompt
+    scheduler = local._scheduler
+    scheduler.prefix = local.prefix_cache
+    ids = [local.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    prefills = scheduler.prefills
+    requests = [BatchRequest(prompt_ids=i, max_new_tokens=10) for i in ids]
+    for request in requests:  # all in the inbox before the scheduler looks: admitted in one round
+        scheduler._inbox.put(request)
+    texts = [local.tokenizer.decode(r.future.result(timeout=300)[0], skip_special_tokens=True) for r in requests]
+    assert texts == alone
+    assert scheduler.prefills - prefills < len(prompts)  # some of them shared a forward
+
+
+def test_a_process_that_used_the_model_exits_cleanly() -> None:
+    """The scheduler thread is stopped at exit; left inside torch, it made about half of such runs abort (134)."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "from graphwright.models import ChatLocal\n"
+        "from graphwright import calculator\n"
+        "model = ChatLocal(max_new_tokens=8)\n"
+        "for q in ('What is 2+3?', 'What is 4*5?'):\n"
+        "    model.bind_tools([calculator]).invoke(q)\n"
+        "print('done')\n"
+    )
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", script], env=dict(os.environ, HF_HUB_OFFLINE="1"),
+                              capture_output=True, text=True, timeout=300)
+        assert (done.returncode, done.stdout.strip()) == (0, "done"), done.stderr[-2000:]
+
+
+def test_a_closed_scheduler_refuses_new_work_instead_of_hanging(local: LocalModel) -> None:
+    from graphwright.models._batching import BatchScheduler
+
+    scheduler = BatchScheduler(local.model, local.tokenizer, local.eos_ids)
+    scheduler.close()
+    with pytest.raises(RequestCancelled, match="closed"):
+        scheduler.submit(_request(local, "Say hello.", 4))
+    with pytest.raises(RequestCancelled, match="closed"):
+        scheduler.run_solo(lambda: 1)

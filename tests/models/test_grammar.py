@@ -82,6 +82,8 @@ def test_auto_accepts_text_and_valid_calls_tagged_or_bare(tokenizers) -> None:
         call("delete_everything"),  # unknown tool
         call("add", a="one", b=2),  # type
         '{"name": "add", "arguments": {"a": 1, "b": 2}',  # unterminated
+        "```json\n" + call("delete_everything") + "\n```",  # a made-up tool in a code fence
+        "```json\n" + call("add", a=1, b=2) + "\n```",  # a fenced call: not a form the parser reads as a call
     ],
 )
 def test_auto_rejects_invalid_calls(tokenizers, bad: str) -> None:
