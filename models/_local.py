@@ -73,6 +73,9 @@ class LocalModel:
             from ._quant import quantize_int8
 
             quantize_int8(self.model, keep_dense=quantize == "int8")
+        from ._attention import use_decode_attention
+
+        use_decode_attention(self.model)
         self.load_seconds = time.perf_counter() - started
         self.folder = folder
         self.name = name or folder.name

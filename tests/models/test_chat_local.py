@@ -42,7 +42,8 @@ def test_async_call_does_not_block_the_event_loop(local_chat_model: ChatLocal) -
 
         task = asyncio.create_task(ticker())
         started = time.perf_counter()
-        reply = await local_chat_model.ainvoke([HumanMessage("Say hello in one word.")], max_new_tokens=8)
+        # long enough (~1 s) that a few missed 50 ms ticks do not decide the outcome
+        reply = await local_chat_model.ainvoke([HumanMessage("Count from 1 to 40, separated by commas.")], max_new_tokens=48)
         elapsed = time.perf_counter() - started
         task.cancel()
         return reply, int(ticks / max(elapsed / 0.05, 1) * 100)

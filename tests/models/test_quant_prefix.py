@@ -66,3 +66,23 @@ def test_a_shared_prompt_prefix_is_reused_and_changes_no_token(local_chat_model:
     assert reused == fresh
     system_tokens = local.count_tokens(local.render([system]))
     assert shared >= system_tokens - 8  # the second prompt reused (about) the system prompt's tokens
+
+
+def test_decode_attention_matches_sdpa_for_one_query_with_grouped_heads_and_padding() -> None:
+    from graphwright.models._attention import decode_attention
+
+    torch.manual_seed(0)
+    batch, heads, kv_heads, length, dim = 3, 14, 2, 40, 64
+    query = torch.randn(batch, heads, 1, dim, dtype=torch.bfloat16)
+    key, value = (torch.randn(batch, kv_heads, length, dim, dtype=torch.bfloat16) for _ in range(2))
+    mask = torch.ones(batch, 1, 1, length, dtype=torch.bool)
+    mask[1, ..., :7] = False  # a left-padded row
+    mask[2, ..., 20:25] = False  # padding inside a row (a batched prefill's)
+    module = torch.nn.Module()
+    got, _ = decode_attention(module, query, key, value, mask, scaling=dim**-0.5)
+    groups = heads // kv_heads
+    want = torch.nn.functional.scaled_dot_product_attention(
+        query.float(), key.float().repeat_interleave(groups, 1), value.float().repeat_interleave(groups, 1), attn_mask=mask, scale=dim**-0.5
+    ).transpose(1, 2)
+    assert got.shape == (batch, 1, heads, dim)
+    assert (got.float() - want).abs().max() < 0.02
