@@ -5,7 +5,7 @@ questions, in this one process, with continuous batching on and off (calls one a
 prints completed runs per minute, generated tokens per second, and p50/p95 latency per run, with the ratio of
 batched to unbatched throughput.
 
-    .venv/bin/python bench/concurrency.py [--levels 1,2,4,8,16] [--max-new-tokens 48]
+    .venv/bin/python bench/concurrency.py [--levels 1,2,4,8,16] [--max-new-tokens 48] [--quantize int8|none]
 """
 
 from __future__ import annotations
@@ -61,9 +61,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", default="1,2,4,8,16", help="comma-separated concurrency levels")
     parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--quantize", default="int8", choices=("int8", "int8-lean", "none"), help="decode weights")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
-    model = ChatLocal(max_new_tokens=args.max_new_tokens)
+    model = ChatLocal(max_new_tokens=args.max_new_tokens, quantize=None if args.quantize == "none" else args.quantize)
     local = model.load()
     app = compile_graph(build_assistant(model=model))
     one_run(app, QUESTIONS[0])  # warm-up: grammar tokenizer, kernels

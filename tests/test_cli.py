@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from kill_support import kill_when, next_nodes
 from langchain_core.messages import BaseMessage
 
 from graphwright.graphs import compile_graph, load_graph, thread_config
@@ -125,23 +124,9 @@ def test_new_question_on_a_thread_with_an_unfinished_run_is_refused(tmp_path: Pa
 def _kill_inside_tool(tmp_path: Path, db: str, thread: str) -> None:
     """Start a run, SIGKILL it while its tool runs (after the planner's checkpoint), and check where it stopped."""
     marker = tmp_path / f"{thread}.marker"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "graphwright", "run", GRAPH, "add 391 and 4", "--thread", thread, "--db", db],
-        env=_env({"GW_SLOW": "60", "GW_MARKER": str(marker)}),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 120
-    while not marker.exists():
-        assert proc.poll() is None, proc.stderr.read().decode()
-        assert time.monotonic() < deadline, "the run never reached its tool"
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
-    with open_checkpointer(db) as saver:
-        snapshot = compile_graph(load_graph(GRAPH), checkpointer=saver).get_state(thread_config(thread))
-    assert snapshot.next == ("tools",), "the kill should leave the run waiting at its tool step"
+    args = ["run", GRAPH, "add 391 and 4", "--thread", thread, "--db", db]
+    kill_when(args, _env({"GW_SLOW": "60", "GW_MARKER": str(marker)}), marker.exists, waiting_for="its tool")
+    assert next_nodes(db, GRAPH, thread) == ("tools",), "the kill should leave the run waiting at its tool step"
 
 
 def _kill_and_resume_matches_uninterrupted(tmp_path: Path, db: str, prefix: str) -> None:

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import signal
 import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+from kill_support import kill_when, next_nodes
 
-from graphwright.graphs import compile_graph, load_graph, thread_config
-from graphwright.memory import is_postgres_url, open_checkpointer
+from graphwright.memory import is_postgres_url
 from graphwright.tools import LEDGER_TABLE
 
 GRAPH = "effect_graphs:effects"
@@ -42,28 +38,17 @@ def _kill_after_the_side_effect(tmp_path: Path, db: str, thread: str, effects: P
     then SIGKILL, before the tools step's checkpoint."""
     marker = tmp_path / f"{thread}.marker"
     env = {"GW_EFFECTS": str(effects), "GW_MARKER": str(marker), "GW_SLOW": "60", "GW_UNDECLARED": str(int(undeclared))}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "graphwright", "run", GRAPH, "append and wait", "--thread", thread, "--db", db],
-        env=cli_env(env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 120
-    while not (
-        marker.exists()
-        and effects.exists()
-        and effects.read_text().count("\n") == 1
-        and (undeclared or _ledger_statuses(db, thread) == ["done"])
-    ):
-        assert proc.poll() is None, proc.stderr.read().decode()
-        assert time.monotonic() < deadline, "the run never reached its side effect"
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
-    with open_checkpointer(db) as saver:
-        snapshot = compile_graph(load_graph(GRAPH), checkpointer=saver).get_state(thread_config(thread))
-    assert snapshot.next == ("tools",), "the kill must come before the tools step's checkpoint"
+
+    def ready() -> bool:
+        return (
+            marker.exists()
+            and effects.exists()
+            and effects.read_text().count("\n") == 1
+            and (undeclared or _ledger_statuses(db, thread) == ["done"])
+        )
+
+    kill_when(["run", GRAPH, "append and wait", "--thread", thread, "--db", db], cli_env(env), ready, waiting_for="its side effect")
+    assert next_nodes(db, GRAPH, thread) == ("tools",), "the kill must come before the tools step's checkpoint"
 
 
 def _kill_and_resume(tmp_path: Path, db: str, thread: str, graphwright, effects: Path, cli_env, *, undeclared: bool):
@@ -108,19 +93,12 @@ def test_an_approved_call_killed_before_the_checkpoint_is_neither_asked_again_no
     db, graph, marker = str(tmp_path / "c.sqlite"), "effect_graphs:pay_and_wait", tmp_path / "m.marker"
     started = graphwright("run", graph, "pay", "--thread", "t", "--db", db)
     assert started.returncode == 3 and "awaiting approval: pay(to='bob', amount=500)" in started.stdout
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "graphwright", "resume", graph, "--thread", "t", "--db", db, "--approve"],
-        env=cli_env({"GW_EFFECTS": str(effects_file), "GW_MARKER": str(marker), "GW_SLOW": "60"}),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    kill_when(
+        ["resume", graph, "--thread", "t", "--db", db, "--approve"],
+        cli_env({"GW_EFFECTS": str(effects_file), "GW_MARKER": str(marker), "GW_SLOW": "60"}),
+        lambda: marker.exists() and effects_file.exists() and _ledger_statuses(db, "t") == ["done"],
+        waiting_for="the approved call",
     )
-    deadline = time.monotonic() + 120
-    while not (marker.exists() and effects_file.exists() and _ledger_statuses(db, "t") == ["done"]):
-        assert proc.poll() is None, proc.stderr.read().decode()
-        assert time.monotonic() < deadline, "the approved call never ran"
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
     resumed = graphwright("resume", graph, "--thread", "t", "--db", db, env={"GW_SLOW": "0"})
     assert resumed.returncode == 0, resumed.stderr
     assert "awaiting approval" not in resumed.stdout, "the approval given before the kill still holds"
