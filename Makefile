@@ -29,12 +29,13 @@ test: install
 
 bench: install
 	$(VENV)/bin/python bench/model.py
-	$(VENV)/bin/python bench/decode.py --tokens 32
-	$(VENV)/bin/python bench/toolcalls.py --limit 5
+	$(VENV)/bin/python bench/decode.py --tokens 64
+	$(VENV)/bin/python bench/toolcalls.py --limit 10
 	$(VENV)/bin/python bench/concurrency.py --levels 1,2,4,8
 	$(VENV)/bin/python bench/memory.py --sizes 1000,10000
 	$(VENV)/bin/python bench/agents.py --limit 2
 	$(VENV)/bin/python bench/service.py
+	$(VENV)/bin/graphwright eval assistant ../shared/data/gsm8k/test_dev.jsonl --limit 10
 
 clean:
 	rm -rf $(VENV) .graphwright .pytest_cache

@@ -62,11 +62,11 @@ def main() -> None:
             first = probe(0, cache)
         rows.append(("load, first (assemble + convert + load)", f"{first['load_s']:.1f} s"))
     cached = probe(args.tokens, None)
-    rows.append(("load, cached dense bf16", f"{cached['load_s']:.1f} s"))
+    rows.append(("load, cached (bf16 + int8 copies)", f"{cached['load_s']:.1f} s"))
     rows.append((f"prefill ({cached['prompt_tokens']} prompt tokens)", f"{cached['prefill_tps']:.0f} tok/s"))
     rows.append((f"decode ({cached['new_tokens']} tokens, greedy, batch 1)", f"{cached['decode_tps']:.1f} tok/s"))
     width = max(len(r[0]) for r in rows)
-    print(f"{'default model: qwen2.5-coder-0.5b-instruct (bf16)':<{width}}  value")
+    print(f"{'default model: qwen2.5-coder-0.5b-instruct (bf16, int8 decode weights)':<{width}}  value")
     print("-" * (width + 12))
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
