@@ -21,7 +21,7 @@ from langgraph.graph.message import add_messages
 
 from graphwright.graphs import build_assistant
 
-GSM8K = Path(__file__).resolve().parents[3] / "shared" / "data" / "gsm8k" / "test_dev.jsonl"
+GSM8K = Path(__file__).resolve().parents[1] / "data" / "evalsets" / "gsm8k" / "test_dev.jsonl"
 
 
 class QA(TypedDict, total=False):

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-GSM8K = Path(__file__).resolve().parents[3] / "shared" / "data" / "gsm8k" / "test_dev.jsonl"
+GSM8K = Path(__file__).resolve().parents[1] / "data" / "evalsets" / "gsm8k" / "test_dev.jsonl"
 HERE = Path(__file__).resolve().parent
 SUMMARY = re.compile(r"success_rate=(\d\.\d{3}) tasks=(\d+) p50_s=(\d+\.\d\d) p95_s=(\d+\.\d\d)")
 

@@ -13,7 +13,7 @@ from graphwright._errors import TaskFileError
 from graphwright.evals import Numeric, Outcome, Regex, ToolCall, load_tasks
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT.parent / "shared" / "data"
+DATA = ROOT / "tests" / "data" / "evalsets"  # copies of shared/data (see its README)
 BENCH_TASKS = ROOT / "bench" / "tasks"
 
 
