@@ -20,6 +20,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from graphwright.graphs import build_assistant, compile_graph  # noqa: E402
 from graphwright.models import BatchingConfig, ChatLocal  # noqa: E402
+from graphwright.models._prefix import PrefixCache  # noqa: E402
 
 QUESTIONS = [f"What is {a} * {b} + {c}?" for a, b, c in [(17, 23, 4), (12, 12, 5), (31, 7, 9), (45, 3, 11), (19, 21, 2), (8, 64, 3), (27, 14, 6), (56, 9, 1)]]
 
@@ -72,6 +73,7 @@ def main() -> None:
     for n in levels:  # modes alternate within each level, so drifting machine load hits both alike
         for mode, config in (("on", BatchingConfig()), ("off", None)):
             local.batching = config
+            local.prefix_cache = PrefixCache()  # each mode starts cold: no prompt of the other's is held
             table[(mode, n)] = level(app, n, local._scheduler)
             row = table[(mode, n)]
             print(f"  batching {mode:3} x{n:<2} {row['runs_per_min']:.1f} runs/min p95 {row['p95']:.1f}s", flush=True)

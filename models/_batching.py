@@ -12,10 +12,13 @@ A finished, cancelled or failed sequence leaves the batch at once; a new one joi
 (continuous batching). Every request keeps its own sampling settings, stop strings, grammar, deadline and
 token stream.
 
-The scheduler thread is the model's one compute thread: with batching off, calls run there too, as jobs
-between batch steps (`run_solo`). On this CPU that is worth ~1.4x in decode speed: libgomp throttles its
-worker threads' spinning when more OpenMP threads exist than cores, so torch compute spread over several
-Python threads (LangGraph runs nodes in a thread pool) is slower than the same compute on one thread.
+The scheduler thread is the model's one compute thread: with batching off, calls run there too, one at a
+time (`max_batch=1`). On this CPU that is worth ~1.4x in decode speed: libgomp throttles its worker threads'
+spinning when more OpenMP threads exist than cores, so torch compute spread over several Python threads
+(LangGraph runs nodes in a thread pool) is slower than the same compute on one thread.
+
+Under a grammar, the tokens it forces after a sampled one (the `{"name": "...", "arguments": {` of a tool
+call) are fed in one forward with the next step instead of one step each (jump-forward).
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ class BatchingConfig:
     """Upper bound on the batch's padded KV length times its size (memory); requests beyond it queue."""
     window: float = 0.02
     """Seconds an idle scheduler waits after a first request for others to join it."""
+    jump_forward: bool = True
+    """Feed the tokens a request's grammar forces (a tool call's `{"name": ...` skeleton) in one forward."""
 
 
 class RequestCancelled(GraphwrightError):
@@ -76,6 +81,10 @@ class BatchRequest:
         self.cancelled.set()
 
 
+SHARED_PREFIX_MIN = 32
+"""Tokens that requests arriving together must share, beyond what the prefix cache holds, to be prefilled once."""
+
+
 class _Stopped(BaseException):
     """Raised inside the scheduler thread to leave its loop."""
 
@@ -83,17 +92,11 @@ class _Stopped(BaseException):
 _STOP = object()
 
 
-@dataclass(eq=False)
-class _Job:
-    work: Callable[[], Any]
-    future: Future = field(default_factory=Future)
-
-
 @dataclass
 class _Row:
     request: BatchRequest
-    position: int  # the position of next_token: real tokens seen so far (the cache also holds padding)
-    next_token: int  # sampled, not yet fed to the model
+    position: int  # the position of feed[0]: real tokens seen so far (the cache also holds padding)
+    feed: list[int]  # sampled (and grammar-forced) tokens, not yet fed to the model
 
 
 class BatchScheduler:
@@ -115,7 +118,7 @@ class BatchScheduler:
         self.eos_ids = eos_ids
         self.config = config
         self.vocab_size = int(model.config.vocab_size)
-        self._inbox: queue.Queue[BatchRequest | _Job] = queue.Queue()
+        self._inbox: queue.Queue[Any] = queue.Queue()  # requests, and _STOP
         self._waiting: list[BatchRequest] = []
         self._rows: list[_Row] = []
         self._cache: Any = None
@@ -159,18 +162,6 @@ class BatchScheduler:
         self._inbox.put(request)
         return request
 
-    def run_solo(self, work: Callable[[], Any]) -> Any:
-        """Run `work()` on the scheduler thread between batch steps and return its result (or raise its error).
-
-        Raises:
-            RequestCancelled: the scheduler is closed.
-        """
-        if self.closed:
-            raise RequestCancelled("the model's scheduler is closed")
-        job = _Job(work)
-        self._inbox.put(job)
-        return job.future.result()
-
     # --- the scheduler thread -------------------------------------------------------------------------
 
     def _loop(self) -> None:
@@ -197,13 +188,13 @@ class BatchScheduler:
         torch.set_grad_enabled(False)
         while True:
             if not self._rows and not self._waiting:
-                if self._take(self._inbox.get()):
-                    deadline = time.perf_counter() + self.config.window
-                    while (left := deadline - time.perf_counter()) > 0:
-                        try:
-                            self._take(self._inbox.get(timeout=left))
-                        except queue.Empty:
-                            break
+                self._take(self._inbox.get())
+                deadline = time.perf_counter() + self.config.window
+                while (left := deadline - time.perf_counter()) > 0:
+                    try:
+                        self._take(self._inbox.get(timeout=left))
+                    except queue.Empty:
+                        break
             while True:
                 try:
                     self._take(self._inbox.get_nowait())
@@ -218,18 +209,11 @@ class BatchScheduler:
                     _fail(row.request, exc)
                 self._rows, self._cache, self._mask = [], None, None
 
-    def _take(self, item: BatchRequest | _Job) -> bool:
-        """Queue a request (True) or run a solo job at once (False)."""
+    def _take(self, item: BatchRequest) -> None:
+        """Queue a request; the stop signal leaves the loop."""
         if item is _STOP:
             raise _Stopped
-        if isinstance(item, _Job):
-            try:
-                item.future.set_result(item.work())
-            except BaseException as exc:  # handed to the caller's thread
-                item.future.set_exception(exc)
-            return False
         self._waiting.append(item)
-        return True
 
     def _admit(self) -> None:
         """Admit waiting requests while there is room, prefilling those that arrived together in one forward."""
@@ -248,6 +232,7 @@ class BatchScheduler:
                 continue
             admitted.append(request)
         self._waiting = still_waiting
+        self._prefill_shared_prefix(admitted)
         for group in _groups(admitted, self.prefix):
             try:
                 self._prefill(group)
@@ -260,6 +245,32 @@ class BatchScheduler:
                         self._prefill([member])
                     except Exception as alone:
                         _fail(member[0], alone)
+
+    def _prefill_shared_prefix(self, requests: list[BatchRequest]) -> None:
+        """Prefill the prompt start that requests arriving together share, once, into the prefix cache.
+
+        Concurrent runs of one graph arrive with the same system prompt and tools; without this, each of them
+        would compute that prefix itself, in the same forward, before any of them has stored it.
+        """
+        import torch
+
+        if len(requests) < 2 or self.prefix.max_tokens <= 0:
+            return
+        first = requests[0].prompt_ids
+        shared = min(len(r.prompt_ids) for r in requests) - 1
+        for request in requests[1:]:
+            ids = request.prompt_ids
+            shared = next((i for i in range(shared) if ids[i] != first[i]), shared)
+        held, layers = self.prefix.longest(first[: shared + 1])
+        if shared - held < SHARED_PREFIX_MIN:
+            return
+        cache = cache_from(layers, self.model.config)
+        started = time.perf_counter()
+        out = self.model(input_ids=torch.tensor([first[held:shared]]), past_key_values=cache, use_cache=True, logits_to_keep=1)
+        self.seconds["prefill"] += time.perf_counter() - started
+        self.prefilled += shared - held
+        self.prefills += 1
+        self.prefix.add(first[:shared], [(layer.keys, layer.values) for layer in out.past_key_values.layers])
 
     def _prefill(self, group: list[tuple[BatchRequest, int, list | None]]) -> None:
         """Prefill `(request, reused prefix length, prefix layers)` entries in one forward and join the batch.
@@ -310,7 +321,7 @@ class BatchScheduler:
             if len(group) > 1:  # copies, so the prefix cache does not keep the whole batch's tensors alive
                 kept = [(k.clone(), v.clone()) for k, v in kept]
             self.prefix.add(request.prompt_ids, kept)
-            rows.append(_Row(request, position=len(request.prompt_ids), next_token=self._sample(request, logits)))
+            rows.append(_Row(request, position=len(request.prompt_ids), feed=[self._sample(request, logits)]))
         self._join(rows, cache, mask)
         for row in rows:
             self._after_token(row)
@@ -335,24 +346,41 @@ class BatchScheduler:
         return 0 if self._cache is None else self._cache.layers[0].keys.shape[-2]
 
     def _step(self) -> None:
-        """Feed every row's pending token in one forward pass and sample the next ones."""
+        """Feed every row's pending tokens in one forward pass and sample the next ones.
+
+        Usually one token a row. A row whose grammar forced the tokens after its last sampled one feeds them
+        all in this step (jump-forward); the rows are then right-padded to the longest feed, the mask hides
+        the padding, and each row's next token comes from the logits of its last real token.
+        """
         import torch
 
-        tokens = torch.tensor([[row.next_token] for row in self._rows])
-        self._mask = torch.cat([self._mask, torch.ones(len(self._rows), 1, dtype=torch.long)], dim=1)
-        positions = torch.tensor([[row.position] for row in self._rows])
+        width = max(len(row.feed) for row in self._rows)
+        tokens = torch.zeros(len(self._rows), width, dtype=torch.long)
+        added = torch.zeros(len(self._rows), width, dtype=torch.long)
+        for i, row in enumerate(self._rows):
+            tokens[i, : len(row.feed)] = torch.tensor(row.feed)
+            added[i, : len(row.feed)] = 1
+        self._mask = torch.cat([self._mask, added], dim=1)
+        positions = torch.stack([torch.arange(row.position, row.position + width) for row in self._rows])
+        last = sorted({len(row.feed) - 1 for row in self._rows})
         started = time.perf_counter()
         out = self.model(
-            input_ids=tokens, attention_mask=self._mask, position_ids=positions, past_key_values=self._cache, use_cache=True
+            input_ids=tokens,
+            attention_mask=self._mask,
+            position_ids=positions,
+            past_key_values=self._cache,
+            use_cache=True,
+            logits_to_keep=1 if width == 1 else torch.tensor(last),
         )
         self.seconds["decode"] += time.perf_counter() - started
         self._cache = out.past_key_values
         self.steps += 1
         self.max_batch_seen = max(self.max_batch_seen, len(self._rows))
         for i, row in enumerate(self._rows):
-            row.position += 1
+            row.position += len(row.feed)
+            logits = out.logits[i, -1] if width == 1 else out.logits[i, last.index(len(row.feed) - 1)]
             try:
-                row.next_token = self._sample(row.request, out.logits[i, -1])
+                row.feed = [self._sample(row.request, logits)]
             except Exception as exc:
                 _fail(row.request, exc)
                 continue
@@ -360,12 +388,12 @@ class BatchScheduler:
         self._drop_finished()
 
     def _sample(self, request: BatchRequest, logits: Any) -> int:
+        """Pick the next token from `logits`, among those the request's grammar allows (its parse holds every
+        token generated so far)."""
         import torch
 
         logits = logits.float()
         if request.processor is not None:
-            if request.generated:
-                request.processor.consume(request.generated[-1])
             logits = logits.masked_fill(~request.processor.allowed(logits.shape[-1]), float("-inf"))
         if request.temperature > 0:
             probs = torch.softmax(logits / request.temperature, dim=-1)
@@ -373,11 +401,11 @@ class BatchScheduler:
         return int(torch.argmax(logits))
 
     def _after_token(self, row: _Row) -> None:
-        """Record the sampled token and finish the request when it ends the sequence."""
+        """Record the sampled token (and any the grammar forces after it) and finish the request when it ends."""
         request = row.request
         if request.future.done():
             return
-        token = row.next_token
+        token = row.feed[0]
         if request.cancelled.is_set():
             _fail(request, RequestCancelled("cancelled while generating"))
             return
@@ -385,6 +413,14 @@ class BatchScheduler:
             _finish(request, "stop")
             return
         request.generated.append(token)
+        if request.processor is not None:
+            request.processor.consume(token)
+            room = request.max_new_tokens - len(request.generated)
+            forced = request.processor.forced()[:room] if self.config.jump_forward and room > 1 else []
+            if len(forced) >= 2:  # one forward for them all; a single forced token is just the next step
+                request.processor.consume_many(forced)
+                request.generated.extend(forced)
+                row.feed = [token, *forced]
         text = self._stream(request)
         if request.stop and any(s in text for s in request.stop):
             _finish(request, "stop")

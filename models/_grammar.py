@@ -214,6 +214,14 @@ class GrammarProcessor:
         """Advance the parse by `token` (one the mask allowed)."""
         self.matcher.consume_token(token)
 
+    def forced(self) -> list[int]:
+        """Return the tokens the grammar forces next (in the tokenizer's canonical tokenization), maybe none."""
+        return list(self.matcher.compute_ff_tokens())
+
+    def consume_many(self, tokens: list[int]) -> None:
+        """Advance the parse by `tokens` (such as those `forced` returned)."""
+        self.matcher.consume_tokens(tokens)
+
     def accepted(self) -> bool:
         """Return True when the text generated so far is a complete sentence of the grammar."""
         return self.matcher.is_accepting() or self.matcher.is_stopped()

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import ContextLengthError, ModelLoadError
-from ._batching import BatchingConfig, BatchRequest, BatchScheduler, RequestCancelled
+from ._batching import BatchingConfig, BatchRequest, BatchScheduler
 from ._grammar import Grammar, GrammarProcessor, llg_tokenizer
-from ._prefix import PrefixCache, cache_from, prompt_layers
+from ._prefix import PrefixCache
 from ._weights import resolve
 
 _LOADED: dict[tuple[str, str], LocalModel] = {}
@@ -146,8 +146,9 @@ class LocalModel:
     ) -> Generation:
         """Continue `prompt` and return the new text; greedy unless `temperature` > 0.
 
-        With `batching` on (the default), the call joins the scheduler's running batch; otherwise it runs
-        alone under a lock. Both give the same greedy tokens up to floating-point batch variance.
+        With `batching` on (the default), the call joins the scheduler's running batch; with `batching` None
+        the scheduler runs calls one at a time. Both give the same greedy tokens up to floating-point batch
+        variance.
 
         Args:
             prompt: rendered prompt text (see `render`).
@@ -177,15 +178,12 @@ class LocalModel:
             tokenizer = llg_tokenizer(self.tokenizer, int(self.model.config.vocab_size))
             make_processor = lambda: GrammarProcessor(grammar, tokenizer)  # noqa: E731
         started = time.perf_counter()
-        if self.batching is not None:
-            new, reason = self._batched(ids, max_new_tokens, temperature, seed, stop, timeout, make_processor, on_text, cancel)
-        else:
-            new, reason = self._alone(ids, max_new_tokens, temperature, seed, stop, timeout, make_processor, on_text, cancel)
+        new, reason = self._scheduled(ids, max_new_tokens, temperature, seed, stop, timeout, make_processor, on_text, cancel)
         text = self.tokenizer.decode(new, skip_special_tokens=True)
         return Generation(text, len(ids), len(new), reason, time.perf_counter() - started)
 
-    def _batched(self, ids, max_new_tokens, temperature, seed, stop, timeout, make_processor, on_text, cancel):
-        self._scheduler.config = self.batching
+    def _scheduled(self, ids, max_new_tokens, temperature, seed, stop, timeout, make_processor, on_text, cancel):
+        self._scheduler.config = self.batching if self.batching is not None else ONE_AT_A_TIME
         self._scheduler.prefix = self.prefix_cache
         request = BatchRequest(
             prompt_ids=ids,
@@ -201,60 +199,6 @@ class LocalModel:
             request.cancelled = cancel
         self._scheduler.submit(request)
         return request.future.result()
-
-    def _alone(self, ids, max_new_tokens, temperature, seed, stop, timeout, make_processor, on_text, cancel):
-        """One call through Transformers' `generate` on the scheduler thread, one call at a time (batching off)."""
-        work = lambda: self._generate(ids, max_new_tokens, temperature, seed, stop, timeout, make_processor, on_text, cancel)  # noqa: E731
-        return self._scheduler.run_solo(work)
-
-    def _generate(self, ids, max_new_tokens, temperature, seed, stop, timeout, make_processor, on_text, cancel):
-        import torch
-        from transformers import StoppingCriteria, TextStreamer
-
-        options: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": temperature > 0}
-        if temperature > 0:
-            options.update(temperature=temperature, top_k=0, top_p=1.0)
-        else:
-            options.update(temperature=None, top_k=None, top_p=None)
-        if stop:
-            options.update(stop_strings=list(stop), tokenizer=self.tokenizer)
-        if timeout is not None:
-            options["max_time"] = float(timeout)
-        if make_processor is not None:
-            options["logits_processor"] = [make_processor()]
-        if on_text is not None:
-            streamer = TextStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-            streamer.on_finalized_text = lambda text, stream_end=False: text and on_text(text)
-            options["streamer"] = streamer
-        if cancel is not None:
-
-            class _Cancelled(StoppingCriteria):
-                def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-                    return torch.full((input_ids.shape[0],), cancel.is_set(), dtype=torch.bool)
-
-            options["stopping_criteria"] = [_Cancelled()]
-        with torch.inference_mode():
-            if seed is not None:
-                torch.manual_seed(seed)
-            started = time.perf_counter()
-            cache = cache_from(self.prefix_cache.longest(ids)[1], self.model.config)
-            output = self.model.generate(
-                input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-                past_key_values=cache, pad_token_id=self.tokenizer.pad_token_id, **options,
-            )
-            seconds = time.perf_counter() - started
-            self.prefix_cache.add(ids, prompt_layers(cache, len(ids)))
-        if cancel is not None and cancel.is_set():
-            raise RequestCancelled("cancelled while generating")
-        new = output[0, len(ids):].tolist()
-        if new and new[-1] in self.eos_ids:
-            return new[:-1], "stop"
-        text = self.tokenizer.decode(new, skip_special_tokens=True)
-        if stop_in(text, stop):
-            return new, "stop"
-        if len(new) >= max_new_tokens:
-            return new, "length"
-        return new, "timeout" if timeout is not None and seconds >= timeout else "stop"
 
     def stream(self, prompt: str, **options: Any) -> Iterator[str | Generation]:
         """Generate like `generate`, yielding text pieces as they are decoded and the `Generation` last.
@@ -279,6 +223,9 @@ class LocalModel:
             if isinstance(item, Generation):
                 return
 
+
+ONE_AT_A_TIME = BatchingConfig(max_batch=1, window=0.0)
+"""The scheduler's settings with batching off: the same decoding, one call at a time."""
 
 QUANTIZE_MODES = ("int8", "int8-lean")
 """The values `quantize` takes besides None."""

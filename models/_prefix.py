@@ -114,7 +114,3 @@ def cache_from(layers: list[tuple[Any, Any]] | None, config: Any) -> Any:
         cache.update(keys, values, index)
     return cache
 
-
-def prompt_layers(cache: Any, length: int) -> list[tuple[Any, Any]]:
-    """Return the per-layer keys and values of the first `length` positions of a one-row `cache`."""
-    return [(layer.keys[:, :, :length], layer.values[:, :, :length]) for layer in cache.layers]

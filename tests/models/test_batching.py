@@ -151,5 +151,50 @@ def test_a_closed_scheduler_refuses_new_work_instead_of_hanging(local: LocalMode
     scheduler.close()
     with pytest.raises(RequestCancelled, match="closed"):
         scheduler.submit(_request(local, "Say hello.", 4))
-    with pytest.raises(RequestCancelled, match="closed"):
-        scheduler.run_solo(lambda: 1)
+
+
+def test_the_scheduler_decodes_as_transformers_generate_does(local: LocalModel) -> None:
+    """The reference: with batching off the scheduler runs one call at a time; greedy, it writes what
+    Transformers' own `generate` writes for the same prompt."""
+    import torch
+
+    prompt = local.render([{"role": "user", "content": "Name three colors."}])
+    local.batching = None
+    ours = local.generate(prompt, max_new_tokens=12)
+    ids = local.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")
+    with torch.inference_mode():
+        out = local.model.generate(**ids, max_new_tokens=12, do_sample=False, pad_token_id=local.tokenizer.pad_token_id)
+    assert ours.text == local.tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True)
+
+
+def test_tokens_the_grammar_forces_are_fed_in_one_step_and_change_no_call(local_chat_model: ChatLocal, local: LocalModel) -> None:
+    bound = local_chat_model.bind_tools([calculator], tool_choice="required")
+    question = [("human", "What is 12 * 13?")]
+    scheduler = local._scheduler
+    counts = {}
+    for jump in (False, True):
+        local.batching = BatchingConfig(jump_forward=jump)
+        before = scheduler.steps
+        reply = bound.invoke(question)
+        counts[jump] = (scheduler.steps - before, reply.tool_calls)
+    assert counts[True][1] == counts[False][1]
+    assert counts[True][0] <= counts[False][0] - 8, counts  # `{"name": "calculator", "arguments": {"expression":` forced
+
+
+def test_a_prompt_start_shared_by_requests_arriving_together_is_computed_once(local: LocalModel) -> None:
+    from graphwright.models._prefix import PrefixCache
+
+    system = {"role": "system", "content": "You are a careful assistant for a shipping company. " * 5}
+    prompts = [local.render([system, {"role": "user", "content": q}]) for q in ("Hi.", "Where is my parcel?", "Thanks!")]
+    ids = [local.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    local.prefix_cache = PrefixCache()  # cold: nothing of these prompts is held
+    scheduler = local._scheduler
+    scheduler.prefix = local.prefix_cache
+    before = scheduler.prefilled
+    requests = [BatchRequest(prompt_ids=i, max_new_tokens=4) for i in ids]
+    for request in requests:
+        scheduler._inbox.put(request)
+    for request in requests:
+        request.future.result(timeout=300)
+    shared = local.count_tokens(local.render([system]))
+    assert scheduler.prefilled - before <= sum(map(len, ids)) - 2 * (shared - 8)  # the system prompt once, not thrice
