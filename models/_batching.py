@@ -232,7 +232,10 @@ class BatchScheduler:
                 continue
             admitted.append(request)
         self._waiting = still_waiting
-        self._prefill_shared_prefix(admitted)
+        try:
+            self._prefill_shared_prefix(admitted)
+        except Exception:  # only a saving: each request still prefills what it needs below
+            pass
         for group in _groups(admitted, self.prefix):
             try:
                 self._prefill(group)
