@@ -1,7 +1,7 @@
 """`graphwright eval` and `graphwright eval-compare`: measure a graph on a task set; compare two reports.
 
     graphwright eval GRAPH TASKS [--limit N] [--out DIR] [--concurrency N] [--baseline REPORT [--max-drop F]]
-                     [--model PATH] [--max-new-tokens N] [--recursion-limit N]
+                     [--model PATH] [--max-new-tokens N] [--recursion-limit N] [--docs FOLDER]
     graphwright eval-compare BEFORE AFTER [-o OUT.html]
 
 `eval` runs every task of TASKS (our JSONL, GSM8K JSONL, or BFCL files: see `graphwright.evals.load_tasks`)
@@ -10,8 +10,9 @@ through GRAPH, several at a time, with a progress bar on stderr. Results, checkp
 same command with the same `--out` after an interruption and finished tasks are not run again. The table goes
 to stdout and its last line is `success_rate=S tasks=N p50_s=X p95_s=Y`. With `--baseline` (a report.json or
 its folder) the two are compared, and the exit code is 1 when the success rate fell by more than `--max-drop`
-(the regression gate for CI). Exit codes: 0 done (and the gate passed), 1 the gate failed, 2 bad input,
-130 interrupted.
+(the regression gate for CI). With `--docs FOLDER` the documents are ingested into a vector memory in the eval
+folder and given to the graph as `memory=` (document-QA sets). Exit codes: 0 done (and the gate passed), 1 the
+gate failed, 2 bad input, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -56,6 +57,12 @@ def add_eval_commands(subparsers: Any) -> None:
     run.add_argument("--model", default=None, help="a .gguf file or Transformers folder (default: packaged)")
     run.add_argument("--max-new-tokens", type=int, default=None, help="tokens each model call may write")
     run.add_argument("--recursion-limit", type=int, default=50, help="super-steps allowed per task (default 50)")
+    run.add_argument(
+        "--docs",
+        default=None,
+        help="a folder of documents to ingest into a vector memory (kept in the eval folder) given to the "
+        "graph as memory= (for document-QA task sets such as bench/tasks/docs.jsonl)",
+    )
     run.set_defaults(handler=_cmd_eval)
 
     both = subparsers.add_parser("eval-compare", help="compare two eval reports side by side (before, after)")
@@ -90,7 +97,8 @@ def _eval(args: argparse.Namespace, out: TextIO) -> int:
     folder = Path(args.out) if args.out else _default_folder(args.graph, args.tasks)
     if folder.exists() and not folder.is_dir():
         raise GraphwrightError(f"--out {str(folder)!r} is a file, not a folder")
-    graph_for = _graph_source(args, tasks)
+    documents = _documents(args.docs) if args.docs else None
+    graph_for = _graph_source(args, tasks, folder, documents)
 
     already = previous_results(folder)
     reused = sum(1 for t in tasks if t.id in already and already[t.id].get("key") == t.key())
@@ -148,7 +156,35 @@ def _default_folder(graph: str, tasks: str) -> Path:
     return DEFAULT_ROOT / f"{slug}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def _graph_source(args: argparse.Namespace, tasks: list[Any]) -> Any:
+def _documents(folder: str) -> list[Path]:
+    """The files `--docs` names (not hidden ones), or a clear error."""
+    path = Path(folder)
+    if not path.is_dir():
+        raise GraphwrightError(f"--docs {folder!r} is not a folder")
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.parts))
+    if not files:
+        raise GraphwrightError(f"--docs {folder!r} holds no documents")
+    return files
+
+
+def _with_memory(args: argparse.Namespace, model: Any, folder: Path, documents: list[Path]) -> Any:
+    """Build the graph with a vector memory holding `documents` (ingested once into the eval folder)."""
+    from ..memory import open_vector_memory, packaged_embeddings
+    from ._run import _claim
+
+    builder = _builder(args.graph)
+    if builder is None or "memory" not in inspect.signature(builder).parameters:
+        raise GraphSetupError(f"--docs needs a graph that takes memory=: a built-in, or a builder function; not {args.graph!r}")
+    folder.mkdir(parents=True, exist_ok=True)
+    _claim(folder, args.graph)  # a folder of another graph's eval is refused before anything is ingested
+    memory = open_vector_memory(folder / "memory", ("eval",), embeddings=packaged_embeddings())
+    for path in documents:  # stored chunks are not embedded again when an eval resumes
+        memory.ingest_file(path, source=path.name)
+    params = inspect.signature(builder).parameters
+    return builder(memory=memory, **({"model": model} if model is not None and "model" in params else {}))
+
+
+def _graph_source(args: argparse.Namespace, tasks: list[Any], folder: Path, documents: list[Path] | None) -> Any:
     """Return `graph_for(tools)`, after checking up front that the graph loads and compiles."""
     from ..graphs import BUILTIN_GRAPHS, compile_graph, load_graph
     from ._run import stub_tools
@@ -162,6 +198,9 @@ def _graph_source(args: argparse.Namespace, tasks: list[Any]) -> Any:
         model.load()  # a missing or broken model fails here, before anything is written
     graph = load_graph(args.graph, model=model)
     compile_graph(graph)  # a malformed graph fails here
+    if documents is not None:
+        graph = _with_memory(args, model, folder, documents)
+        compile_graph(graph)
     if not any(task.tools for task in tasks):
         return lambda tools: graph
     builder = _builder(args.graph)

@@ -116,3 +116,17 @@ def tool_caller(model=None, tools=None) -> StateGraph:
         return AIMessage("Done: 1.")
 
     return build_assistant(model=ScriptedChatModel(rule=rule), tools=tools)
+
+
+def memory_reader(model=None, memory=None, tools=None) -> StateGraph:
+    """Answers with the text of the memory's best match for the question (a document-QA graph without a model)."""
+
+    def read(state: QA) -> QA:
+        found = memory.similarity_search(_question(state), k=1) if memory is not None else []
+        return {"answer": found[0].page_content if found else "nothing found"}
+
+    graph = StateGraph(QA)
+    graph.add_node("read", read)
+    graph.add_edge(START, "read")
+    graph.add_edge("read", END)
+    return graph

@@ -213,3 +213,21 @@ def test_a_builtin_graph_gets_a_chat_local_with_the_options(tmp_path: Path, monk
     assert code == 0
     assert made == [{"model": None, "max_new_tokens": 48}]
     assert out.strip().splitlines()[-1].startswith("success_rate=0.667 tasks=3 ")  # the third is wrong by one
+
+
+def test_document_qa_tasks_run_over_the_docs_ingested_into_a_vector_memory(tmp_path: Path) -> None:
+    corpus = HERE.parent / "data" / "corpus"
+    docs_tasks = HERE.parents[1] / "bench" / "tasks" / "docs.jsonl"
+    out = tmp_path / "out"
+    done = graphwright("eval", "eval_graphs:memory_reader", str(docs_tasks), "--limit", "4", "--docs", str(corpus), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    rate, tasks = SUMMARY.search(done.stdout.strip().splitlines()[-1]).group(1, 2)
+    assert tasks == "4" and float(rate) >= 0.5  # the best-matching chunk holds the expected words
+    assert (out / "memory").is_dir()
+    for args, message in [
+        (["eval_graphs:counting", str(docs_tasks), "--docs", str(corpus)], "needs a graph that takes memory="),
+        (["eval_graphs:memory_reader", str(docs_tasks), "--docs", str(tmp_path / "none")], "is not a folder"),
+    ]:
+        refused = graphwright("eval", *args, "--out", str(tmp_path / "refused"))
+        assert refused.returncode == 2 and message in refused.stderr, refused.stderr
+        assert not (tmp_path / "refused").exists()
