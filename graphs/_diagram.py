@@ -181,35 +181,27 @@ def _overlay(base: Diagram, run: RunPath) -> Diagram:
     unknown = sorted((set(run.order) | set(run.waiting)) - top_level)
     if unknown:
         raise DrawingError(f"the run visited {', '.join(unknown)}, which this graph does not have: another graph's thread?")
-    counts, seconds = run.counts, run.seconds
-    waited = {visit.node for visit in run.visits if visit.waited}
-    timed = {visit.node for visit in run.visits if visit.seconds is not None}
+    seconds = run.seconds
 
     def state(name: str) -> str:
-        if name in run.errors:
-            return "failed"
-        if name in run.waiting:
-            return "waiting"
-        return "visited" if counts[name] else "plain"
+        return _state(run, name)
 
     def lines(name: str) -> list[str]:
-        shown = []
-        if counts[name]:
-            steps = run.steps_of(name)
-            numbers = ", ".join(f"#{i}" for i in steps[:5]) + (", …" if len(steps) > 5 else "")
-            time = [_duration(seconds[name]) + (" incl. wait" if name in waited else "")] if name in timed else []
-            shown.append(" · ".join([numbers, f"{counts[name]}×", *time]))
-        if name in run.errors:
-            shown.append("error: " + _clip(run.errors[name], 60))
-        elif name in run.interrupts:
-            shown.append("waiting: " + _clip("; ".join(map(_brief, run.interrupts[name])), 60))
-        elif name in run.waiting:
-            shown.append("next to run")
-        return shown
+        return _lines(run, name)
+
+    def inner(node: DiagramNode) -> DiagramNode:
+        """A node inside an expanded subgraph, coloured by the path inside that subgraph (when it ran)."""
+        *outer, name = node.id.split(":")
+        path: RunPath | None = run
+        for part in outer:
+            path = path.inner.get(part) if path is not None else None
+        if path is None:
+            return node
+        return replace(node, label="\n".join([node.label, *_lines(path, name)]), state=_state(path, name))  # type: ignore[arg-type]
 
     nodes = tuple(
-        replace(node, label="\n".join([node.label, *lines(node.id)]), state=state(node.id))  # type: ignore[arg-type]
-        if not node.cluster and node.kind == "node"
+        (replace(node, label="\n".join([node.label, *lines(node.id)]), state=state(node.id)) if not node.cluster else inner(node))  # type: ignore[arg-type]
+        if node.kind == "node"
         else node
         for node in base.nodes
     )
@@ -220,16 +212,54 @@ def _overlay(base: Diagram, run: RunPath) -> Diagram:
         for c in base.clusters
     )
     taken = _taken(base, run)
+    for name, path in run.inner.items():  # edges inside an expanded subgraph, by the path inside it
+        taken.update(_taken(base, path, prefix=f"{name}:"))
     edges = tuple(replace(edge, taken=taken[(edge.source, edge.target)]) for edge in base.edges)
     total = sum(seconds.values())
     runs = f"{len(run.visits)} node run" + ("" if len(run.visits) == 1 else "s")
     title = f"thread {run.thread_id} · {run.status} · {runs} · {_duration(total)}"
     return Diagram(tuple(nodes), edges, title, clusters)
 
-def _taken(base: Diagram, run: RunPath) -> Counter[tuple[str, str]]:
-    """Edges between consecutive steps' nodes (subgraph members stand for their subgraph)."""
+def _state(run: RunPath, name: str) -> str:
+    if name in run.errors:
+        return "failed"
+    if name in run.waiting:
+        return "waiting"
+    return "visited" if run.counts[name] else "plain"
+
+
+def _lines(run: RunPath, name: str) -> list[str]:
+    """A node's run numbers: visit positions, count and time; its error, or what it waits for."""
+    shown = []
+    counts = run.counts
+    if counts[name]:
+        steps = run.steps_of(name)
+        numbers = ", ".join(f"#{i}" for i in steps[:5]) + (", …" if len(steps) > 5 else "")
+        visits = [visit for visit in run.visits if visit.node == name]
+        waited = any(visit.waited for visit in visits)
+        timed = [visit.seconds for visit in visits if visit.seconds is not None]
+        time = [_duration(sum(timed)) + (" incl. wait" if waited else "")] if timed else []
+        shown.append(" · ".join([numbers, f"{counts[name]}×", *time]))
+    if name in run.errors:
+        shown.append("error: " + _clip(run.errors[name], 60))
+    elif name in run.interrupts:
+        shown.append("waiting: " + _clip("; ".join(map(_brief, run.interrupts[name])), 60))
+    elif name in run.waiting:
+        shown.append("next to run")
+    return shown
+
+
+def _taken(base: Diagram, run: RunPath, *, prefix: str = "") -> Counter[tuple[str, str]]:
+    """Edges between consecutive steps' nodes (subgraph members stand for their subgraph); with `prefix`
+    (`"NODE:"`), the edges inside that expanded subgraph, by the path inside it."""
     by_top: dict[tuple[str, str], list[DiagramEdge]] = {}
     for edge in base.edges:
+        if prefix:
+            if not (edge.source.startswith(prefix) and edge.target.startswith(prefix)):
+                continue
+            source, target = edge.source[len(prefix) :], edge.target[len(prefix) :]
+            by_top.setdefault((source.split(":")[0], target.split(":")[0]), []).append(edge)
+            continue
         ends = (edge.source.split(":")[0], edge.target.split(":")[0])
         if ":" in edge.source and ":" in edge.target and ends[0] == ends[1]:
             continue  # inside one subgraph

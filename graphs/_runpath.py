@@ -58,6 +58,9 @@ class RunPath:
     """Values of the interrupts each waiting node raised (a question for a human, a tool call to approve)."""
     errors: dict[str, str] = field(default_factory=dict)
     """Errors by node, for tasks of the newest step that failed."""
+    inner: dict[str, RunPath] = field(default_factory=dict)
+    """The path inside each subgraph node the run entered, by that node's name (its nodes named as the
+    subgraph names them); several visits of one subgraph node are joined in order."""
 
     @property
     def finished(self) -> bool:
@@ -151,7 +154,42 @@ def read_run_path(graph: Pregel, config: RunnableConfig, *, whole_thread: bool =
     if not whole_thread:
         inputs = [i for i, s in enumerate(chain) if (s.metadata or {}).get("source") == "input"]
         chain = chain[inputs[-1] :] if inputs else chain
-    return _path(str(thread_id), chain)
+    return _path(str(thread_id), chain, _inner_paths(graph, graph, str(thread_id), chain, ""))
+
+
+def _inner_paths(root: Pregel, graph: Pregel, thread_id: str, chain: list[StateSnapshot], namespace: str) -> dict[str, RunPath]:
+    """The paths inside the subgraph nodes that `chain`'s tasks ran, read from their own checkpoints.
+
+    A subgraph task checkpoints under namespace `NODE:TASK_ID` (nested ones join theirs with `|`); the root
+    graph reads any of them.
+    """
+    subgraphs = dict(graph.get_subgraphs())
+    paths: dict[str, RunPath] = {}
+    seen: set[str] = set()
+    for snapshot in chain:
+        for task in snapshot.tasks:
+            if task.name not in subgraphs or task.id in seen:
+                continue
+            seen.add(task.id)  # a resumed interrupt runs the same task again: one path
+            space = f"{namespace}|{task.name}:{task.id}" if namespace else f"{task.name}:{task.id}"
+            lookup: RunnableConfig = {"configurable": {"thread_id": thread_id, "checkpoint_ns": space}}
+            history = list(root.get_state_history(lookup))
+            if not history:
+                continue
+            inner_chain = list(_ancestry({_checkpoint_id(s.config): s for s in history}, _checkpoint_id(history[0].config)))
+            nested = _inner_paths(root, subgraphs[task.name], thread_id, inner_chain, space)
+            path = _path(thread_id, inner_chain, nested)
+            before = paths.get(task.name)
+            paths[task.name] = path if before is None else _joined(before, path)
+    return paths
+
+
+def _joined(first: RunPath, then: RunPath) -> RunPath:
+    """Two visits' paths of one subgraph node as one: visits in order, the state of the later one."""
+    inner = dict(first.inner)
+    for name, path in then.inner.items():
+        inner[name] = _joined(inner[name], path) if name in inner else path
+    return RunPath(then.thread_id, first.visits + then.visits, then.waiting, then.interrupts, then.errors, inner)
 
 
 def _check_same_graph(graph: Pregel, head: StateSnapshot, thread_id: str) -> None:
@@ -179,7 +217,7 @@ def _ancestry(snapshots: dict[str, StateSnapshot], head_id: str) -> Iterable[Sta
     return reversed(chain)
 
 
-def _path(thread_id: str, chain: list[StateSnapshot]) -> RunPath:
+def _path(thread_id: str, chain: list[StateSnapshot], inner: dict[str, RunPath] | None = None) -> RunPath:
     visits: list[Visit] = []
     for snapshot, following in zip(chain, chain[1:]):
         if (following.metadata or {}).get("source") != "loop":
@@ -207,7 +245,7 @@ def _path(thread_id: str, chain: list[StateSnapshot]) -> RunPath:
             ran.add(task.name)
             visits.append(Visit(task.name, _step(head), _time(head.created_at), None, errors.get(task.name)))
     waiting = tuple(dict.fromkeys(name for name in head.next if name != START_NODE and name not in ran))
-    return RunPath(thread_id, tuple(visits), waiting, interrupts, errors)
+    return RunPath(thread_id, tuple(visits), waiting, interrupts, errors, inner or {})
 
 
 def _step(snapshot: StateSnapshot) -> int:

@@ -321,6 +321,27 @@ def test_a_subgraph_run_colours_its_cluster_when_expanded() -> None:
     assert WAITING["line"] in dot_nodes(to_dot(graph, run=run))["inner"]
 
 
+def test_the_path_inside_a_subgraph_is_read_from_its_checkpoints_and_drawn_when_expanded() -> None:
+    graph = compile_graph(nested(), checkpointer=InMemorySaver())
+    config = thread_config("inside")
+    graph.invoke({"n": 1}, config)
+    waiting = read_run_path(graph, config)
+    assert waiting.inner["inner"].order == ["a"] and waiting.inner["inner"].interrupts == {"ask": ("how many?",)}
+    expanded = dot_nodes(to_dot(graph, xray=True, run=waiting))
+    assert WAITING["fill"] in expanded["inner:ask"] and "waiting: how many?" in expanded["inner:ask"]
+    assert VISITED["fill"] in expanded["inner:a"] and "#1 · 1×" in expanded["inner:a"]
+    graph.invoke(Command(resume=3), config)
+    done = read_run_path(graph, config)
+    assert done.order == ["prep", "inner", "after"]
+    assert done.inner["inner"].order == ["a", "ask"] and done.inner["inner"].finished  # one path across the resume
+    text = to_dot(graph, xray=True, run=done)
+    expanded, edges = dot_nodes(text), dot_edges(text)
+    assert all(VISITED["fill"] in expanded[name] for name in ("inner:a", "inner:ask"))
+    assert TAKEN in edges[("inner:a", "inner:ask")] and TAKEN not in edges[("inner:a", "inner:boom")]
+    assert expanded["inner:boom"] == 'label="boom"'  # the branch not taken: plain
+    assert "inner:a" not in dot_nodes(to_dot(graph, run=done))  # collapsed: one node for the subgraph
+
+
 def test_reading_a_run_fails_clearly() -> None:
     with pytest.raises(DrawingError, match="no checkpointer"):
         read_run_path(compile_graph(branching()), thread_config("x"))
