@@ -366,11 +366,12 @@ class BatchScheduler:
         self._mask = torch.cat([self._mask, added], dim=1)
         positions = torch.stack([torch.arange(row.position, row.position + width) for row in self._rows])
         last = sorted({len(row.feed) - 1 for row in self._rows})
+        dense = len(self._rows) == 1 and bool(self._mask.all())  # no padding anywhere: the plain causal path
         started = time.perf_counter()
         out = self.model(
             input_ids=tokens,
-            attention_mask=self._mask,
-            position_ids=positions,
+            attention_mask=None if dense else self._mask,
+            position_ids=None if dense else positions,
             past_key_values=self._cache,
             use_cache=True,
             logits_to_keep=1 if width == 1 else torch.tensor(last),
