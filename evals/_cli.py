@@ -170,13 +170,13 @@ def _documents(folder: str) -> list[Path]:
 def _with_memory(args: argparse.Namespace, model: Any, folder: Path, documents: list[Path]) -> Any:
     """Build the graph with a vector memory holding `documents` (ingested once into the eval folder)."""
     from ..memory import open_vector_memory, packaged_embeddings
-    from ._run import _claim
+    from ._run import claim_folder
 
     builder = _builder(args.graph)
     if builder is None or "memory" not in inspect.signature(builder).parameters:
         raise GraphSetupError(f"--docs needs a graph that takes memory=: a built-in, or a builder function; not {args.graph!r}")
     folder.mkdir(parents=True, exist_ok=True)
-    _claim(folder, args.graph)  # a folder of another graph's eval is refused before anything is ingested
+    claim_folder(folder, args.graph)  # a folder of another graph's eval is refused before anything is ingested
     memory = open_vector_memory(folder / "memory", ("eval",), embeddings=packaged_embeddings())
     for path in documents:  # stored chunks are not embedded again when an eval resumes
         memory.ingest_file(path, source=path.name)

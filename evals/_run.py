@@ -222,7 +222,7 @@ def run_eval(
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
     out.mkdir(parents=True, exist_ok=True)
-    _claim(out, label)
+    claim_folder(out, label)
     done = previous_results(out)
     finished = {t.id: done[t.id] for t in tasks if t.id in done and done[t.id].get("key") == t.key()}
     pending = [t for t in tasks if t.id not in finished]
@@ -259,7 +259,12 @@ def run_eval(
     return [finished[t.id] for t in tasks]
 
 
-def _claim(out: Path, label: str) -> None:
+def claim_folder(out: Path, label: str) -> None:
+    """Mark eval folder `out` as graph `label`'s (writing `eval.json`), or refuse one that holds another graph's.
+
+    Raises:
+        EvalReportError: `out` belongs to another graph, or its `eval.json` is unreadable.
+    """
     meta = out / META
     if meta.exists():
         try:

@@ -2,7 +2,7 @@
 
 Grammars are Lark text for llguidance (a small Rust wheel; xgrammar also works here but pulls a large triton
 wheel). Only this module knows the library: `compile_grammar` turns Lark text into a `Grammar`, and
-`GrammarProcessor` is a Transformers logits processor that masks every token the grammar does not allow.
+`GrammarProcessor` holds one request's parse: which tokens the grammar allows next, and which it forces.
 
 Three grammars cover what agents need:
 - `tool_call_grammar`: plain text, or one or more calls whose names are bound tools and whose arguments
@@ -173,9 +173,9 @@ def llg_tokenizer(tokenizer: Any, vocab_size: int) -> Any:
 
 
 class GrammarProcessor:
-    """A Transformers logits processor that allows only tokens the grammar accepts next (one per sequence).
+    """One request's parse under a grammar: the tokens allowed next, the tokens forced next, and advancing.
 
-    Create a new one for every `generate` call: it holds the parse state of that call.
+    Create a new one for every request (the batching scheduler does, per request).
     """
 
     def __init__(self, grammar: Grammar, tokenizer: Any) -> None:
@@ -189,13 +189,6 @@ class GrammarProcessor:
         self.matcher = llguidance.LLMatcher(tokenizer, grammar.compiled, log_level=0)
         if self.matcher.is_error():
             raise GrammarError(f"grammar rejected: {self.matcher.get_error()}")
-        self._started = False
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        if self._started:
-            self.consume(int(input_ids[0, -1]))
-        self._started = True
-        return scores.masked_fill(~self.allowed(scores.shape[-1]), float("-inf"))
 
     def allowed(self, vocab_size: int) -> Any:
         """Return a bool tensor of `vocab_size`: True for the tokens the grammar allows next.
@@ -221,7 +214,3 @@ class GrammarProcessor:
     def consume_many(self, tokens: list[int]) -> None:
         """Advance the parse by `tokens` (such as those `forced` returned)."""
         self.matcher.consume_tokens(tokens)
-
-    def accepted(self) -> bool:
-        """Return True when the text generated so far is a complete sentence of the grammar."""
-        return self.matcher.is_accepting() or self.matcher.is_stopped()

@@ -80,16 +80,32 @@ class LocalModel:
         self.folder = folder
         self.name = name or folder.name
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 0) or 32768)
-        self.batching: BatchingConfig | None = BatchingConfig()
-        """Batch concurrent calls through one scheduler (on by default); None runs calls one at a time."""
-        self.prefix_cache = PrefixCache()
-        """Keys and values of recent prompts, reused by both paths; `PrefixCache(0)` turns reuse off."""
         if self.tokenizer.chat_template is None:
             raise ModelLoadError(f"model {str(folder)!r} has no chat template; graphwright needs a chat model")
         eos = self.model.generation_config.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, list) else [eos])
-        self._scheduler = BatchScheduler(self.model, self.tokenizer, self.eos_ids, prefix=self.prefix_cache)
+        self._scheduler = BatchScheduler(self.model, self.tokenizer, self.eos_ids)
+        self._batching: BatchingConfig | None = self._scheduler.config
         release_openmp_threads()  # from now on the scheduler thread alone computes (see models/_batching.py)
+
+    @property
+    def batching(self) -> BatchingConfig | None:
+        """How concurrent calls are batched (on by default); None runs them one at a time."""
+        return self._batching
+
+    @batching.setter
+    def batching(self, config: BatchingConfig | None) -> None:
+        self._batching = config
+        self._scheduler.config = config if config is not None else ONE_AT_A_TIME
+
+    @property
+    def prefix_cache(self) -> PrefixCache:
+        """Keys and values of recent prompts, reused with batching on and off; `PrefixCache(0)` turns reuse off."""
+        return self._scheduler.prefix
+
+    @prefix_cache.setter
+    def prefix_cache(self, cache: PrefixCache) -> None:
+        self._scheduler.prefix = cache
 
     @classmethod
     def load(cls, ref: str | Path | None = None, *, dtype: str = "bfloat16", quantize: str | None = "int8") -> LocalModel:
@@ -178,27 +194,21 @@ class LocalModel:
             tokenizer = llg_tokenizer(self.tokenizer, int(self.model.config.vocab_size))
             make_processor = lambda: GrammarProcessor(grammar, tokenizer)  # noqa: E731
         started = time.perf_counter()
-        new, reason = self._scheduled(ids, max_new_tokens, temperature, seed, stop, timeout, make_processor, on_text, cancel)
-        text = self.tokenizer.decode(new, skip_special_tokens=True)
-        return Generation(text, len(ids), len(new), reason, time.perf_counter() - started)
-
-    def _scheduled(self, ids, max_new_tokens, temperature, seed, stop, timeout, make_processor, on_text, cancel):
-        self._scheduler.config = self.batching if self.batching is not None else ONE_AT_A_TIME
-        self._scheduler.prefix = self.prefix_cache
         request = BatchRequest(
             prompt_ids=ids,
             max_new_tokens=max_new_tokens,
             temperature=temperature,
             seed=seed,
             stop=stop,
-            deadline=None if timeout is None else time.perf_counter() + timeout,
+            deadline=None if timeout is None else started + timeout,
             make_processor=make_processor,
             on_text=on_text,
         )
         if cancel is not None:
             request.cancelled = cancel
-        self._scheduler.submit(request)
-        return request.future.result()
+        new, reason = self._scheduler.submit(request).future.result()
+        text = self.tokenizer.decode(new, skip_special_tokens=True)
+        return Generation(text, len(ids), len(new), reason, time.perf_counter() - started)
 
     def stream(self, prompt: str, **options: Any) -> Iterator[str | Generation]:
         """Generate like `generate`, yielding text pieces as they are decoded and the `Generation` last.
@@ -257,11 +267,6 @@ def release_openmp_threads() -> bool:
         return ctypes.CDLL(str(library)).omp_pause_resource_all(1) == 0  # 1: omp_pause_soft
     except (OSError, AttributeError):
         return False
-
-
-def stop_in(text: str, stop: list[str] | None) -> bool:
-    """Return True when `text` contains one of the `stop` strings."""
-    return bool(stop) and any(s in text for s in stop)
 
 
 def _display_name(ref: str | None, folder: Path) -> str:

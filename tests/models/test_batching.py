@@ -113,7 +113,6 @@ def test_requests_arriving_together_share_one_prefill_and_decode_as_they_would_a
         local.prefix_cache = PrefixCache()
     local.generate(local.render([system, {"role": "user", "content": "Name a fruit."}]), max_new_tokens=1)  # holds the system prompt
     scheduler = local._scheduler
-    scheduler.prefix = local.prefix_cache
     ids = [local.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     prefills = scheduler.prefills
     requests = [BatchRequest(prompt_ids=i, max_new_tokens=10) for i in ids]
@@ -189,7 +188,6 @@ def test_a_prompt_start_shared_by_requests_arriving_together_is_computed_once(lo
     ids = [local.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     local.prefix_cache = PrefixCache()  # cold: nothing of these prompts is held
     scheduler = local._scheduler
-    scheduler.prefix = local.prefix_cache
     before = scheduler.prefilled
     requests = [BatchRequest(prompt_ids=i, max_new_tokens=4) for i in ids]
     for request in requests:
