@@ -1,13 +1,14 @@
 """Prefill and decode speed of the default model in each weight mode, and llama.cpp on the same GGUF.
 
 Modes, each in a fresh subprocess, one after another in this one run: `gguf-packed` (Transformers keeps the
-GGUF blocks and unpacks them every forward), `dense-fp32`, `dense-bf16`, `int8` (bf16 with int8 decode
-weights, `graphwright.models._quant`), all through Transformers' `generate`; `graphwright` (the default
-`LocalModel`: int8 decode weights, through the batching scheduler, as agents call it); and `llama.cpp` when
+GGUF blocks and unpacks them every forward), `dense-fp32`, `dense-bf16`, `int8pack` (bf16 with int8 decode
+weights on torch's `_weight_int8pack_mm`), `int8` (the same weights on our VNNI kernel, `models/native.c`),
+all through Transformers' `generate`; `graphwright` (the default `LocalModel`: int8 weights, the fast decode
+path of `models/_fastpath.py`, through the batching scheduler, as agents call it); and `llama.cpp` when
 `llama-cpp-python` is installed (the optional `bench` extra: `pip install -e '.[bench]'`, which builds it from
 source in ~15 minutes). Prints a table with each mode's ratio to llama.cpp (or to dense-bf16 without it).
 
-    .venv/bin/python bench/decode.py [--tokens 64] [--modes gguf-packed,dense-fp32,dense-bf16,int8,graphwright,llama.cpp]
+    .venv/bin/python bench/decode.py [--tokens 64] [--modes gguf-packed,dense-fp32,dense-bf16,int8pack,int8,graphwright,llama.cpp]
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ else:
     tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     dtype = torch.float32 if mode == "dense-fp32" else torch.bfloat16
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, local_files_only=True)
-    if mode == "int8":
+    if mode in ("int8", "int8pack"):
         from graphwright.models._quant import quantize_int8
         quantize_int8(model)
 load = time.perf_counter() - t
@@ -81,6 +82,8 @@ print("RESULT " + json.dumps({"load": load, "prompt": n, "prefill_tps": n / pref
 def probe(mode: str, tokens: int) -> dict | None:
     """Measure one mode in a fresh interpreter; None when it failed (the reason goes to stderr)."""
     env = dict(os.environ, HF_HUB_OFFLINE="1")
+    if mode == "int8pack":
+        env["GRAPHWRIGHT_NATIVE"] = "0"  # torch's int8 kernel instead of ours
     done = subprocess.run([sys.executable, "-c", _PROBE, mode, str(tokens)], env=env, capture_output=True, text=True)
     for line in done.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -92,7 +95,7 @@ def probe(mode: str, tokens: int) -> dict | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=64, help="tokens to decode per mode")
-    parser.add_argument("--modes", default="gguf-packed,dense-fp32,dense-bf16,int8,graphwright,llama.cpp")
+    parser.add_argument("--modes", default="gguf-packed,dense-fp32,dense-bf16,int8pack,int8,graphwright,llama.cpp")
     args = parser.parse_args()
     modes = args.modes.split(",")
     if "llama.cpp" in modes and importlib.util.find_spec("llama_cpp") is None:

@@ -4,7 +4,9 @@ A decode step asks one new position per sequence to attend over its cache. torch
 kernel, which Transformers' `sdpa` attention calls, is built for blocks of queries: for one query it took
 0.30 ms per layer at batch 1 and 2.5 ms at batch 8 with a 500-token cache, against 0.06 and 0.18 ms for
 `softmax(q @ K^T) @ V` done directly (grouped query heads share their key/value head without copies). That
-was 20% of a batch-1 step and half of a batch-8 step. Prefill (more than one query) still goes to `sdpa`.
+was 20% of a batch-1 step and half of a batch-8 step. The bf16 matmuls cost another ~70 us per layer (oneDNN
+makes a new primitive for every cache length), so where the C kernels run (`models/_native.py`) one call
+does the whole attention in fp32; else the two matmuls. Prefill (more than one query) still goes to `sdpa`.
 
 `use_decode_attention(model)` registers this as a Transformers attention implementation, with `sdpa`'s mask
 format, and switches the model to it.
@@ -13,6 +15,8 @@ format, and switches the model to it.
 from __future__ import annotations
 
 from typing import Any
+
+from ._native import kernel
 
 NAME = "graphwright_decode"
 """The attention implementation's name in Transformers' registry."""
@@ -40,6 +44,15 @@ def decode_attention(
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
     kv_heads, length = key.shape[1], key.shape[2]
     scale = scaling if scaling is not None else dim**-0.5
+    native = kernel()
+    if native is not None and key.dtype == value.dtype == query.dtype == torch.bfloat16:
+        mask = None
+        if attention_mask is not None:
+            mask = attention_mask[..., -1, -length:].reshape(-1, length)
+            mask = (mask if mask.dtype == torch.bool else mask > float("-inf")).expand(batch, length)
+        out = native.decode_attention(query.reshape(batch, heads, dim), key, value, mask, scale)
+        if out is not None:
+            return out.reshape(batch, 1, heads, dim), None
     grouped = query.reshape(batch, kv_heads, heads // kv_heads, dim)  # query heads that share a key/value head
     scores = torch.matmul(grouped, key.transpose(-1, -2)).float() * scale  # [B, KV, group, L]
     if attention_mask is not None:

@@ -1,0 +1,131 @@
+"""A decode step for Llama/Qwen2-style decoder layers in seven C calls instead of ~60 small torch ops.
+
+With int8 weights read at memory speed (`models/native.c`), what is left of a decode step on this CPU is the
+cost of the step's small operations: each torch op and module call costs microseconds, and a decoder layer
+made ~60 of them (two RMS norms, three projections, rotary embeddings, attention, residuals, the gated MLP),
+about 12 ms per token for the default model's 24 layers: as much as reading its weights. `use_fast_decode`
+gives each supported layer a decode path (one position per sequence) made of the native kernels:
+
+    rmsnorm -> q/k/v in one int8 product (one activation quantization) -> rotary in place -> cache update
+    -> attention -> o_proj + residual -> rmsnorm -> silu(gate) * up in one call -> down_proj + residual
+
+Products are rounded to bf16 where the bf16 model rounds them. Prefill (more than one position) and layers
+this does not recognise keep Transformers' forward. The q/k/v weights are joined into one tensor once, and the
+three layers' weights become views of it: no weight is stored twice.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import torch
+
+from ._attention import decode_attention
+from ._native import Kernels, kernel
+from ._quant import Int8Linear
+
+MODEL_TYPES = ("qwen2", "llama")
+"""Architectures whose decoder layers get the fast decode path (the same layer layout, with or without biases)."""
+
+
+def use_fast_decode(model: Any) -> int:
+    """Give every supported decoder layer of `model` the fast decode path; return how many layers got it (0 when
+    the native kernels cannot run, the architecture is not in `MODEL_TYPES`, or the layers are not int8)."""
+    native = kernel()
+    config = getattr(model, "config", None)
+    layers = getattr(getattr(model, "model", None), "layers", None)
+    if native is None or getattr(config, "model_type", None) not in MODEL_TYPES or layers is None:
+        return 0
+    if getattr(config, "hidden_act", None) != "silu" or getattr(config, "use_sliding_window", False):
+        return 0
+    count = 0
+    for layer in layers:
+        if _supported(layer):
+            step = _FastStep(layer, native, config)
+            layer.forward = functools.partial(step, layer.forward)
+            count += 1
+    return count
+
+
+def _supported(layer: Any) -> bool:
+    attention, mlp = getattr(layer, "self_attn", None), getattr(layer, "mlp", None)
+    linears = [getattr(attention, n, None) for n in ("q_proj", "k_proj", "v_proj", "o_proj")]
+    linears += [getattr(mlp, n, None) for n in ("gate_proj", "up_proj", "down_proj")]
+    norms = [getattr(layer, n, None) for n in ("input_layernorm", "post_attention_layernorm")]
+    return (
+        all(isinstance(m, Int8Linear) and m.native is not None for m in linears)
+        and all(hasattr(n, "weight") and hasattr(n, "variance_epsilon") for n in norms)
+        and getattr(attention, "sliding_window", None) is None
+        and hasattr(attention, "layer_idx")
+    )
+
+
+class _FastStep:
+    """One layer's decode step; called as `layer.forward(hidden_states, ...)` with the original forward bound first."""
+
+    def __init__(self, layer: Any, native: Kernels, config: Any) -> None:
+        attention, mlp = layer.self_attn, layer.mlp
+        self.native, self.attention, self.mlp = native, attention, mlp
+        self.norms = (layer.input_layernorm, layer.post_attention_layernorm)
+        self.heads, self.kv_heads = config.num_attention_heads, config.num_key_value_heads
+        self.dim = attention.head_dim
+        projections = (attention.q_proj, attention.k_proj, attention.v_proj)
+        self.weight = torch.cat([p.weight for p in projections])
+        self.scale = torch.cat([p.scale32 for p in projections])
+        biases = [p.bias for p in projections]
+        self.bias = None if any(b is None for b in biases) else torch.cat(biases)
+        start = 0
+        for projection in projections:  # the three layers now read views of the joined weight
+            rows = projection.out_features
+            projection.weight = self.weight[start : start + rows]
+            start += rows
+
+    def __call__(
+        self,
+        original: Any,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        past_key_values: Any = None,
+        use_cache: bool | None = False,
+        position_embeddings: tuple[torch.Tensor, torch.Tensor] | None = None,
+        **kwargs: Any,
+    ) -> torch.Tensor:
+        """Return the layer's output for `hidden_states` [batch, 1, hidden] (bf16) after updating its cache, or
+        the original forward's for anything else (prefill, no cache, other dtypes)."""
+        if (
+            hidden_states.shape[1] != 1
+            or hidden_states.dtype != torch.bfloat16
+            or past_key_values is None
+            or position_embeddings is None
+        ):
+            return original(
+                hidden_states,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                past_key_values=past_key_values,
+                use_cache=use_cache,
+                position_embeddings=position_embeddings,
+                **kwargs,
+            )
+        native, attention, mlp = self.native, self.attention, self.mlp
+        batch, hidden = hidden_states.shape[0], hidden_states.shape[2]
+        heads, kv_heads, dim = self.heads, self.kv_heads, self.dim
+        x = hidden_states.reshape(batch, hidden)
+        h = native.rmsnorm(x, self.norms[0].weight, self.norms[0].variance_epsilon)
+        qkv = native.linear(h, self.weight, self.scale, self.bias)
+        cos, sin = position_embeddings
+        native.rotary(qkv, heads + kv_heads, dim, cos, sin)  # q's heads, then k's, are the first in each row
+        query = qkv[:, : heads * dim].view(batch, heads, 1, dim)
+        key = qkv[:, heads * dim : (heads + kv_heads) * dim].view(batch, kv_heads, 1, dim)
+        value = qkv[:, (heads + kv_heads) * dim :].view(batch, kv_heads, 1, dim)
+        key, value = past_key_values.update(key, value, attention.layer_idx)
+        out, _ = decode_attention(attention, query, key, value, attention_mask, scaling=attention.scaling)
+        o = attention.o_proj
+        x = native.linear(out.reshape(batch, heads * dim), o.weight, o.scale32, o.bias, residual=x)
+        h = native.rmsnorm(x, self.norms[1].weight, self.norms[1].variance_epsilon)
+        gate, up, down = mlp.gate_proj, mlp.up_proj, mlp.down_proj
+        h = native.silu_mul(h, gate.weight, gate.scale32, up.weight, up.scale32)
+        x = native.linear(h, down.weight, down.scale32, down.bias, residual=x)
+        return x.view(batch, 1, hidden)

@@ -1,0 +1,329 @@
+/* graphwright's decode kernels for x86 CPUs with AVX-512 VNNI, called through ctypes (models/_native.py).
+ *
+ * gw_int8_linear: y = x W^T + b for int8 weights (one float scale per output channel) and bf16 activations.
+ * Activations are quantized per call to int8 in blocks of 128 along K (one float scale per block, as
+ * llama.cpp quantizes them for its integer dot products); each block's dot products run on vpdpbusd
+ * (64 multiply-adds per instruction), which wants one unsigned operand: the weights are read as
+ * w ^ 0x80 = w + 128 (unsigned) and the extra 128 * sum(x) is taken off once per activation row.
+ * Work is split over output channels with OpenMP, linked against torch's own libgomp: torch and these kernels
+ * share one pool of workers (a second pool of spinning workers would fight torch's for the two cores).
+ *
+ * gw_int8_silu_mul, gw_rmsnorm, gw_rotary: the rest of a Llama/Qwen2 decoder layer's decode step, so a layer
+ * is a handful of calls instead of ~60 small torch ops (models/_lean.py).
+ * gw_decode_attention: one query per sequence against its key/value cache (see below). */
+#include <immintrin.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+
+#ifndef TILE_M
+#define TILE_M 4 /* activation rows per pass over a channel's weights */
+#endif
+#ifndef QBLOCK
+#define QBLOCK 128 /* activation elements per scale */
+#endif
+
+/* Run fn over [0, n) split in `threads` parts on OpenMP (torch's own libgomp, so torch and these kernels share
+ * one pool of workers). */
+#include <omp.h>
+
+typedef void (*task_fn)(void *ctx, int begin, int end);
+
+static void parallel(task_fn fn, void *ctx, int n, int threads) {
+    if (threads <= 1 || n < 2) {
+        fn(ctx, 0, n);
+        return;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+        const int part = omp_get_thread_num(), parts = omp_get_num_threads();
+        const int begin = (int)((long)n * part / parts), end = (int)((long)n * (part + 1) / parts);
+        if (begin < end) fn(ctx, begin, end);
+    }
+}
+
+static inline uint16_t to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+static inline __m512 load_bf16x16(const uint16_t *p) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+}
+
+/* xq[m, k] = round(x / s) with s = max|x| / 127 per block; xs[m, b] = s; corr[m] = 128 * sum_b s_b * sum(xq_b). */
+static void quantize_rows(const uint16_t *x, int M, int K, int8_t *xq, float *xs, float *corr) {
+    const int nb = K / QBLOCK;
+    for (int m = 0; m < M; m++) {
+        float c = 0.f;
+        for (int b = 0; b < nb; b++) {
+            const uint16_t *src = x + (size_t)m * K + (size_t)b * QBLOCK;
+            __m512 v[QBLOCK / 16];
+            __m512 amax = _mm512_setzero_ps();
+            for (int i = 0; i < QBLOCK / 16; i++) {
+                v[i] = load_bf16x16(src + 16 * i);
+                amax = _mm512_max_ps(amax, _mm512_abs_ps(v[i]));
+            }
+            const float a = _mm512_reduce_max_ps(amax);
+            const float s = a / 127.f;
+            const __m512 inv = _mm512_set1_ps(a > 0.f ? 127.f / a : 0.f);
+            __m512i sum = _mm512_setzero_si512();
+            for (int i = 0; i < QBLOCK / 16; i++) {
+                __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(v[i], inv));
+                sum = _mm512_add_epi32(sum, q);
+                _mm_storeu_si128((__m128i *)(xq + (size_t)m * K + (size_t)b * QBLOCK + 16 * i), _mm512_cvtsepi32_epi8(q));
+            }
+            xs[(size_t)m * nb + b] = s;
+            c += s * (float)_mm512_reduce_add_epi32(sum);
+        }
+        corr[m] = 128.f * c;
+    }
+}
+
+/* Output channel n against G activation rows from m0: dot[j] = sum_k x[m0 + j, k] w[n, k] (before the channel's
+ * scale). One channel at a time keeps each thread's reads of the weights one sequential stream (measured:
+ * ~40 GB/s from memory, against ~20 GB/s for tiles of 4 channels). */
+static inline __attribute__((always_inline)) void channel(
+    const int G, const int8_t *row, int K, const int8_t *xq, const float *xs, const float *corr, int m0, float *dot) {
+    const int nb = K / QBLOCK;
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    __m512 acc[TILE_M];
+    for (int j = 0; j < G; j++) acc[j] = _mm512_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        __m512i wv[QBLOCK / 64];
+        for (int h = 0; h < QBLOCK / 64; h++)
+            wv[h] = _mm512_xor_si512(_mm512_loadu_si512((const void *)(row + (size_t)b * QBLOCK + 64 * h)), flip);
+        for (int j = 0; j < G; j++) {
+            const int8_t *xp = xq + (size_t)(m0 + j) * K + (size_t)b * QBLOCK;
+            __m512i d = _mm512_setzero_si512();
+            for (int h = 0; h < QBLOCK / 64; h++) d = _mm512_dpbusd_epi32(d, wv[h], _mm512_loadu_si512((const void *)(xp + 64 * h)));
+            acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_set1_ps(xs[(size_t)(m0 + j) * nb + b]), acc[j]);
+        }
+    }
+    for (int j = 0; j < G; j++) dot[j] = _mm512_reduce_add_ps(acc[j]) - corr[m0 + j];
+}
+
+/* dot[m] for every activation row m, in passes of TILE_M rows over the channel's weights. */
+static inline void channel_all(const int8_t *row, int K, const int8_t *xq, const float *xs, const float *corr, int M,
+                               float *dot) {
+    int m0 = 0;
+    for (; m0 + TILE_M <= M; m0 += TILE_M) channel(TILE_M, row, K, xq, xs, corr, m0, dot + m0);
+    switch (M - m0) {
+        case 3: channel(3, row, K, xq, xs, corr, m0, dot + m0); break;
+        case 2: channel(2, row, K, xq, xs, corr, m0, dot + m0); break;
+        case 1: channel(1, row, K, xq, xs, corr, m0, dot + m0); break;
+        default: break;
+    }
+}
+
+static inline float from_bf16(uint16_t h) {
+    const uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* Quantized activations of one call, or NULL when memory ran out. */
+typedef struct {
+    int8_t *xq;
+    float *xs, *corr;
+} quantized;
+
+static int quantize(const uint16_t *x, int M, int K, quantized *q) {
+    q->xq = (int8_t *)aligned_alloc(64, ((size_t)M * K + 63) / 64 * 64);
+    q->xs = (float *)malloc(sizeof(float) * (size_t)M * (K / QBLOCK));
+    q->corr = (float *)malloc(sizeof(float) * (size_t)M);
+    if (!q->xq || !q->xs || !q->corr) {
+        free(q->xq), free(q->xs), free(q->corr);
+        return -1;
+    }
+    quantize_rows(x, M, K, q->xq, q->xs, q->corr);
+    return 0;
+}
+
+static void release(quantized *q) { free(q->xq), free(q->xs), free(q->corr); }
+
+/* The block size along K this kernel needs (K % gw_block() == 0). */
+int gw_block(void) { return QBLOCK; }
+
+/* y[M, N] (bf16) = x[M, K] (bf16) @ (w[N, K] (int8) * sw[N])^T + bias[N] (bf16, or NULL) + residual[M, N] (bf16,
+ * or NULL). Returns 0, or -1 when K is not a multiple of the block or memory ran out (nothing written). */
+typedef struct {
+    const int8_t *w, *w2;
+    const float *sw, *sw2;
+    const uint16_t *bias, *residual;
+    quantized q;
+    int M, K, N;
+    uint16_t *y;
+} linear_task;
+
+static void linear_part(void *ctx, int begin, int end) {
+    const linear_task *t = (const linear_task *)ctx;
+    float dot[4096];
+    for (int n = begin; n < end; n++) {
+        channel_all(t->w + (size_t)n * t->K, t->K, t->q.xq, t->q.xs, t->q.corr, t->M, dot);
+        const float b = t->bias ? from_bf16(t->bias[n]) : 0.f;
+        for (int m = 0; m < t->M; m++) {
+            float v = t->sw[n] * dot[m] + b;
+            if (t->residual) v = from_bf16(to_bf16(v)) + from_bf16(t->residual[(size_t)m * t->N + n]);
+            t->y[(size_t)m * t->N + n] = to_bf16(v);
+        }
+    }
+}
+
+int gw_int8_linear(const uint16_t *x, int M, int K, const int8_t *w, const float *sw, const uint16_t *bias, int N,
+                   const uint16_t *residual, uint16_t *y, int threads) {
+    if (K % QBLOCK != 0 || M <= 0 || N <= 0 || M > 4096) return -1;
+    linear_task t = {.w = w, .sw = sw, .bias = bias, .residual = residual, .M = M, .K = K, .N = N, .y = y};
+    if (quantize(x, M, K, &t.q) != 0) return -1;
+    parallel(linear_part, &t, N, threads);
+    release(&t.q);
+    return 0;
+}
+
+/* The MLP's first half: y[M, N] = silu(x wg^T * sg) * (x wu^T * su), both products from one quantization of x
+ * (each rounded to bf16 first, as the bf16 model computes it). Returns 0 or -1 as gw_int8_linear. */
+static void silu_mul_part(void *ctx, int begin, int end) {
+    const linear_task *t = (const linear_task *)ctx;
+    float gate[4096], up[4096];
+    for (int n = begin; n < end; n++) {
+        channel_all(t->w + (size_t)n * t->K, t->K, t->q.xq, t->q.xs, t->q.corr, t->M, gate);
+        channel_all(t->w2 + (size_t)n * t->K, t->K, t->q.xq, t->q.xs, t->q.corr, t->M, up);
+        for (int m = 0; m < t->M; m++) {
+            const float g = from_bf16(to_bf16(t->sw[n] * gate[m])), u = from_bf16(to_bf16(t->sw2[n] * up[m]));
+            t->y[(size_t)m * t->N + n] = to_bf16(from_bf16(to_bf16(g / (1.f + expf(-g)))) * u);
+        }
+    }
+}
+
+int gw_int8_silu_mul(const uint16_t *x, int M, int K, const int8_t *wg, const float *sg, const int8_t *wu,
+                     const float *su, int N, uint16_t *y, int threads) {
+    if (K % QBLOCK != 0 || M <= 0 || N <= 0 || M > 4096) return -1;
+    linear_task t = {.w = wg, .w2 = wu, .sw = sg, .sw2 = su, .M = M, .K = K, .N = N, .y = y};
+    if (quantize(x, M, K, &t.q) != 0) return -1;
+    parallel(silu_mul_part, &t, N, threads);
+    release(&t.q);
+    return 0;
+}
+
+/* RMS norm as Transformers' Llama/Qwen2 compute it: y = w * bf16(x / sqrt(mean(x^2) + eps)), x and w bf16. */
+void gw_rmsnorm(const uint16_t *x, int M, int K, const uint16_t *w, float eps, uint16_t *y) {
+    for (int m = 0; m < M; m++) {
+        const uint16_t *row = x + (size_t)m * K;
+        float ss = 0.f;
+        for (int k = 0; k < K; k++) ss += from_bf16(row[k]) * from_bf16(row[k]);
+        const float r = 1.f / sqrtf(ss / K + eps);
+        for (int k = 0; k < K; k++) y[(size_t)m * K + k] = to_bf16(from_bf16(w[k]) * from_bf16(to_bf16(from_bf16(row[k]) * r)));
+    }
+}
+
+/* Rotary embedding in place on `heads` heads of size D per row: x = x cos + rotate_half(x) sin, with cos/sin
+ * [M, D] bf16 and rows `stride` elements apart. */
+void gw_rotary(uint16_t *x, int M, int heads, int D, long stride, const uint16_t *cos, const uint16_t *sin) {
+    const int half = D / 2;
+    for (int m = 0; m < M; m++)
+        for (int h = 0; h < heads; h++) {
+            uint16_t *v = x + (size_t)m * stride + (size_t)h * D;
+            const uint16_t *c = cos + (size_t)m * D, *s = sin + (size_t)m * D;
+            for (int i = 0; i < half; i++) {
+                const float a = from_bf16(v[i]), b = from_bf16(v[i + half]);
+                const float lo = from_bf16(to_bf16(a * from_bf16(c[i]))) + from_bf16(to_bf16(-b * from_bf16(s[i])));
+                const float hi = from_bf16(to_bf16(b * from_bf16(c[i + half]))) + from_bf16(to_bf16(a * from_bf16(s[i + half])));
+                v[i] = to_bf16(lo), v[i + half] = to_bf16(hi);
+            }
+        }
+}
+
+/* Decode attention: one query position per sequence against its cache, grouped query heads sharing their
+ * key/value head. q: [B, H, D] bf16 contiguous; k, v: bf16 with element (b, h, l, d) at
+ * b * sb + h * sh + l * sl + d; mask: [B, L] bytes (nonzero = attend) or NULL; out: [B, H, D] bf16.
+ * Returns 0, or -1 when D is not a multiple of 16, H not a multiple of KV, or memory ran out. */
+typedef struct {
+    const uint16_t *q, *k, *v;
+    long sb, sh, sl;
+    const uint8_t *mask;
+    int H, KV, L, D;
+    float scale;
+    uint16_t *out;
+    int failed;
+} attention_task;
+
+static void attention_part(void *ctx, int begin, int end) {
+    attention_task *t = (attention_task *)ctx;
+    const uint16_t *q = t->q, *k = t->k, *v = t->v;
+    const long sb = t->sb, sh = t->sh, sl = t->sl;
+    const uint8_t *mask = t->mask;
+    const int H = t->H, KV = t->KV, L = t->L, D = t->D, G = H / KV, V = D / 16;
+    const float scale = t->scale;
+    uint16_t *out = t->out;
+    for (int task = begin; task < end; task++) {
+        const int b = task / KV, kvh = task % KV;
+        float *p = (float *)malloc(sizeof(float) * (size_t)G * L);
+        float *acc = (float *)malloc(sizeof(float) * (size_t)G * D);
+        if (!p || !acc) {
+            free(p), free(acc);
+            __atomic_store_n(&t->failed, 1, __ATOMIC_RELAXED);
+            continue;
+        }
+        const uint16_t *kb = k + b * sb + kvh * sh, *vb = v + b * sb + kvh * sh;
+        const uint8_t *mb = mask ? mask + (size_t)b * L : NULL;
+        __m512 qv[16][16]; /* up to 16 query heads per group, D up to 256 */
+        const int gs = G < 16 ? G : 16;
+        for (int g0 = 0; g0 < G; g0 += gs) {
+            const int gn = G - g0 < gs ? G - g0 : gs;
+            for (int g = 0; g < gn; g++)
+                for (int i = 0; i < V; i++) qv[g][i] = load_bf16x16(q + ((size_t)b * H + kvh * G + g0 + g) * D + 16 * i);
+            for (int l = 0; l < L; l++) {
+                if (mb && !mb[l]) {
+                    for (int g = 0; g < gn; g++) p[(size_t)(g0 + g) * L + l] = -INFINITY;
+                    continue;
+                }
+                __m512 kv[16];
+                for (int i = 0; i < V; i++) kv[i] = load_bf16x16(kb + l * sl + 16 * i);
+                for (int g = 0; g < gn; g++) {
+                    __m512 s = _mm512_mul_ps(qv[g][0], kv[0]);
+                    for (int i = 1; i < V; i++) s = _mm512_fmadd_ps(qv[g][i], kv[i], s);
+                    p[(size_t)(g0 + g) * L + l] = scale * _mm512_reduce_add_ps(s);
+                }
+            }
+        }
+        for (int g = 0; g < G; g++) { /* softmax over the row */
+            float *row = p + (size_t)g * L, top = -INFINITY, sum = 0.f;
+            for (int l = 0; l < L; l++) top = row[l] > top ? row[l] : top;
+            for (int l = 0; l < L; l++) {
+                row[l] = top == -INFINITY ? 0.f : expf(row[l] - top);
+                sum += row[l];
+            }
+            const float inv = sum > 0.f ? 1.f / sum : 0.f;
+            for (int l = 0; l < L; l++) row[l] *= inv;
+        }
+        memset(acc, 0, sizeof(float) * (size_t)G * D);
+        for (int l = 0; l < L; l++) {
+            if (mb && !mb[l]) continue;
+            __m512 vv[16];
+            for (int i = 0; i < V; i++) vv[i] = load_bf16x16(vb + l * sl + 16 * i);
+            for (int g = 0; g < G; g++) {
+                const __m512 w = _mm512_set1_ps(p[(size_t)g * L + l]);
+                float *a = acc + (size_t)g * D;
+                for (int i = 0; i < V; i++)
+                    _mm512_storeu_ps(a + 16 * i, _mm512_fmadd_ps(w, vv[i], _mm512_loadu_ps(a + 16 * i)));
+            }
+        }
+        for (int g = 0; g < G; g++)
+            for (int d = 0; d < D; d++) out[((size_t)b * H + kvh * G + g) * D + d] = to_bf16(acc[(size_t)g * D + d]);
+        free(p), free(acc);
+    }
+}
+
+int gw_decode_attention(const uint16_t *q, const uint16_t *k, const uint16_t *v, long sb, long sh, long sl,
+                        const uint8_t *mask, int B, int H, int KV, int L, int D, float scale, uint16_t *out,
+                        int threads) {
+    if (D % 16 != 0 || D > 256 || KV <= 0 || H % KV != 0 || L <= 0) return -1;
+    attention_task t = {q, k, v, sb, sh, sl, mask, H, KV, L, D, scale, out, 0};
+    parallel(attention_part, &t, B * KV, threads);
+    return __atomic_load_n(&t.failed, __ATOMIC_RELAXED) ? -1 : 0;
+}
