@@ -24,8 +24,10 @@
 #define QBLOCK 128 /* activation elements per scale */
 #endif
 
-/* Run fn over [0, n) split in `threads` parts on OpenMP (torch's own libgomp, so torch and these kernels share
- * one pool of workers). */
+/* Run fn over [0, n) on `threads` OpenMP threads (torch's own libgomp, so torch and these kernels share one
+ * pool of workers), in chunks taken from a shared counter: a worker that wakes late (libgomp puts its workers
+ * to sleep quickly when several threads own pools) leaves its chunks to the others instead of making them
+ * wait at the end (measured: a fixed half each left the caller waiting ~20% of a decode step). */
 #include <omp.h>
 
 typedef void (*task_fn)(void *ctx, int begin, int end);
@@ -35,11 +37,13 @@ static void parallel(task_fn fn, void *ctx, int n, int threads) {
         fn(ctx, 0, n);
         return;
     }
-#pragma omp parallel num_threads(threads)
-    {
-        const int part = omp_get_thread_num(), parts = omp_get_num_threads();
-        const int begin = (int)((long)n * part / parts), end = (int)((long)n * (part + 1) / parts);
-        if (begin < end) fn(ctx, begin, end);
+    const int chunks = n < threads * 16 ? n : threads * 16, size = (n + chunks - 1) / chunks;
+    int next = 0;
+#pragma omp parallel num_threads(threads) shared(next)
+    for (;;) {
+        const int c = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED);
+        if (c * size >= n) break;
+        fn(ctx, c * size, (c + 1) * size < n ? (c + 1) * size : n);
     }
 }
 
