@@ -48,6 +48,7 @@ class Kernels:
         self._rotary = _function(library.gw_rotary, [p, i, i, i, l, p, p], None)
         self._attend = _function(library.gw_decode_attention, [p, p, p, l, l, l, p, i, i, i, i, i, f, p, i], ctypes.c_int)
         self.block = int(library.gw_block())
+        self.max_rows = int(library.gw_max_rows())
 
     def fits(self, in_features: int) -> bool:
         """True when a layer with `in_features` inputs can run here (a whole number of activation blocks)."""
@@ -62,7 +63,7 @@ class Kernels:
         residual: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Return `x @ (weight * scale[:, None]).T + bias + residual` as bf16 [rows, out] for `x` bf16 [rows, in]
-        (at most 4096 rows), `weight` int8 [out, in] (contiguous), `scale` float32 [out], `bias` bf16 [out] or
+        (at most `max_rows`), `weight` int8 [out, in] (contiguous), `scale` float32 [out], `bias` bf16 [out] or
         None, `residual` bf16 [rows, out] or None (added after the product is rounded to bf16).
 
         Example:

@@ -20,6 +20,7 @@
 #ifndef TILE_M
 #define TILE_M 4 /* activation rows per pass over a channel's weights */
 #endif
+#define ROWS 256 /* activation rows per call, at most */
 #ifndef QBLOCK
 #define QBLOCK 128 /* activation elements per scale */
 #endif
@@ -88,40 +89,65 @@ static void quantize_rows(const uint16_t *x, int M, int K, int8_t *xq, float *xs
     }
 }
 
-/* Output channel n against G activation rows from m0: dot[j] = sum_k x[m0 + j, k] w[n, k] (before the channel's
- * scale). One channel at a time keeps each thread's reads of the weights one sequential stream (measured:
- * ~40 GB/s from memory, against ~20 GB/s for tiles of 4 channels). */
-static inline __attribute__((always_inline)) void channel(
-    const int G, const int8_t *row, int K, const int8_t *xq, const float *xs, const float *corr, int m0, float *dot) {
+/* R output channels (rows `row`, `row` + K, ...) against G activation rows from m0: dot[r * TILE_M + j] =
+ * sum_k x[m0 + j, k] w[r, k] (before the channels' scales). One channel at a time (R = 1) keeps each thread's
+ * reads of the weights one sequential stream, which is what counts for one or two activation rows (measured:
+ * ~40 GB/s from memory, against ~20 GB/s for tiles of 4 channels); with more rows the work is bound by
+ * arithmetic, and tiles of 4 channels share each activation load and scale between them (R = 4). */
+static inline __attribute__((always_inline)) void channels(
+    const int R, const int G, const int8_t *row, int K, const int8_t *xq, const float *xs, const float *corr, int m0,
+    float *dot) {
     const int nb = K / QBLOCK;
     const __m512i flip = _mm512_set1_epi8((char)0x80);
-    __m512 acc[TILE_M];
-    for (int j = 0; j < G; j++) acc[j] = _mm512_setzero_ps();
+    __m512 acc[4][TILE_M];
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < G; j++) acc[r][j] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++) {
-        __m512i wv[QBLOCK / 64];
-        for (int h = 0; h < QBLOCK / 64; h++)
-            wv[h] = _mm512_xor_si512(_mm512_loadu_si512((const void *)(row + (size_t)b * QBLOCK + 64 * h)), flip);
+        __m512i wv[4][QBLOCK / 64];
+        for (int r = 0; r < R; r++)
+            for (int h = 0; h < QBLOCK / 64; h++)
+                wv[r][h] = _mm512_xor_si512(
+                    _mm512_loadu_si512((const void *)(row + (size_t)r * K + (size_t)b * QBLOCK + 64 * h)), flip);
         for (int j = 0; j < G; j++) {
             const int8_t *xp = xq + (size_t)(m0 + j) * K + (size_t)b * QBLOCK;
-            __m512i d = _mm512_setzero_si512();
-            for (int h = 0; h < QBLOCK / 64; h++) d = _mm512_dpbusd_epi32(d, wv[h], _mm512_loadu_si512((const void *)(xp + 64 * h)));
-            acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_set1_ps(xs[(size_t)(m0 + j) * nb + b]), acc[j]);
+            __m512i xv[QBLOCK / 64];
+            for (int h = 0; h < QBLOCK / 64; h++) xv[h] = _mm512_loadu_si512((const void *)(xp + 64 * h));
+            const __m512 scale = _mm512_set1_ps(xs[(size_t)(m0 + j) * nb + b]);
+            for (int r = 0; r < R; r++) {
+                __m512i d = _mm512_setzero_si512();
+                for (int h = 0; h < QBLOCK / 64; h++) d = _mm512_dpbusd_epi32(d, wv[r][h], xv[h]);
+                acc[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), scale, acc[r][j]);
+            }
         }
     }
-    for (int j = 0; j < G; j++) dot[j] = _mm512_reduce_add_ps(acc[j]) - corr[m0 + j];
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < G; j++) dot[r * TILE_M + j] = _mm512_reduce_add_ps(acc[r][j]) - corr[m0 + j];
 }
 
-/* dot[m] for every activation row m, in passes of TILE_M rows over the channel's weights. */
-static inline void channel_all(const int8_t *row, int K, const int8_t *xq, const float *xs, const float *corr, int M,
-                               float *dot) {
-    int m0 = 0;
-    for (; m0 + TILE_M <= M; m0 += TILE_M) channel(TILE_M, row, K, xq, xs, corr, m0, dot + m0);
-    switch (M - m0) {
-        case 3: channel(3, row, K, xq, xs, corr, m0, dot + m0); break;
-        case 2: channel(2, row, K, xq, xs, corr, m0, dot + m0); break;
-        case 1: channel(1, row, K, xq, xs, corr, m0, dot + m0); break;
-        default: break;
+/* dot[r * M + m] for R channels from `row` and every activation row m, in passes of TILE_M activation rows. */
+static inline __attribute__((always_inline)) void channel_rows(
+    const int R, const int8_t *row, int K, const int8_t *xq, const float *xs, const float *corr, int M, float *dot) {
+    float part[4 * TILE_M];
+    for (int m0 = 0; m0 < M; m0 += TILE_M) {
+        const int G = M - m0 < TILE_M ? M - m0 : TILE_M;
+        switch (G) {
+            case 4: channels(R, 4, row, K, xq, xs, corr, m0, part); break;
+            case 3: channels(R, 3, row, K, xq, xs, corr, m0, part); break;
+            case 2: channels(R, 2, row, K, xq, xs, corr, m0, part); break;
+            default: channels(R, 1, row, K, xq, xs, corr, m0, part); break;
+        }
+        for (int r = 0; r < R; r++)
+            for (int j = 0; j < G; j++) dot[(size_t)r * M + m0 + j] = part[r * TILE_M + j];
     }
+}
+
+/* Channels [n, n + count) against all M activation rows into dot[(c - n) * M + m], tiles of 4 channels when M > 2. */
+static void channel_block(const int8_t *w, int K, int n, int count, const int8_t *xq, const float *xs,
+                          const float *corr, int M, float *dot) {
+    int c = 0;
+    if (M > 2)
+        for (; c + 4 <= count; c += 4) channel_rows(4, w + (size_t)(n + c) * K, K, xq, xs, corr, M, dot + (size_t)c * M);
+    for (; c < count; c++) channel_rows(1, w + (size_t)(n + c) * K, K, xq, xs, corr, M, dot + (size_t)c * M);
 }
 
 static inline float from_bf16(uint16_t h) {
@@ -154,6 +180,9 @@ static void release(quantized *q) { free(q->xq), free(q->xs), free(q->corr); }
 /* The block size along K this kernel needs (K % gw_block() == 0). */
 int gw_block(void) { return QBLOCK; }
 
+/* The most activation rows one call of gw_int8_linear or gw_int8_silu_mul takes. */
+int gw_max_rows(void) { return ROWS; }
+
 /* y[M, N] (bf16) = x[M, K] (bf16) @ (w[N, K] (int8) * sw[N])^T + bias[N] (bf16, or NULL) + residual[M, N] (bf16,
  * or NULL). Returns 0, or -1 when K is not a multiple of the block or memory ran out (nothing written). */
 typedef struct {
@@ -167,21 +196,25 @@ typedef struct {
 
 static void linear_part(void *ctx, int begin, int end) {
     const linear_task *t = (const linear_task *)ctx;
-    float dot[4096];
-    for (int n = begin; n < end; n++) {
-        channel_all(t->w + (size_t)n * t->K, t->K, t->q.xq, t->q.xs, t->q.corr, t->M, dot);
-        const float b = t->bias ? from_bf16(t->bias[n]) : 0.f;
-        for (int m = 0; m < t->M; m++) {
-            float v = t->sw[n] * dot[m] + b;
-            if (t->residual) v = from_bf16(to_bf16(v)) + from_bf16(t->residual[(size_t)m * t->N + n]);
-            t->y[(size_t)m * t->N + n] = to_bf16(v);
+    float dot[4 * ROWS];
+    for (int n0 = begin; n0 < end; n0 += 4) {
+        const int count = end - n0 < 4 ? end - n0 : 4;
+        channel_block(t->w, t->K, n0, count, t->q.xq, t->q.xs, t->q.corr, t->M, dot);
+        for (int c = 0; c < count; c++) {
+            const int n = n0 + c;
+            const float b = t->bias ? from_bf16(t->bias[n]) : 0.f;
+            for (int m = 0; m < t->M; m++) {
+                float v = t->sw[n] * dot[c * t->M + m] + b;
+                if (t->residual) v = from_bf16(to_bf16(v)) + from_bf16(t->residual[(size_t)m * t->N + n]);
+                t->y[(size_t)m * t->N + n] = to_bf16(v);
+            }
         }
     }
 }
 
 int gw_int8_linear(const uint16_t *x, int M, int K, const int8_t *w, const float *sw, const uint16_t *bias, int N,
                    const uint16_t *residual, uint16_t *y, int threads) {
-    if (K % QBLOCK != 0 || M <= 0 || N <= 0 || M > 4096) return -1;
+    if (K % QBLOCK != 0 || M <= 0 || N <= 0 || M > ROWS) return -1;
     linear_task t = {.w = w, .sw = sw, .bias = bias, .residual = residual, .M = M, .K = K, .N = N, .y = y};
     if (quantize(x, M, K, &t.q) != 0) return -1;
     parallel(linear_part, &t, N, threads);
@@ -193,20 +226,25 @@ int gw_int8_linear(const uint16_t *x, int M, int K, const int8_t *w, const float
  * (each rounded to bf16 first, as the bf16 model computes it). Returns 0 or -1 as gw_int8_linear. */
 static void silu_mul_part(void *ctx, int begin, int end) {
     const linear_task *t = (const linear_task *)ctx;
-    float gate[4096], up[4096];
-    for (int n = begin; n < end; n++) {
-        channel_all(t->w + (size_t)n * t->K, t->K, t->q.xq, t->q.xs, t->q.corr, t->M, gate);
-        channel_all(t->w2 + (size_t)n * t->K, t->K, t->q.xq, t->q.xs, t->q.corr, t->M, up);
-        for (int m = 0; m < t->M; m++) {
-            const float g = from_bf16(to_bf16(t->sw[n] * gate[m])), u = from_bf16(to_bf16(t->sw2[n] * up[m]));
-            t->y[(size_t)m * t->N + n] = to_bf16(from_bf16(to_bf16(g / (1.f + expf(-g)))) * u);
+    float gate[4 * ROWS], up[4 * ROWS];
+    for (int n0 = begin; n0 < end; n0 += 4) {
+        const int count = end - n0 < 4 ? end - n0 : 4;
+        channel_block(t->w, t->K, n0, count, t->q.xq, t->q.xs, t->q.corr, t->M, gate);
+        channel_block(t->w2, t->K, n0, count, t->q.xq, t->q.xs, t->q.corr, t->M, up);
+        for (int c = 0; c < count; c++) {
+            const int n = n0 + c;
+            for (int m = 0; m < t->M; m++) {
+                const float g = from_bf16(to_bf16(t->sw[n] * gate[c * t->M + m]));
+                const float u = from_bf16(to_bf16(t->sw2[n] * up[c * t->M + m]));
+                t->y[(size_t)m * t->N + n] = to_bf16(from_bf16(to_bf16(g / (1.f + expf(-g)))) * u);
+            }
         }
     }
 }
 
 int gw_int8_silu_mul(const uint16_t *x, int M, int K, const int8_t *wg, const float *sg, const int8_t *wu,
                      const float *su, int N, uint16_t *y, int threads) {
-    if (K % QBLOCK != 0 || M <= 0 || N <= 0 || M > 4096) return -1;
+    if (K % QBLOCK != 0 || M <= 0 || N <= 0 || M > ROWS) return -1;
     linear_task t = {.w = wg, .w2 = wu, .sw = sg, .sw2 = su, .M = M, .K = K, .N = N, .y = y};
     if (quantize(x, M, K, &t.q) != 0) return -1;
     parallel(silu_mul_part, &t, N, threads);
