@@ -158,3 +158,24 @@ def test_the_fast_decode_path_writes_the_tokens_transformers_layers_write(local_
     # Not bit for bit: sums in another order flip a bf16 rounding now and then, and int8 activations can carry
     # such a flip to the next quantization step (seen: 0 on one prompt, 0.375 of 18.5 on this one).
     assert (fast_logits - plain_logits).abs().max() <= 0.05 * plain_logits.abs().max()
+
+
+@pytest.mark.model
+def test_without_the_native_kernels_the_model_still_calls_the_tool_right() -> None:
+    """The fallback (GRAPHWRIGHT_NATIVE=0: torch's int8 kernel, Transformers' layers) on the real model."""
+    code = (
+        "from langchain_core.messages import HumanMessage, SystemMessage\n"
+        "from graphwright import calculator\n"
+        "from graphwright.models import ChatLocal\n"
+        "model = ChatLocal(max_new_tokens=64)\n"
+        "local = model.load()\n"
+        "layers = [m for m in local.model.modules() if type(m).__name__ == 'Int8Linear']\n"
+        "print(local.fast_layers, len(layers), sum(m.native is None for m in layers))\n"
+        "q = [SystemMessage('You are a helpful assistant. Use the calculator for arithmetic.'), HumanMessage('What is 17 * 23 + 4?')]\n"
+        "call = model.bind_tools([calculator]).invoke(q).tool_calls[0]\n"
+        "print(call['name'], calculator.invoke(call['args']['expression']))\n"
+    )
+    env = {**os.environ, "GRAPHWRIGHT_NATIVE": "0", "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[:2] == ["0 169 169", "calculator 395"]  # 24 layers x 7 linears + the LM head
