@@ -193,7 +193,14 @@ def _build() -> Path:
     target = cache_dir() / "native" / f"native-{digest.hexdigest()[:16]}.so"
     if target.exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return _compile(target, torch_lib)
+    except OSError as exc:
+        raise _Unavailable(f"could not build the kernels into {target.parent}: {exc}") from exc
+
+
+def _compile(target: Path, torch_lib: Path) -> Path:
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         built = Path(scratch) / target.name
         # -rpath: the libgomp.so.1 found is torch's (already loaded under that name once torch is imported).

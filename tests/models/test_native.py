@@ -87,6 +87,13 @@ def test_a_new_cache_folder_gets_one_built_library_reused_afterwards(tmp_path) -
     assert [p.stat().st_mtime_ns for p in (tmp_path / "native").iterdir()] == [stamp]
 
 
+def test_a_cache_folder_that_cannot_be_written_leaves_torchs_kernels_with_the_reason(tmp_path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    out = _probe({"GRAPHWRIGHT_CACHE": str(blocker)})
+    assert out.startswith(f"False could not build the kernels into {blocker}/native") or "CPU lacks" in out
+
+
 def test_a_cpu_without_vnni_is_named(monkeypatch) -> None:
     monkeypatch.setattr(_native, "_state", {})
     monkeypatch.setattr(_native, "_cpu_flags", lambda: {"avx2", "avx512f"})
