@@ -1,4 +1,4 @@
-"""A decode step for Llama/Qwen2-style decoder layers in seven C calls instead of ~60 small torch ops.
+"""A decode step for Llama/Qwen2-style decoder layers in eight C calls instead of ~60 small torch ops.
 
 With int8 weights read at memory speed (`models/native.c`), what is left of a decode step on this CPU is the
 cost of the step's small operations: each torch op and module call costs microseconds, and a decoder layer

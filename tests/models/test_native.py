@@ -136,7 +136,7 @@ def test_the_layer_kernels_compute_what_transformers_qwen2_layers_compute() -> N
 @pytest.mark.model
 @needs_kernel
 def test_the_fast_decode_path_writes_the_tokens_transformers_layers_write(local_chat_model) -> None:
-    """Greedy decoding with the fast path (seven kernel calls a layer) against the same model's own layers."""
+    """Greedy decoding with the fast path (eight kernel calls a layer) against the same model's own layers."""
     local = local_chat_model.load()
     assert local.fast_layers == len(local.model.model.layers) == 24
     ids = local.tokenizer(local.render([{"role": "user", "content": "Name three rivers in Europe."}]), return_tensors="pt")
