@@ -93,9 +93,11 @@ class _FastStep:
         **kwargs: Any,
     ) -> torch.Tensor:
         """Return the layer's output for `hidden_states` [batch, 1, hidden] (bf16) after updating its cache, or
-        the original forward's for anything else (prefill, no cache, other dtypes)."""
+        the original forward's for anything else (prefill, more rows than the kernels take, no cache, other
+        dtypes)."""
         if (
             hidden_states.shape[1] != 1
+            or hidden_states.shape[0] > self.native.max_rows
             or hidden_states.dtype != torch.bfloat16
             or past_key_values is None
             or position_embeddings is None

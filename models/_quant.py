@@ -6,8 +6,8 @@ channel (symmetric, round to nearest). Which kernel a call takes depends on its 
 
 - Up to `NATIVE_ROWS` rows (decode steps, a batch of them, short prompt suffixes after a reused prefix), our
   AVX-512 VNNI kernel (`models/_native.py`: activations quantized to int8 in blocks of 128, integer dot
-  products): at one row ~4x faster than torch's int8 kernel from memory and ~5x faster than a bf16 matmul,
-  and still faster than bf16 at 64 rows. Its rows are independent: a row computes the same alone or batched.
+  products): at one row ~3x faster than torch's int8 kernel with weights from memory (~38 vs ~13 GB/s) and
+  ~4-5x faster than a bf16 matmul, and still faster than bf16 at 64 rows. Its rows are independent: a row computes the same alone or batched.
 - More rows (long prompts): a bf16 matmul on the dense bf16 weight when the layer keeps it (`keep_dense=True`,
   the default: 1.5x the weight memory), else on the weight dequantized for the call (prefill ~2x slower).
 - Without the native kernel: decode steps (one position per sequence) on `torch.ops.aten._weight_int8pack_mm`

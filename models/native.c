@@ -9,29 +9,24 @@
  * share one pool of workers (a second pool of spinning workers would fight torch's for the two cores).
  *
  * gw_int8_silu_mul, gw_rmsnorm, gw_rotary: the rest of a Llama/Qwen2 decoder layer's decode step, so a layer
- * is a handful of calls instead of ~60 small torch ops (models/_lean.py).
+ * is a handful of calls instead of ~60 small torch ops (models/_fastpath.py).
  * gw_decode_attention: one query per sequence against its key/value cache (see below). */
 #include <immintrin.h>
+#include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <math.h>
 
-#ifndef TILE_M
-#define TILE_M 4 /* activation rows per pass over a channel's weights */
-#endif
-#define ROWS 256 /* activation rows per call, at most */
+#define QBLOCK 128       /* activation elements per scale */
+#define TILE_M 4         /* activation rows per pass over a channel's weights */
+#define ROWS 256         /* activation rows per call, at most */
 #define TILE_ROWS_MIN 15 /* tiles of 4 channels only above this many activation rows (see `channels`) */
-#ifndef QBLOCK
-#define QBLOCK 128 /* activation elements per scale */
-#endif
 
 /* Run fn over [0, n) on `threads` OpenMP threads (torch's own libgomp, so torch and these kernels share one
  * pool of workers), in chunks taken from a shared counter: a worker that wakes late (libgomp puts its workers
  * to sleep quickly when several threads own pools) leaves its chunks to the others instead of making them
  * wait at the end (measured: a fixed half each left the caller waiting ~20% of a decode step). */
-#include <omp.h>
-
 typedef void (*task_fn)(void *ctx, int begin, int end);
 
 static void parallel(task_fn fn, void *ctx, int n, int threads) {
@@ -159,7 +154,7 @@ static inline float from_bf16(uint16_t h) {
     return f;
 }
 
-/* Quantized activations of one call, or NULL when memory ran out. */
+/* The activations of one call, quantized: xq [M, K] int8, xs [M, K / QBLOCK] block scales, corr [M]. */
 typedef struct {
     int8_t *xq;
     float *xs, *corr;
@@ -185,8 +180,8 @@ int gw_block(void) { return QBLOCK; }
 /* The most activation rows one call of gw_int8_linear or gw_int8_silu_mul takes. */
 int gw_max_rows(void) { return ROWS; }
 
-/* y[M, N] (bf16) = x[M, K] (bf16) @ (w[N, K] (int8) * sw[N])^T + bias[N] (bf16, or NULL) + residual[M, N] (bf16,
- * or NULL). Returns 0, or -1 when K is not a multiple of the block or memory ran out (nothing written). */
+/* One int8 product over all N output channels: the weights (w, and w2 for the gated MLP), their scales, and
+ * where the bf16 result goes. */
 typedef struct {
     const int8_t *w, *w2;
     const float *sw, *sw2;
@@ -195,6 +190,16 @@ typedef struct {
     int M, K, N;
     uint16_t *y;
 } linear_task;
+
+/* Quantize x into t, run part over the N channels, free the quantized activations. Returns 0, or -1 when K is
+ * not a multiple of the block, M is out of range or memory ran out (nothing written). */
+static int run_linear(task_fn part, linear_task *t, const uint16_t *x, int threads) {
+    if (t->K % QBLOCK != 0 || t->M <= 0 || t->N <= 0 || t->M > ROWS) return -1;
+    if (quantize(x, t->M, t->K, &t->q) != 0) return -1;
+    parallel(part, t, t->N, threads);
+    release(&t->q);
+    return 0;
+}
 
 static void linear_part(void *ctx, int begin, int end) {
     const linear_task *t = (const linear_task *)ctx;
@@ -214,18 +219,14 @@ static void linear_part(void *ctx, int begin, int end) {
     }
 }
 
+/* y[M, N] (bf16) = x[M, K] (bf16) @ (w[N, K] (int8) * sw[N])^T + bias[N] (bf16, or NULL) + residual[M, N] (bf16,
+ * or NULL). Returns 0 or -1 as run_linear. */
 int gw_int8_linear(const uint16_t *x, int M, int K, const int8_t *w, const float *sw, const uint16_t *bias, int N,
                    const uint16_t *residual, uint16_t *y, int threads) {
-    if (K % QBLOCK != 0 || M <= 0 || N <= 0 || M > ROWS) return -1;
     linear_task t = {.w = w, .sw = sw, .bias = bias, .residual = residual, .M = M, .K = K, .N = N, .y = y};
-    if (quantize(x, M, K, &t.q) != 0) return -1;
-    parallel(linear_part, &t, N, threads);
-    release(&t.q);
-    return 0;
+    return run_linear(linear_part, &t, x, threads);
 }
 
-/* The MLP's first half: y[M, N] = silu(x wg^T * sg) * (x wu^T * su), both products from one quantization of x
- * (each rounded to bf16 first, as the bf16 model computes it). Returns 0 or -1 as gw_int8_linear. */
 /* exp(x) for 16 floats: Cephes' expf (range reduction by ln 2, a degree-5 polynomial, scaling by 2^n), within
  * ~2 ulp; libm's scalar expf in the MLP's epilogue cost ~15% of a decode step at 8 rows. */
 static inline __m512 exp16(__m512 x) {
@@ -272,14 +273,12 @@ static void silu_mul_part(void *ctx, int begin, int end) {
     }
 }
 
+/* The MLP's first half: y[M, N] = silu(x wg^T * sg) * (x wu^T * su), both products from one quantization of x
+ * (each rounded to bf16 first, as the bf16 model computes it). Returns 0 or -1 as run_linear. */
 int gw_int8_silu_mul(const uint16_t *x, int M, int K, const int8_t *wg, const float *sg, const int8_t *wu,
                      const float *su, int N, uint16_t *y, int threads) {
-    if (K % QBLOCK != 0 || M <= 0 || N <= 0 || M > ROWS) return -1;
     linear_task t = {.w = wg, .w2 = wu, .sw = sg, .sw2 = su, .M = M, .K = K, .N = N, .y = y};
-    if (quantize(x, M, K, &t.q) != 0) return -1;
-    parallel(silu_mul_part, &t, N, threads);
-    release(&t.q);
-    return 0;
+    return run_linear(silu_mul_part, &t, x, threads);
 }
 
 /* RMS norm as Transformers' Llama/Qwen2 compute it: y = w * bf16(x / sqrt(mean(x^2) + eps)), x and w bf16. */
