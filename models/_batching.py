@@ -308,9 +308,8 @@ class BatchScheduler:
             end = len(request.prompt_ids) - reused
             logits = out.logits[i, last.index(end - 1)]
             span = slice(past - reused, past + end)
-            kept = [(layer.keys[i : i + 1, :, span], layer.values[i : i + 1, :, span]) for layer in cache.layers]
-            if len(group) > 1:  # copies, so the prefix cache does not keep the whole batch's tensors alive
-                kept = [(k.clone(), v.clone()) for k, v in kept]
+            # copies, so the prefix cache holds just these positions, not the batch's buffers with their room
+            kept = [(layer.keys[i : i + 1, :, span].clone(), layer.values[i : i + 1, :, span].clone()) for layer in cache.layers]
             self.prefix.add(request.prompt_ids, kept)
             rows.append(_Row(request, position=len(request.prompt_ids), feed=[self._sample(request, logits)]))
         self._join(rows, cache, mask)
@@ -445,6 +444,9 @@ class BatchScheduler:
         keep = [i for i, row in enumerate(self._rows) if not row.request.future.done()]
         if len(keep) == len(self._rows):
             return
+        for i, row in enumerate(self._rows):
+            if i not in keep:
+                self._remember(i, row)
         if not keep:
             self._rows, self._cache, self._mask = [], None, None
             return
@@ -457,6 +459,18 @@ class BatchScheduler:
             layer.keys = layer.keys[index, :, trim:]
             layer.values = layer.values[index, :, trim:]
 
+    def _remember(self, index: int, row: _Row) -> None:
+        """Put a finished row's keys and values (its prompt and the tokens it generated and fed) into the prefix
+        cache: an agent's next call repeats this conversation and adds a tool result, so it then prefills only
+        what is new."""
+        request = row.request
+        if self.prefix.max_tokens <= 0 or request.future.exception() is not None:
+            return
+        ids = (request.prompt_ids + request.generated)[: row.position]
+        columns = self._mask[index].bool()  # the row's real positions (padding is left, and right within steps)
+        if int(columns.sum()) != len(ids):
+            return
+        self.prefix.add(ids, [(layer.keys[index : index + 1, :, columns], layer.values[index : index + 1, :, columns]) for layer in self._cache.layers])
 
 def _pad_left(tensor: Any, amount: int) -> Any:
     """Prepend `amount` zeros along the sequence axis (-2 for keys and values, -1 for a mask)."""

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from ._attention import decode_attention
-from ._native import Kernels, kernel
+from ._native import STRIP, Kernels, kernel
 from ._quant import Int8Linear
 
 MODEL_TYPES = ("qwen2", "llama")
@@ -76,10 +76,10 @@ class _FastStep:
         biases = [p.bias for p in projections]
         self.bias = None if any(b is None for b in biases) else torch.cat(biases)
         start = 0
-        for projection in projections:  # the three layers now read views of the joined weight
-            rows = projection.out_features
-            projection.weight = self.weight[start : start + rows]
-            start += rows
+        for projection in projections:  # the three layers now read views of the joined (packed) weight
+            strips = projection.out_features // STRIP
+            projection.weight = self.weight[start : start + strips]
+            start += strips
 
     def __call__(
         self,

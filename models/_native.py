@@ -30,6 +30,8 @@ from ._weights import cache_dir
 
 SOURCE = Path(__file__).with_name("native.c")
 CPU_FLAGS = ("avx512f", "avx512bw", "avx512vl", "avx512_vnni")
+STRIP = 16
+"""Output channels per strip of a packed weight (`Kernels.pack`)."""
 _FLAGS = ["-O3", "-shared", "-fPIC", "-fopenmp", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni", "-mfma"]
 
 _lock = threading.Lock()
@@ -42,6 +44,7 @@ class Kernels:
 
     def __init__(self, library: ctypes.CDLL) -> None:
         p, i, f, l = ctypes.c_void_p, ctypes.c_int, ctypes.c_float, ctypes.c_long
+        self._pack = _function(library.gw_pack, [p, i, i, p], None)
         self._call = _function(library.gw_int8_linear, [p, i, i, p, p, p, i, p, p, i], ctypes.c_int)
         self._silu_mul = _function(library.gw_int8_silu_mul, [p, i, i, p, p, p, p, i, p, i], ctypes.c_int)
         self._rmsnorm = _function(library.gw_rmsnorm, [p, i, i, p, f, p], None)
@@ -50,9 +53,26 @@ class Kernels:
         self.block = int(library.gw_block())
         self.max_rows = int(library.gw_max_rows())
 
-    def fits(self, in_features: int) -> bool:
-        """True when a layer with `in_features` inputs can run here (a whole number of activation blocks)."""
-        return in_features % self.block == 0
+    def fits(self, in_features: int, out_features: int) -> bool:
+        """True when a layer of that shape can run here: a whole number of activation blocks (`block`) in, a whole
+        number of strips (16 channels) out."""
+        return in_features % self.block == 0 and out_features % STRIP == 0
+
+    def pack(self, weight: torch.Tensor) -> torch.Tensor:
+        """Return int8 `weight` [out, in] in the kernels' layout: uint8 [out / 16, in * 16], strips of 16 output
+        channels, each group of 4 inputs one 64-byte vector, every weight stored as w + 128. Rows [a, b) of the
+        result are channels [16a, 16b): slices of it are packed weights too.
+
+        Raises:
+            ValueError: the shape does not fit (see `fits`) or `weight` is not int8.
+        """
+        out, inputs = weight.shape
+        if weight.dtype != torch.int8 or not self.fits(inputs, out):
+            raise ValueError(f"cannot pack a {weight.dtype} [{out}, {inputs}] weight: needs int8, in % {self.block} == 0, out % {STRIP} == 0")
+        weight = weight.contiguous()
+        packed = torch.empty(out // STRIP, inputs * STRIP, dtype=torch.uint8)
+        self._pack(weight.data_ptr(), out, inputs, packed.data_ptr())
+        return packed
 
     def linear(
         self,
@@ -62,19 +82,19 @@ class Kernels:
         bias: torch.Tensor | None,
         residual: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Return `x @ (weight * scale[:, None]).T + bias + residual` as bf16 [rows, out] for `x` bf16 [rows, in]
-        (at most `max_rows`), `weight` int8 [out, in] (contiguous), `scale` float32 [out], `bias` bf16 [out] or
-        None, `residual` bf16 [rows, out] or None (added after the product is rounded to bf16).
+        """Return `x @ (W * scale[:, None]).T + bias + residual` as bf16 [rows, out] for `x` bf16 [rows, in]
+        (at most `max_rows`), `weight` = `pack(W)`, `scale` float32 [out], `bias` bf16 [out] or None, `residual`
+        bf16 [rows, out] or None (added after the product is rounded to bf16).
 
         Example:
             >>> k = kernel()
-            >>> w = torch.full((4, 128), 3, dtype=torch.int8)
+            >>> w = torch.full((16, 128), 3, dtype=torch.int8)
             >>> x = torch.ones(1, 128, dtype=torch.bfloat16)
-            >>> k is None or k.linear(x, w, torch.full((4,), 0.5), None).tolist() == [[192.0, 192.0, 192.0, 192.0]]
+            >>> k is None or k.linear(x, k.pack(w), torch.full((16,), 0.5), None)[0, :3].tolist() == [192.0, 192.0, 192.0]
             True
         """
         x = x.contiguous()
-        rows, out = x.shape[0], weight.shape[0]
+        rows, out = x.shape[0], weight.shape[0] * STRIP
         y = torch.empty(rows, out, dtype=torch.bfloat16)
         if residual is not None:
             residual = residual.reshape(rows, out).contiguous()
@@ -88,10 +108,10 @@ class Kernels:
         self, x: torch.Tensor, gate: torch.Tensor, gate_scale: torch.Tensor, up: torch.Tensor, up_scale: torch.Tensor
     ) -> torch.Tensor:
         """Return `silu(x @ G.T) * (x @ U.T)` as bf16 [rows, out] (a gated MLP's first half) for int8 `gate` and
-        `up` [out, in] with float32 scales [out]; each product is rounded to bf16 before they meet, as the bf16
-        model rounds them."""
+        `up` (both packed by `pack`) with float32 scales [out]; each product is rounded to bf16 before they meet,
+        as the bf16 model rounds them."""
         x = x.contiguous()
-        rows, out = x.shape[0], gate.shape[0]
+        rows, out = x.shape[0], gate.shape[0] * STRIP
         y = torch.empty(rows, out, dtype=torch.bfloat16)
         status = self._silu_mul(x.data_ptr(), rows, x.shape[1], gate.data_ptr(), gate_scale.data_ptr(), up.data_ptr(),
                                 up_scale.data_ptr(), out, y.data_ptr(), torch.get_num_threads())

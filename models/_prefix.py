@@ -6,8 +6,8 @@ everything up to the user's question. `PrefixCache` keeps the per-layer keys and
 (one sequence each) and, for a new prompt, finds the longest shared token prefix and hands back a cache
 holding it, so only the remaining tokens go through the model.
 
-Stored tensors are never written to: Transformers' dynamic cache grows by concatenating into new tensors,
-so the prefill's own tensors can be kept as they are, without a copy.
+Stored tensors are never written to: a cache only ever appends past the end of what it holds (see
+`GrowingLayer`), so a stored view of a prefill's keys and values keeps seeing the same numbers.
 """
 
 from __future__ import annotations
@@ -106,11 +106,15 @@ class PrefixCache:
 
 
 def cache_from(layers: list[tuple[Any, Any]] | None, config: Any) -> Any:
-    """Return a new Transformers `DynamicCache` for `config`, holding `layers` (per-layer keys and values) if given."""
+    """Return a new Transformers `DynamicCache` for `config` whose full-attention layers are `GrowingLayer`s,
+    holding `layers` (per-layer keys and values) if given."""
     from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    from ._kvcache import GrowingLayer
 
     cache = DynamicCache(config=config)
+    cache.layers = [GrowingLayer() if type(layer) is DynamicLayer else layer for layer in cache.layers]
     for index, (keys, values) in enumerate(layers or ()):
         cache.update(keys, values, index)
     return cache
-

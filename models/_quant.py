@@ -1,17 +1,19 @@
-"""Int8 linear layers: half the bytes of bf16 per decoded token.
+"""Int8 linear layers: half the bytes of bf16 per decoded token, and (on our kernel) ~4x a bf16 prefill.
 
-Decoding reads every weight once per token, so its speed follows the bytes read. `quantize_int8` replaces a
-model's `nn.Linear` layers (the LM head too) by `Int8Linear`: int8 weights with one bf16 scale per output
-channel (symmetric, round to nearest). Which kernel a call takes depends on its shape alone:
+`quantize_int8` replaces a model's `nn.Linear` layers (the LM head too) by `Int8Linear`: int8 weights with one
+scale per output channel (symmetric, round to nearest). Which kernel serves a layer depends on the machine and
+its shape:
 
-- Up to `NATIVE_ROWS` rows (decode steps, a batch of them, short prompt suffixes after a reused prefix), our
-  AVX-512 VNNI kernel (`models/_native.py`: activations quantized to int8 in blocks of 128, integer dot
-  products): at one row ~3x faster than torch's int8 kernel with weights from memory (~38 vs ~13 GB/s) and
-  ~4-5x faster than a bf16 matmul, and still faster than bf16 at 64 rows. Its rows are independent: a row computes the same alone or batched.
-- More rows (long prompts): a bf16 matmul on the dense bf16 weight when the layer keeps it (`keep_dense=True`,
-  the default: 1.5x the weight memory), else on the weight dequantized for the call (prefill ~2x slower).
-- Without the native kernel: decode steps (one position per sequence) on `torch.ops.aten._weight_int8pack_mm`
-  (which needs widths that are multiples of 16: other layers dequantize), everything else as above.
+- Our AVX-512 VNNI kernel (`models/_native.py`), for every call, when it runs here and the layer fits (inputs a
+  multiple of 128, outputs of 16): the weight is kept only in the kernel's packed layout, activations are
+  quantized to int8 per block of 128 and the products are integer dot products. Measured on a 4864x896 layer
+  with weights from memory: ~150 us at one row (vs ~230 for our previous unpacked kernel, ~600 for torch's
+  int8 kernel), ~200 us at 8 rows, and 3.4 ms at 256 rows where a bf16 matmul takes 14.7 ms. Rows are
+  independent: a row computes the same alone or batched.
+- Otherwise decode steps (one position per sequence) take `torch.ops.aten._weight_int8pack_mm` (which needs
+  widths that are multiples of 16: other layers dequantize), and longer inputs a bf16 matmul on the dense bf16
+  weight when the layer keeps it (`keep_dense=True`, the default: 1.5x the weight memory), else on the weight
+  dequantized for the call.
 """
 
 from __future__ import annotations
@@ -23,11 +25,6 @@ from torch import nn
 
 from ._native import Kernels, kernel
 
-NATIVE_ROWS = 64
-"""Calls with at most this many rows (positions x sequences) take the native int8 kernel (measured on a
-4864x896 layer: 1.3 ms vs 1.5 ms for bf16 at 64 rows; about equal per row beyond)."""
-
-
 class Int8Linear(nn.Module):
     """A linear layer whose weight is int8 with one scale per output channel; activations come and go in bf16."""
 
@@ -35,16 +32,19 @@ class Int8Linear(nn.Module):
         self, weight: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor | None, dense: torch.Tensor | None = None
     ) -> None:
         """Hold `weight` (int8, [out, in]), `scale` (bf16, [out]), an optional `bias` (bf16, [out]) and an optional
-        `dense` bf16 copy of the weight for long inputs."""
+        `dense` bf16 copy of the weight for long inputs. Where the native kernel serves the layer, `weight`
+        becomes its packed form (`Kernels.pack`) and `dense` is dropped: that kernel takes every call."""
         super().__init__()
         self.in_features, self.out_features = weight.shape[1], weight.shape[0]
+        native = kernel()
+        self.native: Kernels | None = native if native is not None and native.fits(*weight.shape[::-1]) else None
+        if self.native is not None:
+            weight, dense = self.native.pack(weight), None
         self.register_buffer("weight", weight)
         self.register_buffer("scale", scale)
         self.register_buffer("bias", bias)
         self.register_buffer("dense", dense)
         self.register_buffer("scale32", scale.float())
-        native = kernel()
-        self.native: Kernels | None = native if native is not None and native.fits(self.in_features) else None
 
     @classmethod
     def from_linear(cls, linear: nn.Linear, *, keep_dense: bool = True) -> Int8Linear:
@@ -70,7 +70,7 @@ class Int8Linear(nn.Module):
         kernel its shape calls for (see the module's docstring)."""
         shape = x.shape
         rows = x.reshape(-1, shape[-1]).to(torch.bfloat16)
-        if self.native is not None and rows.shape[0] <= NATIVE_ROWS:
+        if self.native is not None:
             out = self.native.linear(rows, self.weight, self.scale32, self.bias)
         elif self.native is None and (x.dim() < 3 or shape[-2] == 1) and self.in_features % 16 == 0:
             # torch's int8 kernel, for decode steps only (its cost grows with the rows); it crashes on other widths

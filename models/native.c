@@ -19,9 +19,8 @@
 #include <string.h>
 
 #define QBLOCK 128       /* activation elements per scale */
-#define TILE_M 4         /* activation rows per pass over a channel's weights */
-#define ROWS 256         /* activation rows per call, at most */
-#define TILE_ROWS_MIN 15 /* tiles of 4 channels only above this many activation rows (see `channels`) */
+#define ROWS 65536       /* activation rows per call, at most */
+#define ROW_BLOCK 64     /* activation rows computed together (their int8 copies stay in cache) */
 
 /* Run fn over [0, n) on `threads` OpenMP threads (torch's own libgomp, so torch and these kernels share one
  * pool of workers), in chunks taken from a shared counter: a worker that wakes late (libgomp puts its workers
@@ -85,68 +84,6 @@ static void quantize_rows(const uint16_t *x, int M, int K, int8_t *xq, float *xs
     }
 }
 
-/* R output channels (rows `row`, `row` + K, ...) against G activation rows from m0: dot[r * TILE_M + j] =
- * sum_k x[m0 + j, k] w[r, k] (before the channels' scales). One channel at a time (R = 1) keeps each thread's
- * reads of the weights one sequential stream: ~40 GB/s from memory, against ~20 GB/s for tiles of 4 channels,
- * which counts up to ~15 activation rows (measured on 60 layers of 4864x896 not in cache, 8 rows: 224 vs
- * 432 us). With more rows the work is bound by arithmetic, and tiles of 4 channels (R = 4) share each
- * activation load and scale between them (64 rows in cache: 1.3 vs 1.9 ms). */
-static inline __attribute__((always_inline)) void channels(
-    const int R, const int G, const int8_t *row, int K, const int8_t *xq, const float *xs, const float *corr, int m0,
-    float *dot) {
-    const int nb = K / QBLOCK;
-    const __m512i flip = _mm512_set1_epi8((char)0x80);
-    __m512 acc[4][TILE_M];
-    for (int r = 0; r < R; r++)
-        for (int j = 0; j < G; j++) acc[r][j] = _mm512_setzero_ps();
-    for (int b = 0; b < nb; b++) {
-        __m512i wv[4][QBLOCK / 64];
-        for (int r = 0; r < R; r++)
-            for (int h = 0; h < QBLOCK / 64; h++)
-                wv[r][h] = _mm512_xor_si512(
-                    _mm512_loadu_si512((const void *)(row + (size_t)r * K + (size_t)b * QBLOCK + 64 * h)), flip);
-        for (int j = 0; j < G; j++) {
-            const int8_t *xp = xq + (size_t)(m0 + j) * K + (size_t)b * QBLOCK;
-            __m512i xv[QBLOCK / 64];
-            for (int h = 0; h < QBLOCK / 64; h++) xv[h] = _mm512_loadu_si512((const void *)(xp + 64 * h));
-            const __m512 scale = _mm512_set1_ps(xs[(size_t)(m0 + j) * nb + b]);
-            for (int r = 0; r < R; r++) {
-                __m512i d = _mm512_setzero_si512();
-                for (int h = 0; h < QBLOCK / 64; h++) d = _mm512_dpbusd_epi32(d, wv[r][h], xv[h]);
-                acc[r][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), scale, acc[r][j]);
-            }
-        }
-    }
-    for (int r = 0; r < R; r++)
-        for (int j = 0; j < G; j++) dot[r * TILE_M + j] = _mm512_reduce_add_ps(acc[r][j]) - corr[m0 + j];
-}
-
-/* dot[r * M + m] for R channels from `row` and every activation row m, in passes of TILE_M activation rows. */
-static inline __attribute__((always_inline)) void channel_rows(
-    const int R, const int8_t *row, int K, const int8_t *xq, const float *xs, const float *corr, int M, float *dot) {
-    float part[4 * TILE_M];
-    for (int m0 = 0; m0 < M; m0 += TILE_M) {
-        const int G = M - m0 < TILE_M ? M - m0 : TILE_M;
-        switch (G) {
-            case 4: channels(R, 4, row, K, xq, xs, corr, m0, part); break;
-            case 3: channels(R, 3, row, K, xq, xs, corr, m0, part); break;
-            case 2: channels(R, 2, row, K, xq, xs, corr, m0, part); break;
-            default: channels(R, 1, row, K, xq, xs, corr, m0, part); break;
-        }
-        for (int r = 0; r < R; r++)
-            for (int j = 0; j < G; j++) dot[(size_t)r * M + m0 + j] = part[r * TILE_M + j];
-    }
-}
-
-/* Channels [n, n + count) against all M activation rows into dot[(c - n) * M + m]. */
-static void channel_block(const int8_t *w, int K, int n, int count, const int8_t *xq, const float *xs,
-                          const float *corr, int M, float *dot) {
-    int c = 0;
-    if (M > TILE_ROWS_MIN)
-        for (; c + 4 <= count; c += 4) channel_rows(4, w + (size_t)(n + c) * K, K, xq, xs, corr, M, dot + (size_t)c * M);
-    for (; c < count; c++) channel_rows(1, w + (size_t)(n + c) * K, K, xq, xs, corr, M, dot + (size_t)c * M);
-}
-
 static inline float from_bf16(uint16_t h) {
     const uint32_t u = (uint32_t)h << 16;
     float f;
@@ -180,53 +117,6 @@ int gw_block(void) { return QBLOCK; }
 /* The most activation rows one call of gw_int8_linear or gw_int8_silu_mul takes. */
 int gw_max_rows(void) { return ROWS; }
 
-/* One int8 product over all N output channels: the weights (w, and w2 for the gated MLP), their scales, and
- * where the bf16 result goes. */
-typedef struct {
-    const int8_t *w, *w2;
-    const float *sw, *sw2;
-    const uint16_t *bias, *residual;
-    quantized q;
-    int M, K, N;
-    uint16_t *y;
-} linear_task;
-
-/* Quantize x into t, run part over the N channels, free the quantized activations. Returns 0, or -1 when K is
- * not a multiple of the block, M is out of range or memory ran out (nothing written). */
-static int run_linear(task_fn part, linear_task *t, const uint16_t *x, int threads) {
-    if (t->K % QBLOCK != 0 || t->M <= 0 || t->N <= 0 || t->M > ROWS) return -1;
-    if (quantize(x, t->M, t->K, &t->q) != 0) return -1;
-    parallel(part, t, t->N, threads);
-    release(&t->q);
-    return 0;
-}
-
-static void linear_part(void *ctx, int begin, int end) {
-    const linear_task *t = (const linear_task *)ctx;
-    float dot[4 * ROWS];
-    for (int n0 = begin; n0 < end; n0 += 4) {
-        const int count = end - n0 < 4 ? end - n0 : 4;
-        channel_block(t->w, t->K, n0, count, t->q.xq, t->q.xs, t->q.corr, t->M, dot);
-        for (int c = 0; c < count; c++) {
-            const int n = n0 + c;
-            const float b = t->bias ? from_bf16(t->bias[n]) : 0.f;
-            for (int m = 0; m < t->M; m++) {
-                float v = t->sw[n] * dot[c * t->M + m] + b;
-                if (t->residual) v = from_bf16(to_bf16(v)) + from_bf16(t->residual[(size_t)m * t->N + n]);
-                t->y[(size_t)m * t->N + n] = to_bf16(v);
-            }
-        }
-    }
-}
-
-/* y[M, N] (bf16) = x[M, K] (bf16) @ (w[N, K] (int8) * sw[N])^T + bias[N] (bf16, or NULL) + residual[M, N] (bf16,
- * or NULL). Returns 0 or -1 as run_linear. */
-int gw_int8_linear(const uint16_t *x, int M, int K, const int8_t *w, const float *sw, const uint16_t *bias, int N,
-                   const uint16_t *residual, uint16_t *y, int threads) {
-    linear_task t = {.w = w, .sw = sw, .bias = bias, .residual = residual, .M = M, .K = K, .N = N, .y = y};
-    return run_linear(linear_part, &t, x, threads);
-}
-
 /* exp(x) for 16 floats: Cephes' expf (range reduction by ln 2, a degree-5 polynomial, scaling by 2^n), within
  * ~2 ulp; libm's scalar expf in the MLP's epilogue cost ~15% of a decode step at 8 rows. */
 static inline __m512 exp16(__m512 x) {
@@ -253,29 +143,153 @@ static inline __m512 round_bf16(__m512 v) {
     return _mm512_castsi512_ps(_mm512_and_si512(r, _mm512_set1_epi32((int)0xffff0000u)));
 }
 
+/* ---- packed int8 products ---------------------------------------------------------------------------------
+ * Weights are packed once (gw_pack) into strips of 16 output channels: strip s holds, for each group of 4
+ * inputs k = 4g..4g+3, one 64-byte vector of the 16 channels' 4 weights, each stored as w + 128 (unsigned, as
+ * vpdpbusd wants its first operand). A step of the micro-kernel loads one such vector and adds it, times each
+ * activation row's 4 int8 values (a broadcast from memory), into that row's 16 integer lanes: every lane is one
+ * output channel, so nothing is reduced across lanes, and one weight load serves up to TILE activation rows.
+ * After each block of 128 inputs the integer sums are scaled by the row's block scale into float sums; the
+ * extra 128 * sum(x) that the unsigned weights add is taken off once per row at the end. */
+#define STRIP 16 /* output channels per strip */
+#ifndef PREFETCH
+#define PREFETCH 2048
+#endif
+#define TILE 8   /* activation rows per pass over a strip */
+
+/* w [N, K] int8 (N % 16 == 0, K % 4 == 0) into packed [N / 16][K / 4][16][4] bytes of w + 128. */
+void gw_pack(const int8_t *w, int N, int K, uint8_t *packed) {
+    for (int s = 0; s < N / STRIP; s++)
+        for (int g = 0; g < K / 4; g++)
+            for (int c = 0; c < STRIP; c++)
+                for (int j = 0; j < 4; j++)
+                    packed[(((size_t)s * (K / 4) + g) * STRIP + c) * 4 + j] =
+                        (uint8_t)(w[(size_t)(s * STRIP + c) * K + 4 * g + j] + 128);
+}
+
+/* out[j] (16 channels of strip `strip`) = sum_k x[m0 + j, k] w[c, k] for G rows, before the channels' scales. */
+static inline __attribute__((always_inline)) void strip_rows(
+    const int G, const uint8_t *strip, int K, const int8_t *xq, const float *xs, const float *corr, int m0,
+    __m512 *out) {
+    const int nb = K / QBLOCK;
+    __m512 acc[TILE];
+    for (int j = 0; j < G; j++) acc[j] = _mm512_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        __m512i d[TILE];
+        for (int j = 0; j < G; j++) d[j] = _mm512_setzero_si512();
+        const uint8_t *wb = strip + (size_t)b * QBLOCK * STRIP;
+        const int8_t *xb = xq + (size_t)m0 * K + (size_t)b * QBLOCK;
+#pragma GCC unroll 4
+        for (int g = 0; g < QBLOCK / 4; g++) {
+            const __m512i wv = _mm512_loadu_si512((const void *)(wb + 64 * g));
+            _mm_prefetch((const char *)(wb + 64 * g + PREFETCH), _MM_HINT_T0);
+#pragma GCC unroll 8
+            for (int j = 0; j < G; j++) d[j] = _mm512_dpbusd_epi32(d[j], wv, _mm512_set1_epi32(*(const int32_t *)(xb + (size_t)j * K + 4 * g)));
+        }
+        for (int j = 0; j < G; j++)
+            acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d[j]), _mm512_set1_ps(xs[(size_t)(m0 + j) * nb + b]), acc[j]);
+    }
+    for (int j = 0; j < G; j++) out[j] = _mm512_sub_ps(acc[j], _mm512_set1_ps(corr[m0 + j]));
+}
+
+/* The 16 channels of strip s against activation rows [m0, m0 + G), G <= TILE, into out[0..G). */
+static void strip_tile(const uint8_t *w, int K, int s, const quantized *q, int m0, int G, __m512 *out) {
+    const uint8_t *strip = w + (size_t)s * STRIP * K;
+    switch (G) {
+        case 8: strip_rows(8, strip, K, q->xq, q->xs, q->corr, m0, out); break;
+        case 7: strip_rows(7, strip, K, q->xq, q->xs, q->corr, m0, out); break;
+        case 6: strip_rows(6, strip, K, q->xq, q->xs, q->corr, m0, out); break;
+        case 5: strip_rows(5, strip, K, q->xq, q->xs, q->corr, m0, out); break;
+        case 4: strip_rows(4, strip, K, q->xq, q->xs, q->corr, m0, out); break;
+        case 3: strip_rows(3, strip, K, q->xq, q->xs, q->corr, m0, out); break;
+        case 2: strip_rows(2, strip, K, q->xq, q->xs, q->corr, m0, out); break;
+        default: strip_rows(1, strip, K, q->xq, q->xs, q->corr, m0, out); break;
+    }
+}
+
+/* 16 floats to bf16 (nearest, ties to even), stored at p. */
+static inline void store_bf16x16(uint16_t *p, __m512 v) {
+    _mm256_storeu_si256((__m256i *)p, _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(round_bf16(v)), 16)));
+}
+
+/* One int8 product over all N output channels: the weights (w, and w2 for the gated MLP), their scales, and
+ * where the bf16 result goes. */
+typedef struct {
+    const uint8_t *w, *w2; /* packed by gw_pack */
+    const float *sw, *sw2;
+    const uint16_t *bias, *residual;
+    quantized q;
+    int M, K, N;
+    int rows, rows_end; /* the block of activation rows being computed */
+    uint16_t *y;
+} linear_task;
+
+/* Quantize x into t, run part over the N / 16 strips for each block of ROW_BLOCK activation rows (whose
+ * quantized activations then stay in cache while the weights stream past them), free the quantized
+ * activations. Returns 0, or -1 when K is not a multiple of the block, N not a multiple of the strip, M is out
+ * of range or memory ran out (nothing written). */
+static int run_linear(task_fn part, linear_task *t, const uint16_t *x, int threads) {
+    if (t->K % QBLOCK != 0 || t->M <= 0 || t->N <= 0 || t->N % STRIP != 0 || t->M > ROWS) return -1;
+    if (quantize(x, t->M, t->K, &t->q) != 0) return -1;
+    for (t->rows = 0; t->rows < t->M; t->rows += ROW_BLOCK) {
+        t->rows_end = t->rows + ROW_BLOCK < t->M ? t->rows + ROW_BLOCK : t->M;
+        parallel(part, t, t->N / STRIP, threads);
+    }
+    release(&t->q);
+    return 0;
+}
+
+static void linear_part(void *ctx, int begin, int end) {
+    const linear_task *t = (const linear_task *)ctx;
+    const int N = t->N;
+    __m512 out[TILE];
+    for (int s = begin; s < end; s++) {
+        const int n = s * STRIP;
+        const __m512 scale = _mm512_loadu_ps(t->sw + n);
+        const __m512 bias = t->bias ? load_bf16x16(t->bias + n) : _mm512_setzero_ps();
+        for (int m0 = t->rows; m0 < t->rows_end; m0 += TILE) {
+            const int G = t->rows_end - m0 < TILE ? t->rows_end - m0 : TILE;
+            strip_tile(t->w, t->K, s, &t->q, m0, G, out);
+            for (int j = 0; j < G; j++) {
+                __m512 v = _mm512_fmadd_ps(out[j], scale, bias);
+                if (t->residual) v = _mm512_add_ps(round_bf16(v), load_bf16x16(t->residual + (size_t)(m0 + j) * N + n));
+                store_bf16x16(t->y + (size_t)(m0 + j) * N + n, v);
+            }
+        }
+    }
+}
+
+/* y[M, N] (bf16) = x[M, K] (bf16) @ (w[N, K] (int8) * sw[N])^T + bias[N] (bf16, or NULL) + residual[M, N] (bf16,
+ * or NULL). Returns 0 or -1 as run_linear. */
+int gw_int8_linear(const uint16_t *x, int M, int K, const uint8_t *w, const float *sw, const uint16_t *bias, int N,
+                   const uint16_t *residual, uint16_t *y, int threads) {
+    linear_task t = {.w = w, .sw = sw, .bias = bias, .residual = residual, .M = M, .K = K, .N = N, .y = y};
+    return run_linear(linear_part, &t, x, threads);
+}
+
 static void silu_mul_part(void *ctx, int begin, int end) {
     const linear_task *t = (const linear_task *)ctx;
-    float gate[4 * ROWS + 16], up[4 * ROWS + 16];
-    for (int n0 = begin; n0 < end; n0 += 4) {
-        const int count = end - n0 < 4 ? end - n0 : 4, M = t->M;
-        channel_block(t->w, t->K, n0, count, t->q.xq, t->q.xs, t->q.corr, M, gate);
-        channel_block(t->w2, t->K, n0, count, t->q.xq, t->q.xs, t->q.corr, M, up);
-        for (int c = 0; c < count; c++)
-            for (int m = 0; m < M; m++) gate[c * M + m] *= t->sw[n0 + c], up[c * M + m] *= t->sw2[n0 + c];
-        for (int i = count * M; i % 16; i++) gate[i] = up[i] = 0.f; /* the last vector's unused lanes */
-        for (int i = 0; i < count * M; i += 16) { /* silu(g) * u, each rounded to bf16 as the bf16 model does */
-            const __m512 g = round_bf16(_mm512_loadu_ps(gate + i)), u = round_bf16(_mm512_loadu_ps(up + i));
-            const __m512 silu = round_bf16(_mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), g)))));
-            _mm512_storeu_ps(gate + i, _mm512_mul_ps(silu, u));
+    const int N = t->N;
+    __m512 gate[TILE], up[TILE];
+    for (int s = begin; s < end; s++) {
+        const int n = s * STRIP;
+        const __m512 sg = _mm512_loadu_ps(t->sw + n), su = _mm512_loadu_ps(t->sw2 + n);
+        for (int m0 = t->rows; m0 < t->rows_end; m0 += TILE) {
+            const int G = t->rows_end - m0 < TILE ? t->rows_end - m0 : TILE;
+            strip_tile(t->w, t->K, s, &t->q, m0, G, gate);
+            strip_tile(t->w2, t->K, s, &t->q, m0, G, up);
+            for (int j = 0; j < G; j++) { /* silu(g) * u, each rounded to bf16 as the bf16 model does */
+                const __m512 g = round_bf16(_mm512_mul_ps(gate[j], sg)), u = round_bf16(_mm512_mul_ps(up[j], su));
+                const __m512 silu = round_bf16(_mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), g)))));
+                store_bf16x16(t->y + (size_t)(m0 + j) * N + n, _mm512_mul_ps(silu, u));
+            }
         }
-        for (int c = 0; c < count; c++)
-            for (int m = 0; m < M; m++) t->y[(size_t)m * t->N + n0 + c] = to_bf16(gate[c * M + m]);
     }
 }
 
 /* The MLP's first half: y[M, N] = silu(x wg^T * sg) * (x wu^T * su), both products from one quantization of x
  * (each rounded to bf16 first, as the bf16 model computes it). Returns 0 or -1 as run_linear. */
-int gw_int8_silu_mul(const uint16_t *x, int M, int K, const int8_t *wg, const float *sg, const int8_t *wu,
+int gw_int8_silu_mul(const uint16_t *x, int M, int K, const uint8_t *wg, const float *sg, const uint8_t *wu,
                      const float *su, int N, uint16_t *y, int threads) {
     linear_task t = {.w = wg, .w2 = wu, .sw = sg, .sw2 = su, .M = M, .K = K, .N = N, .y = y};
     return run_linear(silu_mul_part, &t, x, threads);

@@ -196,3 +196,18 @@ def test_a_prompt_start_shared_by_requests_arriving_together_is_computed_once(lo
         request.future.result(timeout=300)
     shared = local.count_tokens(local.render([system]))
     assert scheduler.prefilled - before <= sum(map(len, ids)) - 2 * (shared - 8)  # the system prompt once, not thrice
+
+
+def test_a_conversation_continued_reuses_the_reply_it_generated(local: LocalModel) -> None:
+    """A finished request leaves its prompt and reply in the prefix cache: the next call of that conversation
+    prefills only what it adds."""
+    from graphwright.models._prefix import PrefixCache
+
+    local.prefix_cache = PrefixCache()
+    first = [{"role": "user", "content": "Write a long story about a dragon."}]
+    reply = local.generate(local.render(first), max_new_tokens=12)
+    assert reply.finish_reason == "length"  # its last token was sampled, never fed: the cache lacks that one
+    follow = first + [{"role": "assistant", "content": reply.text}, {"role": "user", "content": "And three fruits?"}]
+    before = local.prefix_cache.hits
+    local.generate(local.render(follow), max_new_tokens=2)
+    assert local.prefix_cache.hits - before == reply.prompt_tokens + reply.completion_tokens - 1

@@ -89,3 +89,23 @@ def test_decode_attention_matches_sdpa_for_one_query_with_grouped_heads_and_padd
     ).transpose(1, 2)
     assert got.shape == (batch, 1, heads, dim)
     assert (got.float() - want).abs().max() < 0.02
+
+
+def test_a_growing_cache_layer_never_writes_where_it_handed_out_a_view() -> None:
+    """Appends go into free room after the end; a layer that was shortened or whose tensors were replaced
+    copies them into new buffers first, so views kept elsewhere (the prefix cache) keep their numbers."""
+    from graphwright.models._kvcache import GrowingLayer
+
+    layer = GrowingLayer()
+    layer.update(torch.zeros(1, 2, 4, 8), torch.zeros(1, 2, 4, 8))
+    kept = layer.keys[:, :, :4]
+    buffer = layer.keys._base
+    layer.update(torch.ones(1, 2, 1, 8), torch.ones(1, 2, 1, 8))
+    assert layer.keys._base is buffer and layer.keys.shape[2] == 5  # appended in place, no new tensor
+    layer.crop(-3)  # shortened to 2: the next update must not write over positions 2..4
+    layer.update(torch.full((1, 2, 2, 8), 7.0), torch.full((1, 2, 2, 8), 7.0))
+    assert kept.abs().sum() == 0 and layer.keys._base is not buffer
+    assert layer.keys[0, 0, :, 0].tolist() == [0.0, 0.0, 7.0, 7.0]
+    layer.keys, layer.values = layer.keys[[0, 0]], layer.values[[0, 0]]  # rows replaced, as the scheduler does
+    keys, _ = layer.update(torch.ones(2, 2, 1, 8), torch.ones(2, 2, 1, 8))
+    assert keys.shape == (2, 2, 5, 8) and keys[1, 1, :, 0].tolist() == [0.0, 0.0, 7.0, 7.0, 1.0]
