@@ -1,4 +1,4 @@
-"""Attention for decode steps: two small matmuls instead of SDPA's CPU flash kernel.
+"""Attention for decode steps and short prompts: one C call (or two small matmuls) instead of SDPA's CPU kernel.
 
 A decode step asks one new position per sequence to attend over its cache. torch's CPU flash-attention
 kernel, which Transformers' `sdpa` attention calls, is built for blocks of queries: for one query it took
@@ -6,7 +6,9 @@ kernel, which Transformers' `sdpa` attention calls, is built for blocks of queri
 `softmax(q @ K^T) @ V` done directly (grouped query heads share their key/value head without copies). That
 was 20% of a batch-1 step and half of a batch-8 step. The bf16 matmuls cost another ~70 us per layer (oneDNN
 makes a new primitive for every cache length), so where the C kernels run (`models/_native.py`) one call
-does the whole attention in fp32; else the two matmuls. Prefill (more than one query) still goes to `sdpa`.
+does the whole attention in fp32; else the two matmuls. The C call also takes several new positions per
+sequence, each query row with its own (causal) mask row: a prompt suffix after a reused prefix, the tokens a
+grammar forced, a whole prompt of up to `NATIVE_QUERIES` positions.
 
 `use_decode_attention(model)` registers this as a Transformers attention implementation, with `sdpa`'s mask
 format, and switches the model to it.
@@ -21,6 +23,11 @@ from ._native import kernel
 NAME = "graphwright_decode"
 """The attention implementation's name in Transformers' registry."""
 
+NATIVE_QUERIES = 1024
+"""Forwards with at most this many new positions per sequence take the C kernel (per layer, against `sdpa`:
+1.2 vs 1.5 ms for 8 sequences of 15 new positions after 195 cached, 1.1 vs 1.4 ms for one 195-token prompt,
+17 vs 19 ms for one of 800); longer prompts, not measured, take `sdpa`."""
+
 
 def decode_attention(
     module: Any,
@@ -34,25 +41,28 @@ def decode_attention(
 ) -> tuple[Any, None]:
     """Attention with Transformers' attention-function contract: `query` [B, H, Q, D], `key`/`value`
     [B, KV, L, D], `attention_mask` as `sdpa` takes it ([B or 1, 1, Q, L] bool, True = attend, or None);
-    returns ([B, Q, H, D], None). Q > 1 (prefill) is handed to `sdpa`.
+    returns ([B, Q, H, D], None). With the C kernels, up to `NATIVE_QUERIES` new positions per sequence are
+    computed there (prompt suffixes, tokens a grammar forced); longer prompts go to `sdpa`.
     """
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     batch, heads, queries, dim = query.shape
-    if queries != 1 or kwargs.get("softcap") is not None or kwargs.get("position_bias") is not None:
+    native = kernel()
+    fits = native is not None and key.dtype == value.dtype == query.dtype == torch.bfloat16
+    plain = kwargs.get("softcap") is None and kwargs.get("position_bias") is None
+    if not plain or (queries > 1 and (not fits or queries > NATIVE_QUERIES)):
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
     kv_heads, length = key.shape[1], key.shape[2]
     scale = scaling if scaling is not None else dim**-0.5
-    native = kernel()
-    if native is not None and key.dtype == value.dtype == query.dtype == torch.bfloat16:
-        mask = None
-        if attention_mask is not None:
-            mask = attention_mask[..., -1, -length:].reshape(-1, length)
-            mask = (mask if mask.dtype == torch.bool else mask > float("-inf")).expand(batch, length)
-        out = native.decode_attention(query.reshape(batch, heads, dim), key, value, mask, scale)
+    if fits:
+        mask = _row_mask(attention_mask, batch, queries, length)
+        rows = query.transpose(1, 2).reshape(batch * queries, heads, dim)
+        out = native.decode_attention(rows, key, value, mask, scale, per_sequence=queries)
         if out is not None:
-            return out.reshape(batch, 1, heads, dim), None
+            return out.reshape(batch, queries, heads, dim), None
+    if queries > 1:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
     grouped = query.reshape(batch, kv_heads, heads // kv_heads, dim)  # query heads that share a key/value head
     scores = torch.matmul(grouped, key.transpose(-1, -2)).float() * scale  # [B, KV, group, L]
     if attention_mask is not None:
@@ -64,6 +74,22 @@ def decode_attention(
     weights = torch.softmax(scores, dim=-1).to(value.dtype)
     out = torch.matmul(weights, value)  # [B, KV, group, D]
     return out.reshape(batch, heads, 1, dim).transpose(1, 2).contiguous(), None
+
+
+def _row_mask(attention_mask: Any, batch: int, queries: int, length: int) -> Any:
+    """The [batch * queries, length] bool mask (True: attend) of each query row, from `sdpa`'s mask (bool or
+    additive, [batch or 1, 1, queries, >= length]) or, when there is none, causal over the last `queries`
+    positions."""
+    import torch
+
+    if attention_mask is None:
+        if queries == 1:
+            return None
+        causal = torch.ones(queries, length, dtype=torch.bool).tril(length - queries)
+        return causal.expand(batch, queries, length).reshape(batch * queries, length)
+    mask = attention_mask[..., -queries:, -length:]
+    mask = mask if mask.dtype == torch.bool else mask > float("-inf")
+    return mask.expand(batch, 1, queries, length).reshape(batch * queries, length)
 
 
 def use_decode_attention(model: Any) -> bool:

@@ -409,7 +409,7 @@ class BatchScheduler:
             _fail(request, RequestCancelled("cancelled while generating"))
             return
         if token in self.eos_ids:
-            _finish(request, "stop")
+            self._end(row, "stop")
             return
         request.generated.append(token)
         if request.processor is not None:
@@ -422,11 +422,20 @@ class BatchScheduler:
                 row.feed = [token, *forced]
         text = self._stream(request)
         if request.stop and any(s in text for s in request.stop):
-            _finish(request, "stop")
+            self._end(row, "stop")
         elif len(request.generated) >= request.max_new_tokens:
-            _finish(request, "length")
+            self._end(row, "length")
         elif request.deadline is not None and time.perf_counter() > request.deadline:
-            _finish(request, "timeout")
+            self._end(row, "timeout")
+
+    def _end(self, row: _Row, reason: str) -> None:
+        """Finish the row's request with `reason`, its keys and values first put into the prefix cache (so a
+        caller's next call, made once this one returns, finds them)."""
+        try:
+            self._remember(self._rows.index(row), row)
+        except Exception:  # only a saving
+            pass
+        _finish(row.request, reason)
 
     def _stream(self, request: BatchRequest) -> str:
         text = self.tokenizer.decode(request.generated, skip_special_tokens=True)
@@ -444,9 +453,6 @@ class BatchScheduler:
         keep = [i for i, row in enumerate(self._rows) if not row.request.future.done()]
         if len(keep) == len(self._rows):
             return
-        for i, row in enumerate(self._rows):
-            if i not in keep:
-                self._remember(i, row)
         if not keep:
             self._rows, self._cache, self._mask = [], None, None
             return
@@ -464,13 +470,14 @@ class BatchScheduler:
         cache: an agent's next call repeats this conversation and adds a tool result, so it then prefills only
         what is new."""
         request = row.request
-        if self.prefix.max_tokens <= 0 or request.future.exception() is not None:
+        if self.prefix.max_tokens <= 0:
             return
         ids = (request.prompt_ids + request.generated)[: row.position]
         columns = self._mask[index].bool()  # the row's real positions (padding is left, and right within steps)
         if int(columns.sum()) != len(ids):
             return
         self.prefix.add(ids, [(layer.keys[index : index + 1, :, columns], layer.values[index : index + 1, :, columns]) for layer in self._cache.layers])
+
 
 def _pad_left(tensor: Any, amount: int) -> Any:
     """Prepend `amount` zeros along the sequence axis (-2 for keys and values, -1 for a mask)."""

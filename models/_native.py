@@ -49,7 +49,7 @@ class Kernels:
         self._silu_mul = _function(library.gw_int8_silu_mul, [p, i, i, p, p, p, p, i, p, i], ctypes.c_int)
         self._rmsnorm = _function(library.gw_rmsnorm, [p, i, i, p, f, p], None)
         self._rotary = _function(library.gw_rotary, [p, i, i, i, l, p, p], None)
-        self._attend = _function(library.gw_decode_attention, [p, p, p, l, l, l, p, i, i, i, i, i, f, p, i], ctypes.c_int)
+        self._attend = _function(library.gw_decode_attention, [p, p, p, l, l, l, p, i, i, i, i, i, i, f, p, i], ctypes.c_int)
         self.block = int(library.gw_block())
         self.max_rows = int(library.gw_max_rows())
 
@@ -133,12 +133,20 @@ class Kernels:
         self._rotary(x.data_ptr(), x.shape[0], heads, dim, x.stride(0), cos.data_ptr(), sin.data_ptr())
 
     def decode_attention(
-        self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None, scale: float
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        mask: torch.Tensor | None,
+        scale: float,
+        per_sequence: int = 1,
     ) -> torch.Tensor | None:
-        """Return softmax(q K^T * scale) V as bf16 [B, H, D] for `query` [B, H, D] (one position per sequence),
-        `key`/`value` [B, KV, L, D] (bf16, last dimension contiguous, same strides), `mask` [B, L] bool (True:
-        attend) or None; query heads h share key/value head h // (H / KV). None when the shapes do not fit the
-        kernel (head size not a multiple of 16 or over 256): the caller computes it another way.
+        """Return softmax(q K^T * scale) V as bf16 [R, H, D] for `query` [R, H, D]: R query rows, `per_sequence`
+        of them for each sequence (row r belongs to sequence r // per_sequence: 1 for a decode step, the new
+        positions for a short prompt), `key`/`value` [B, KV, L, D] (bf16, last dimension contiguous, same
+        strides), `mask` [R, L] bool (True: attend; causality is the mask's) or None; query heads h share
+        key/value head h // (H / KV). None when the shapes do not fit the kernel (head size not a multiple of 16
+        or over 256): the caller computes it another way.
 
         Example:
             >>> k = kernel()
@@ -146,19 +154,21 @@ class Kernels:
             >>> k is None or k.decode_attention(q, kv.bfloat16(), kv.bfloat16(), torch.tensor([[1, 0, 0]]).bool(), 0.1)[0, 1, :3].tolist() == [0.0, 1.0, 2.0]
             True
         """
-        batch, heads, dim = query.shape
+        rows, heads, dim = query.shape
         kv_heads, length = key.shape[1], key.shape[2]
         if dim % 16 or dim > 256 or key.stride() != value.stride() or key.stride(-1) != 1 or heads % kv_heads:
             return None
+        if rows != key.shape[0] * per_sequence:
+            raise ValueError(f"{rows} query rows for {key.shape[0]} sequences of {per_sequence} queries each")
         query = query.contiguous()
         if mask is not None:
-            mask = mask.reshape(batch, length).to(torch.uint8).contiguous()
-        out = torch.empty(batch, heads, dim, dtype=torch.bfloat16)
+            mask = mask.reshape(rows, length).to(torch.uint8).contiguous()
+        out = torch.empty(rows, heads, dim, dtype=torch.bfloat16)
         status = self._attend(query.data_ptr(), key.data_ptr(), value.data_ptr(), key.stride(0), key.stride(1),
-                              key.stride(2), _ptr(mask), batch, heads, kv_heads, length, dim, scale, out.data_ptr(),
-                              torch.get_num_threads())
+                              key.stride(2), _ptr(mask), rows, per_sequence, heads, kv_heads, length, dim, scale,
+                              out.data_ptr(), torch.get_num_threads())
         if status != 0:
-            raise MemoryError(f"decode attention failed for {batch} sequences of {length} positions")
+            raise MemoryError(f"attention failed for {rows} queries against {length} positions")
         return out
 
 

@@ -91,6 +91,28 @@ def test_decode_attention_matches_sdpa_for_one_query_with_grouped_heads_and_padd
     assert (got.float() - want).abs().max() < 0.02
 
 
+@pytest.mark.parametrize("with_mask", [True, False], ids=["padded", "causal-without-mask"])
+def test_attention_of_a_few_new_positions_matches_sdpa(with_mask: bool) -> None:
+    """Several queries per sequence (a prompt suffix after its cached prefix): each attends causally."""
+    from graphwright.models._attention import decode_attention
+
+    torch.manual_seed(1)
+    batch, heads, kv_heads, queries, length, dim = 2, 14, 2, 5, 30, 64
+    query = torch.randn(batch, heads, queries, dim, dtype=torch.bfloat16)
+    key, value = (torch.randn(batch, kv_heads, length, dim, dtype=torch.bfloat16) for _ in range(2))
+    causal = torch.ones(queries, length, dtype=torch.bool).tril(length - queries)
+    mask = causal.expand(batch, 1, queries, length).clone()
+    if with_mask:
+        mask[1, ..., :6] = False  # a left-padded row
+    got, _ = decode_attention(torch.nn.Module(), query, key, value, mask if with_mask else None, scaling=dim**-0.5)
+    groups = heads // kv_heads
+    want = torch.nn.functional.scaled_dot_product_attention(
+        query.float(), key.float().repeat_interleave(groups, 1), value.float().repeat_interleave(groups, 1), attn_mask=mask, scale=dim**-0.5
+    ).transpose(1, 2)
+    assert got.shape == (batch, queries, heads, dim)
+    assert (got.float() - want).abs().max() < 0.02
+
+
 def test_a_growing_cache_layer_never_writes_where_it_handed_out_a_view() -> None:
     """Appends go into free room after the end; a layer that was shortened or whose tensors were replaced
     copies them into new buffers first, so views kept elsewhere (the prefix cache) keep their numbers."""
