@@ -118,6 +118,9 @@ class BatchScheduler:
         self.eos_ids = eos_ids
         self.config = config
         self.vocab_size = int(model.config.vocab_size)
+        from ._native import kernel
+
+        self.native = kernel()  # for greedy picks (torch's masked argmax over the vocabulary took ~0.7 ms)
         self._inbox: queue.Queue[Any] = queue.Queue()  # requests, and _STOP
         self._waiting: list[BatchRequest] = []
         self._rows: list[_Row] = []
@@ -391,6 +394,11 @@ class BatchScheduler:
         token generated so far)."""
         import torch
 
+        if request.temperature <= 0 and self.native is not None and logits.dtype == torch.bfloat16:
+            allowed = request.processor.bitmask() if request.processor is not None else None
+            token = self.native.argmax(logits, allowed)
+            if token is not None:
+                return token
         logits = logits.float()
         if request.processor is not None:
             logits = logits.masked_fill(~request.processor.allowed(logits.shape[-1]), float("-inf"))

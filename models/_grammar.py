@@ -198,10 +198,19 @@ class GrammarProcessor:
         """
         import torch
 
+        mask = np.unpackbits(self.bitmask().view(np.uint8), bitorder="little")
+        return torch.from_numpy(mask[:vocab_size].astype(bool))
+
+    def bitmask(self) -> np.ndarray:
+        """Return the tokens the grammar allows next as llguidance's bitmask: uint32 words, token t in bit
+        t % 32 of word t // 32.
+
+        Raises:
+            GrammarError: the matcher is in an error state.
+        """
         if self.matcher.is_error():
             raise GrammarError(f"constrained decoding failed: {self.matcher.get_error()}")
-        mask = np.unpackbits(np.frombuffer(self.matcher.compute_bitmask(), dtype=np.uint8), bitorder="little")
-        return torch.from_numpy(mask[:vocab_size].astype(bool))
+        return np.frombuffer(self.matcher.compute_bitmask(), dtype=np.uint32)
 
     def consume(self, token: int) -> None:
         """Advance the parse by `token` (one the mask allowed)."""

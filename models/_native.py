@@ -24,6 +24,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ._weights import cache_dir
@@ -50,6 +51,7 @@ class Kernels:
         self._rmsnorm = _function(library.gw_rmsnorm, [p, i, i, p, f, p], None)
         self._rotary = _function(library.gw_rotary, [p, i, i, i, l, p, p], None)
         self._attend = _function(library.gw_decode_attention, [p, p, p, l, l, l, p, i, i, i, i, i, i, f, p, i], ctypes.c_int)
+        self._argmax = _function(library.gw_argmax, [p, l, p], l)
         self.block = int(library.gw_block())
         self.max_rows = int(library.gw_max_rows())
 
@@ -170,6 +172,29 @@ class Kernels:
         if status != 0:
             raise MemoryError(f"attention failed for {rows} queries against {length} positions")
         return out
+
+
+    def argmax(self, logits: torch.Tensor, allowed: Any = None) -> int | None:
+        """Return the index of the largest of bf16 `logits` [vocab] among the tokens `allowed` (a uint32 numpy
+        bitmask, token t in bit t % 32 of word t // 32, as llguidance computes it; None: all) (the first on
+        ties, as `torch.argmax`), or None when no allowed logit is above -inf.
+
+        Example:
+            >>> import numpy as np
+            >>> k = kernel()
+            >>> logits = torch.tensor([1.0, 5.0, 3.0, 5.0] * 5, dtype=torch.bfloat16)
+            >>> k is None or (k.argmax(logits), k.argmax(logits, np.array([0b101 << 16], dtype=np.uint32))) == (1, 18)
+            True
+        """
+        if logits.dtype != torch.bfloat16 or logits.dim() != 1:
+            raise ValueError(f"argmax takes one bf16 row, got {logits.dtype} {tuple(logits.shape)}")
+        logits = logits.contiguous()
+        if allowed is not None:
+            allowed = np.ascontiguousarray(allowed, dtype=np.uint32)
+            if len(allowed) * 32 < logits.shape[0]:
+                raise ValueError(f"a bitmask of {len(allowed) * 32} tokens for {logits.shape[0]} logits")
+        found = self._argmax(logits.data_ptr(), logits.shape[0], None if allowed is None else allowed.ctypes.data)
+        return None if found < 0 else int(found)
 
 
 def _function(function: Any, arguments: list[Any], result: Any) -> Any:

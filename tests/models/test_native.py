@@ -204,3 +204,24 @@ def test_without_the_native_kernels_the_model_still_calls_the_tool_right() -> No
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split("\n")[:2] == ["0 169 169", "calculator 395"]  # 24 layers x 7 linears + the LM head
+
+
+@needs_kernel
+def test_the_masked_argmax_picks_what_torch_picks_ties_included() -> None:
+    import numpy as np
+
+    torch.manual_seed(4)
+    vocab = 151_936
+    for trial in range(5):
+        logits = torch.randn(vocab).round(decimals=1).to(torch.bfloat16)  # coarse values: many ties
+        bits = np.random.default_rng(trial).integers(0, 2**32, size=vocab // 32, dtype=np.uint32)
+        if trial == 1:
+            bits[:] = 0
+            bits[4747] = 1 << 5  # one allowed token
+        allowed = torch.from_numpy(np.unpackbits(bits.view(np.uint8), bitorder="little").astype(bool))
+        want = int(torch.argmax(logits.float().masked_fill(~allowed, float("-inf"))))
+        assert kernel.argmax(logits, bits) == want
+        assert kernel.argmax(logits) == int(torch.argmax(logits.float()))
+    assert kernel.argmax(logits, np.zeros(vocab // 32, dtype=np.uint32)) is None
+    with pytest.raises(ValueError, match="bitmask"):
+        kernel.argmax(logits, np.zeros(3, dtype=np.uint32))
