@@ -406,62 +406,95 @@ typedef struct {
     int failed;
 } attention_task;
 
-static void attention_part(void *ctx, int begin, int end) {
-    attention_task *t = (attention_task *)ctx;
-    const uint16_t *q = t->q, *k = t->k, *v = t->v;
-    const long sb = t->sb, sh = t->sh, sl = t->sl;
-    const uint8_t *mask = t->mask;
-    const int H = t->H, KV = t->KV, L = t->L, D = t->D, G = H / KV, V = D / 16;
-    const float scale = t->scale;
-    uint16_t *out = t->out;
-    for (int task = begin; task < end; task++) {
-        const int r = task / KV, kvh = task % KV, b = r / t->S; /* query row r of sequence b */
-        float *p = (float *)malloc(sizeof(float) * (size_t)G * L);
-        float *acc = (float *)malloc(sizeof(float) * (size_t)G * D);
-        if (!p || !acc) {
-            free(p), free(acc);
-            __atomic_store_n(&t->failed, 1, __ATOMIC_RELAXED);
+/* Lane i of the result = the sum of v[i]'s 16 lanes (a transposed reduction: 45 shuffles and adds for 16 sums,
+ * where one sum at a time takes ~8). */
+static inline __m512 sum16(const __m512 *v) {
+    __m512 a[8], b[4], c[2];
+    for (int i = 0; i < 8; i++) /* per 128-bit chunk: [v2i even, v2i+1 even, v2i odd, v2i+1 odd] */
+        a[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+    for (int i = 0; i < 4; i++) /* per chunk: the chunk's sums of v4i .. v4i+3 */
+        b[i] = _mm512_add_ps(_mm512_shuffle_ps(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_ps(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    for (int i = 0; i < 2; i++) /* chunks 0+1 and 2+3 of b2i, then of b2i+1 */
+        c[i] = _mm512_add_ps(_mm512_shuffle_f32x4(b[2 * i], b[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(b[2 * i], b[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(c[0], c[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_f32x4(c[0], c[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+/* One task: query row r's G heads sharing key/value head kvh, with head size 16 * V (a constant where the
+ * caller can make it one, so the head's vectors stay in registers). p: G * L floats of scratch. */
+static inline __attribute__((always_inline)) void attend(const int V, const attention_task *t, int r, int kvh, float *p) {
+    const int H = t->H, KV = t->KV, L = t->L, D = 16 * V, G = H / KV, b = r / t->S;
+    const uint16_t *kb = t->k + b * t->sb + kvh * t->sh, *vb = t->v + b * t->sb + kvh * t->sh;
+    const uint8_t *mb = t->mask ? t->mask + (size_t)r * L : NULL;
+    const long sl = t->sl;
+    const __m512 scale = _mm512_set1_ps(t->scale), neg_inf = _mm512_set1_ps(-INFINITY);
+    __m512 qv[16], kf[16][16], dots[16]; /* V <= 16 */
+    for (int l0 = 0; l0 < L; l0 += 16) { /* scores, 16 positions at a time */
+        const int n = L - l0 < 16 ? L - l0 : 16;
+        __mmask16 live = (__mmask16)(n == 16 ? 0xffffu : (1u << n) - 1u);
+        if (mb) {
+            const __m128i m = _mm_maskz_loadu_epi8(live, mb + l0);
+            live = _mm_test_epi8_mask(m, m);
+        }
+        if (!live) {
+            for (int g = 0; g < G; g++) _mm512_mask_storeu_ps(p + (size_t)g * L + l0, (__mmask16)((1u << n) - 1u), neg_inf);
             continue;
         }
-        const uint16_t *kb = k + b * sb + kvh * sh, *vb = v + b * sb + kvh * sh;
-        const uint8_t *mb = mask ? mask + (size_t)r * L : NULL;
-        __m512 qv[16][16]; /* up to 16 query heads per group, D up to 256 */
-        const int gs = G < 16 ? G : 16;
-        for (int g0 = 0; g0 < G; g0 += gs) {
-            const int gn = G - g0 < gs ? G - g0 : gs;
-            for (int g = 0; g < gn; g++)
-                for (int i = 0; i < V; i++) qv[g][i] = load_bf16x16(q + ((size_t)r * H + kvh * G + g0 + g) * D + 16 * i);
-            for (int l = 0; l < L; l++) {
-                if (mb && !mb[l]) {
-                    for (int g = 0; g < gn; g++) p[(size_t)(g0 + g) * L + l] = -INFINITY;
-                    continue;
-                }
-                __m512 kv[16];
-                for (int i = 0; i < V; i++) kv[i] = load_bf16x16(kb + l * sl + 16 * i);
-                for (int g = 0; g < gn; g++) {
-                    __m512 s = _mm512_mul_ps(qv[g][0], kv[0]);
-                    for (int i = 1; i < V; i++) s = _mm512_fmadd_ps(qv[g][i], kv[i], s);
-                    p[(size_t)(g0 + g) * L + l] = scale * _mm512_reduce_add_ps(s);
-                }
+        for (int j = 0; j < 16; j++)
+            for (int i = 0; i < V; i++) kf[j][i] = j < n ? load_bf16x16(kb + (l0 + j) * sl + 16 * i) : _mm512_setzero_ps();
+        for (int g = 0; g < G; g++) {
+            const uint16_t *qg = t->q + ((size_t)r * H + kvh * G + g) * D;
+            for (int i = 0; i < V; i++) qv[i] = load_bf16x16(qg + 16 * i);
+            for (int j = 0; j < 16; j++) {
+                __m512 d = _mm512_mul_ps(qv[0], kf[j][0]);
+                for (int i = 1; i < V; i++) d = _mm512_fmadd_ps(qv[i], kf[j][i], d);
+                dots[j] = d;
             }
+            const __m512 scores = _mm512_mask_mov_ps(neg_inf, live, _mm512_mul_ps(sum16(dots), scale));
+            _mm512_mask_storeu_ps(p + (size_t)g * L + l0, (__mmask16)((1u << n) - 1u), scores);
         }
-        for (int g = 0; g < G; g++) softmax(p + (size_t)g * L, L);
-        memset(acc, 0, sizeof(float) * (size_t)G * D);
+    }
+    for (int g = 0; g < G; g++) softmax(p + (size_t)g * L, L);
+    const int HEADS = V <= 16 ? 16 / V : 1; /* heads whose sums fit in 16 registers */
+    for (int g0 = 0; g0 < G; g0 += HEADS) { /* out = p V, a few heads at a time with their sums in registers */
+        const int hn = G - g0 < HEADS ? G - g0 : HEADS;
+        __m512 acc[16], vv[16]; /* acc[h * V + i] */
+        for (int h = 0; h < HEADS; h++)
+            for (int i = 0; i < V; i++) acc[h * V + i] = _mm512_setzero_ps();
         for (int l = 0; l < L; l++) {
             if (mb && !mb[l]) continue;
-            __m512 vv[16];
             for (int i = 0; i < V; i++) vv[i] = load_bf16x16(vb + l * sl + 16 * i);
-            for (int g = 0; g < G; g++) {
-                const __m512 w = _mm512_set1_ps(p[(size_t)g * L + l]);
-                float *a = acc + (size_t)g * D;
-                for (int i = 0; i < V; i++)
-                    _mm512_storeu_ps(a + 16 * i, _mm512_fmadd_ps(w, vv[i], _mm512_loadu_ps(a + 16 * i)));
+            for (int h = 0; h < HEADS; h++) {
+                if (h >= hn) break;
+                const __m512 w = _mm512_set1_ps(p[(size_t)(g0 + h) * L + l]);
+                for (int i = 0; i < V; i++) acc[h * V + i] = _mm512_fmadd_ps(w, vv[i], acc[h * V + i]);
             }
         }
-        for (int g = 0; g < G; g++)
-            for (int d = 0; d < D; d++) out[((size_t)r * H + kvh * G + g) * D + d] = to_bf16(acc[(size_t)g * D + d]);
-        free(p), free(acc);
+        for (int h = 0; h < hn; h++)
+            for (int i = 0; i < V; i++) store_bf16x16(t->out + ((size_t)r * H + kvh * G + g0 + h) * D + 16 * i, acc[h * V + i]);
     }
+}
+
+static void attention_part(void *ctx, int begin, int end) {
+    attention_task *t = (attention_task *)ctx;
+    float *p = (float *)malloc(sizeof(float) * ((size_t)(t->H / t->KV) * t->L + 16));
+    if (!p) {
+        __atomic_store_n(&t->failed, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    for (int task = begin; task < end; task++) {
+        const int r = task / t->KV, kvh = task % t->KV; /* query row r, of sequence r / S */
+        switch (t->D / 16) {
+            case 4: attend(4, t, r, kvh, p); break;
+            case 8: attend(8, t, r, kvh, p); break;
+            case 1: attend(1, t, r, kvh, p); break;
+            case 2: attend(2, t, r, kvh, p); break;
+            default: attend(t->D / 16, t, r, kvh, p); break;
+        }
+    }
+    free(p);
 }
 
 int gw_decode_attention(const uint16_t *q, const uint16_t *k, const uint16_t *v, long sb, long sh, long sl,
