@@ -2,12 +2,13 @@
 
 Concurrent agent runs (threads, asyncio tasks, `Send` branches) each call `LocalModel.generate`; with batching
 on, those calls become requests to one scheduler thread, which decodes all active sequences in a single
-forward pass per step, reading the weights once for the whole batch (a batch-8 step costs ~1.2x a batch-1
-step with bf16 weights, ~2.2x with torch's int8 kernel).
+forward pass per step, reading the weights once for the whole batch (on the C kernels a step of 8 sequences
+of ~370 positions costs ~1.3-1.4x a step of one).
 
 Requests that arrive together are prefilled together: the prompt start they share is computed once into the
 `PrefixCache`, each then starts from the longest prefix the cache holds, and rows of similar length share one
-forward (padded; a mask per row hides the padding). Rows join the running batch with their caches
+forward (padded; a mask per row hides the padding). A request that ends leaves its prompt and the tokens it
+generated in the prefix cache, so the next call of the same conversation prefills only what it adds. Rows join the running batch with their caches
 left-padded to a common length. A finished, cancelled or failed sequence leaves the batch at once; a new one
 joins at the next step (continuous batching). Every request keeps its own sampling settings, stop strings,
 grammar, deadline and token stream.

@@ -117,9 +117,11 @@ class LocalModel:
         Args:
             ref: None for the packaged default model, a `.gguf` file, or a Transformers model folder.
             dtype: weight dtype; bf16 decodes ~1.4x faster than fp32 on this CPU with the same greedy tokens.
-            quantize: `"int8"` (the default): decode steps read int8 copies of the linear weights (per-channel
-                scales; ~2.4x the bf16 decode speed here), prefill keeps the bf16 ones; `"int8-lean"`: int8
-                only (two thirds of the memory, slower prefill); None: no quantization. Needs bf16.
+            quantize: `"int8"` (the default): the linear layers get int8 weights (per-channel scales). Where
+                graphwright's C kernels run (x86 with AVX-512 VNNI, `models/_native.py`) every call uses them
+                and the bf16 weights are dropped (decode ~3.5x, prefill ~2.5x bf16's speed here); elsewhere
+                decode steps take torch's int8 kernel and prompts keep bf16 copies of the weights, which
+                `"int8-lean"` drops (less memory, slower prompts). None: no quantization. Needs bf16.
 
         Raises:
             ModelNotFoundError: `ref` does not point at a model.
