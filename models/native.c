@@ -1,16 +1,17 @@
-/* graphwright's decode kernels for x86 CPUs with AVX-512 VNNI, called through ctypes (models/_native.py).
+/* graphwright's model kernels for x86 CPUs with AVX-512 VNNI, called through ctypes (models/_native.py).
  *
- * gw_int8_linear: y = x W^T + b for int8 weights (one float scale per output channel) and bf16 activations.
- * Activations are quantized per call to int8 in blocks of 128 along K (one float scale per block, as
- * llama.cpp quantizes them for its integer dot products); each block's dot products run on vpdpbusd
- * (64 multiply-adds per instruction), which wants one unsigned operand: the weights are read as
- * w ^ 0x80 = w + 128 (unsigned) and the extra 128 * sum(x) is taken off once per activation row.
- * Work is split over output channels with OpenMP, linked against torch's own libgomp: torch and these kernels
- * share one pool of workers (a second pool of spinning workers would fight torch's for the two cores).
+ * gw_int8_linear: y = x W^T + b for int8 weights (one float scale per output channel, packed by gw_pack; see
+ * "packed int8 products" below) and bf16 activations. Activations are quantized per call to int8 in blocks of
+ * 128 along K (one float scale per block, as llama.cpp quantizes them for its integer dot products); the dot
+ * products run on vpdpbusd (64 multiply-adds per instruction), which wants one unsigned operand: the weights
+ * are stored as w + 128 and the extra 128 * sum(x) is taken off once per activation row. Work is split over
+ * strips of output channels with OpenMP, linked against torch's own libgomp: torch and these kernels share
+ * one pool of workers (a second pool of spinning workers would fight torch's for the two cores).
  *
- * gw_int8_silu_mul, gw_rmsnorm, gw_rotary: the rest of a Llama/Qwen2 decoder layer's decode step, so a layer
- * is a handful of calls instead of ~60 small torch ops (models/_fastpath.py).
- * gw_decode_attention: a few query positions per sequence against its key/value cache (see below). */
+ * gw_int8_silu_mul, gw_rmsnorm, gw_rotary: the rest of a Llama/Qwen2 decoder layer, so a layer is a handful
+ * of calls instead of ~60 small torch ops (models/_fastpath.py), for decode steps and prompts alike.
+ * gw_decode_attention: query positions (one or several per sequence) against their key/value cache.
+ * gw_argmax: a greedy pick among the tokens a grammar allows. */
 #include <immintrin.h>
 #include <math.h>
 #include <omp.h>
