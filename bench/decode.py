@@ -3,8 +3,8 @@
 Modes, each in a fresh subprocess, one after another in this one run: `gguf-packed` (Transformers keeps the
 GGUF blocks and unpacks them every forward), `dense-fp32`, `dense-bf16`, `int8pack` (bf16 with int8 decode
 weights on torch's `_weight_int8pack_mm`), `int8` (the same weights on our VNNI kernel, `models/native.c`),
-all through Transformers' `generate`; `graphwright` (the default `LocalModel`: int8 weights, the fast decode
-path of `models/_fastpath.py`, through the batching scheduler, as agents call it); and `llama.cpp` when
+all through Transformers' `generate`; `graphwright` (the default `LocalModel`: int8 weights, the fast path
+of `models/_fastpath.py`, through the batching scheduler, as agents call it); and `llama.cpp` when
 `llama-cpp-python` is installed (the optional `bench` extra: `pip install -e '.[bench]'`, which builds it from
 source in ~15 minutes). Prints a table with each mode's ratio to llama.cpp (or to dense-bf16 without it).
 

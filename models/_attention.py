@@ -1,4 +1,4 @@
-"""Attention for decode steps and short prompts: one C call (or two small matmuls) instead of SDPA's CPU kernel.
+"""Attention for decode steps and prompts: one C call (or two small matmuls) instead of SDPA's CPU kernel.
 
 A decode step asks one new position per sequence to attend over its cache. torch's CPU flash-attention
 kernel, which Transformers' `sdpa` attention calls, is built for blocks of queries: for one query it took
@@ -10,7 +10,7 @@ does the whole attention in fp32; else the two matmuls. The C call also takes se
 sequence, each query row with its own (causal) mask row: a prompt suffix after a reused prefix, the tokens a
 grammar forced, a whole prompt of up to `NATIVE_QUERIES` positions.
 
-`use_decode_attention(model)` registers this as a Transformers attention implementation, with `sdpa`'s mask
+`use_attention(model)` registers this as a Transformers attention implementation, with `sdpa`'s mask
 format, and switches the model to it.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 from ._native import kernel
 
-NAME = "graphwright_decode"
+NAME = "graphwright"
 """The attention implementation's name in Transformers' registry."""
 
 NATIVE_QUERIES = 1024
@@ -29,7 +29,7 @@ NATIVE_QUERIES = 1024
 17 vs 19 ms for one of 800); longer prompts, not measured, take `sdpa`."""
 
 
-def decode_attention(
+def attention(
     module: Any,
     query: Any,
     key: Any,
@@ -48,20 +48,18 @@ def decode_attention(
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     batch, heads, queries, dim = query.shape
-    native = kernel()
-    fits = native is not None and key.dtype == value.dtype == query.dtype == torch.bfloat16
-    plain = kwargs.get("softcap") is None and kwargs.get("position_bias") is None
-    if not plain or (queries > 1 and (not fits or queries > NATIVE_QUERIES)):
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
     kv_heads, length = key.shape[1], key.shape[2]
     scale = scaling if scaling is not None else dim**-0.5
-    if fits:
+    native = kernel()
+    plain = kwargs.get("softcap") is None and kwargs.get("position_bias") is None
+    bf16 = key.dtype == value.dtype == query.dtype == torch.bfloat16
+    if native is not None and plain and bf16 and queries <= NATIVE_QUERIES:
         mask = _row_mask(attention_mask, batch, queries, length)
         rows = query.transpose(1, 2).reshape(batch * queries, heads, dim)
-        out = native.decode_attention(rows, key, value, mask, scale, per_sequence=queries)
+        out = native.attention(rows, key, value, mask, scale, per_sequence=queries)
         if out is not None:
             return out.reshape(batch, queries, heads, dim), None
-    if queries > 1:
+    if not plain or queries > 1:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
     grouped = query.reshape(batch, kv_heads, heads // kv_heads, dim)  # query heads that share a key/value head
     scores = torch.matmul(grouped, key.transpose(-1, -2)).float() * scale  # [B, KV, group, L]
@@ -92,8 +90,8 @@ def _row_mask(attention_mask: Any, batch: int, queries: int, length: int) -> Any
     return mask.expand(batch, 1, queries, length).reshape(batch * queries, length)
 
 
-def use_decode_attention(model: Any) -> bool:
-    """Switch `model` (a Transformers model using `sdpa`) to `decode_attention`; return whether it was switched.
+def use_attention(model: Any) -> bool:
+    """Switch `model` (a Transformers model using `sdpa`) to `attention`; return whether it was switched.
 
     Models with another attention implementation (eager, flash, flex) are left as they are.
     """
@@ -102,7 +100,7 @@ def use_decode_attention(model: Any) -> bool:
 
     if getattr(model.config, "_attn_implementation", None) != "sdpa":
         return False
-    AttentionInterface.register(NAME, decode_attention)
+    AttentionInterface.register(NAME, attention)
     AttentionMaskInterface.register(NAME, sdpa_mask)
     model.set_attn_implementation(NAME)
     return True

@@ -8,9 +8,9 @@ of ~370 positions costs ~1.3-1.4x a step of one).
 Requests that arrive together are prefilled together: the prompt start they share is computed once into the
 `PrefixCache`, each then starts from the longest prefix the cache holds, and rows of similar length share one
 forward (padded; a mask per row hides the padding). A request that ends leaves its prompt and the tokens it
-generated in the prefix cache, so the next call of the same conversation prefills only what it adds. Rows join the running batch with their caches
-left-padded to a common length. A finished, cancelled or failed sequence leaves the batch at once; a new one
-joins at the next step (continuous batching). Every request keeps its own sampling settings, stop strings,
+generated in the prefix cache, so the next call of the same conversation prefills only what it adds. Rows join
+the running batch with their caches left-padded to a common length. A finished, cancelled or failed sequence
+leaves the batch at once; a new one joins at the next step (continuous batching). Every request keeps its own sampling settings, stop strings,
 grammar, deadline and token stream.
 
 The scheduler thread is the model's one compute thread: with batching off, calls run there too, one at a

@@ -3,7 +3,7 @@
 With int8 weights read at memory speed (`models/native.c`), what is left of a decode step on this CPU is the
 cost of the step's small operations: each torch op and module call costs microseconds, and a decoder layer
 made ~60 of them (two RMS norms, three projections, rotary embeddings, attention, residuals, the gated MLP),
-about 12 ms per token for the default model's 24 layers: as much as reading its weights. `use_fast_decode`
+about 12 ms per token for the default model's 24 layers: as much as reading its weights. `use_fast_layers`
 gives each supported layer a forward made of the native kernels, for decode steps and prompts alike:
 
     rmsnorm -> q/k/v in one int8 product (one activation quantization) -> rotary in place -> cache update
@@ -11,8 +11,8 @@ gives each supported layer a forward made of the native kernels, for decode step
 
 Products are rounded to bf16 where the bf16 model rounds them. For a prompt (several positions per sequence)
 this saves the same small ops: 8 sequences of 15 new positions after 195 cached went from ~200 to ~186 ms.
-Layers this does not recognise keep Transformers' forward. The q/k/v weights are joined into one tensor once, and the
-three layers' weights become views of it: no weight is stored twice.
+Layers this does not recognise keep Transformers' forward. The q/k/v weights are joined into one tensor once,
+and the three layers' weights become views of it: no weight is stored twice.
 """
 
 from __future__ import annotations
@@ -22,16 +22,16 @@ from typing import Any
 
 import torch
 
-from ._attention import decode_attention
+from ._attention import attention as attend
 from ._native import STRIP, Kernels, kernel
 from ._quant import Int8Linear
 
 MODEL_TYPES = ("qwen2", "llama")
-"""Architectures whose decoder layers get the fast decode path (the same layer layout, with or without biases)."""
+"""Architectures whose decoder layers get the fast path (the same layer layout, with or without biases)."""
 
 
-def use_fast_decode(model: Any) -> int:
-    """Give every supported decoder layer of `model` the fast decode path; return how many layers got it (0 when
+def use_fast_layers(model: Any) -> int:
+    """Give every supported decoder layer of `model` the fast path; return how many layers got it (0 when
     the native kernels cannot run, the architecture is not in `MODEL_TYPES`, or the layers are not int8)."""
     native = kernel()
     config = getattr(model, "config", None)
@@ -43,8 +43,8 @@ def use_fast_decode(model: Any) -> int:
     count = 0
     for layer in layers:
         if _supported(layer):
-            step = _FastStep(layer, native, config)
-            layer.forward = functools.partial(step, layer.forward)
+            fast = _FastLayer(layer, native, config)
+            layer.forward = functools.partial(fast, layer.forward)
             count += 1
     return count
 
@@ -62,8 +62,8 @@ def _supported(layer: Any) -> bool:
     )
 
 
-class _FastStep:
-    """One layer's decode step; called as `layer.forward(hidden_states, ...)` with the original forward bound first."""
+class _FastLayer:
+    """One layer's forward on the kernels; called as `layer.forward(hidden_states, ...)` with the original forward bound first."""
 
     def __init__(self, layer: Any, native: Kernels, config: Any) -> None:
         attention, mlp = layer.self_attn, layer.mlp
@@ -123,7 +123,7 @@ class _FastStep:
         qkv = qkv.view(batch, positions, heads + 2 * kv_heads, dim).transpose(1, 2)  # [batch, heads, positions, dim]
         query, key, value = qkv.split([heads, kv_heads, kv_heads], dim=1)
         key, value = past_key_values.update(key, value, attention.layer_idx)
-        out, _ = decode_attention(attention, query, key, value, attention_mask, scaling=attention.scaling)
+        out, _ = attend(attention, query, key, value, attention_mask, scaling=attention.scaling)
         o = attention.o_proj
         x = native.linear(out.reshape(rows, heads * dim), o.weight, o.scale32, o.bias, residual=x)
         h = native.rmsnorm(x, self.norms[1].weight, self.norms[1].variance_epsilon)

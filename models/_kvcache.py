@@ -47,7 +47,7 @@ class GrowingLayer(DynamicLayer):
         held, new = self.get_seq_length(), key_states.shape[-2]
         if not self._appendable(key_states, held + new):
             shape = (*key_states.shape[:2], held + new + ROOM, key_states.shape[-1])
-            buffers = (torch.empty(shape, dtype=key_states.dtype), torch.empty(shape, dtype=value_states.dtype))
+            buffers = tuple(torch.empty(shape, dtype=s.dtype, device=s.device) for s in (key_states, value_states))
             if held:
                 buffers[0][:, :, :held] = self.keys
                 buffers[1][:, :, :held] = self.values

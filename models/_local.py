@@ -73,12 +73,12 @@ class LocalModel:
             from ._quant import quantize_int8
 
             quantize_int8(self.model, keep_dense=quantize == "int8")
-        from ._attention import use_decode_attention
-        from ._fastpath import use_fast_decode
+        from ._attention import use_attention
+        from ._fastpath import use_fast_layers
 
-        use_decode_attention(self.model)
-        self.fast_layers = use_fast_decode(self.model)
-        """Decoder layers whose decode steps run on the native kernels (`models/_fastpath.py`); 0 without them."""
+        use_attention(self.model)
+        self.fast_layers = use_fast_layers(self.model)
+        """Decoder layers that run on the native kernels (`models/_fastpath.py`); 0 without them."""
         self.load_seconds = time.perf_counter() - started
         self.folder = folder
         self.name = name or folder.name

@@ -42,8 +42,8 @@ _state: dict[str, object] = {}
 
 
 class Kernels:
-    """The loaded kernels: `linear` and `silu_mul` (int8 weights, bf16 activations), `rmsnorm`, `rotary` and
-    `decode_attention`."""
+    """The loaded kernels: `pack`, `linear` and `silu_mul` (packed int8 weights, bf16 activations), `rmsnorm`,
+    `rotary`, `attention` and `argmax`."""
 
     def __init__(self, library: ctypes.CDLL) -> None:
         p, i, f, l = ctypes.c_void_p, ctypes.c_int, ctypes.c_float, ctypes.c_long
@@ -52,7 +52,7 @@ class Kernels:
         self._silu_mul = _function(library.gw_int8_silu_mul, [p, i, i, p, p, p, p, i, p, i], ctypes.c_int)
         self._rmsnorm = _function(library.gw_rmsnorm, [p, i, i, p, f, p], None)
         self._rotary = _function(library.gw_rotary, [p, i, i, i, l, p, p], None)
-        self._attend = _function(library.gw_decode_attention, [p, p, p, l, l, l, p, i, i, i, i, i, i, f, p, i], ctypes.c_int)
+        self._attend = _function(library.gw_attention, [p, p, p, l, l, l, p, i, i, i, i, i, i, f, p, i], ctypes.c_int)
         self._argmax = _function(library.gw_argmax, [p, l, p], l)
         self.block = int(library.gw_block())
         self.max_rows = int(library.gw_max_rows())
@@ -124,7 +124,13 @@ class Kernels:
         return y
 
     def rmsnorm(self, x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
-        """Return Llama/Qwen2's RMS norm of bf16 rows `x` [rows, n]: `weight * bf16(x / sqrt(mean(x^2) + eps))`."""
+        """Return Llama/Qwen2's RMS norm of bf16 rows `x` [rows, n]: `weight * bf16(x / sqrt(mean(x^2) + eps))`.
+
+        Raises:
+            ValueError: n is not a multiple of 16 (a layer the int8 kernels fit always has it).
+        """
+        if x.shape[-1] % 16:
+            raise ValueError(f"rmsnorm takes rows of a multiple of 16 values, got {x.shape[-1]}")
         x = x.contiguous()
         y = torch.empty_like(x)
         self._rmsnorm(x.data_ptr(), x.shape[0], x.shape[1], weight.data_ptr(), eps, y.data_ptr())
@@ -136,7 +142,7 @@ class Kernels:
         cos, sin = cos.reshape(-1, dim).contiguous(), sin.reshape(-1, dim).contiguous()
         self._rotary(x.data_ptr(), x.shape[0], heads, dim, x.stride(0), cos.data_ptr(), sin.data_ptr())
 
-    def decode_attention(
+    def attention(
         self,
         query: torch.Tensor,
         key: torch.Tensor,
@@ -155,7 +161,7 @@ class Kernels:
         Example:
             >>> k = kernel()
             >>> q, kv = torch.ones(1, 2, 16, dtype=torch.bfloat16), torch.arange(48.0).reshape(1, 1, 3, 16)
-            >>> k is None or k.decode_attention(q, kv.bfloat16(), kv.bfloat16(), torch.tensor([[1, 0, 0]]).bool(), 0.1)[0, 1, :3].tolist() == [0.0, 1.0, 2.0]
+            >>> k is None or k.attention(q, kv.bfloat16(), kv.bfloat16(), torch.tensor([[1, 0, 0]]).bool(), 0.1)[0, 1, :3].tolist() == [0.0, 1.0, 2.0]
             True
         """
         rows, heads, dim = query.shape

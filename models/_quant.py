@@ -25,6 +25,7 @@ from torch import nn
 
 from ._native import Kernels, kernel
 
+
 class Int8Linear(nn.Module):
     """A linear layer whose weight is int8 with one scale per output channel; activations come and go in bf16."""
 
@@ -72,7 +73,7 @@ class Int8Linear(nn.Module):
         rows = x.reshape(-1, shape[-1]).to(torch.bfloat16)
         if self.native is not None:
             out = self.native.linear(rows, self.weight, self.scale32, self.bias)
-        elif self.native is None and (x.dim() < 3 or shape[-2] == 1) and self.in_features % 16 == 0:
+        elif (x.dim() < 3 or shape[-2] == 1) and self.in_features % 16 == 0:
             # torch's int8 kernel, for decode steps only (its cost grows with the rows); it crashes on other widths
             out = torch.ops.aten._weight_int8pack_mm(rows, self.weight, self.scale)
             if self.bias is not None:

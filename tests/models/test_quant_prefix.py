@@ -72,7 +72,7 @@ def test_a_shared_prompt_prefix_is_reused_and_changes_no_token(batching: bool) -
 
 
 def test_decode_attention_matches_sdpa_for_one_query_with_grouped_heads_and_padding() -> None:
-    from graphwright.models._attention import decode_attention
+    from graphwright.models._attention import attention
 
     torch.manual_seed(0)
     batch, heads, kv_heads, length, dim = 3, 14, 2, 40, 64
@@ -82,7 +82,7 @@ def test_decode_attention_matches_sdpa_for_one_query_with_grouped_heads_and_padd
     mask[1, ..., :7] = False  # a left-padded row
     mask[2, ..., 20:25] = False  # padding inside a row (a batched prefill's)
     module = torch.nn.Module()
-    got, _ = decode_attention(module, query, key, value, mask, scaling=dim**-0.5)
+    got, _ = attention(module, query, key, value, mask, scaling=dim**-0.5)
     groups = heads // kv_heads
     want = torch.nn.functional.scaled_dot_product_attention(
         query.float(), key.float().repeat_interleave(groups, 1), value.float().repeat_interleave(groups, 1), attn_mask=mask, scale=dim**-0.5
@@ -94,7 +94,7 @@ def test_decode_attention_matches_sdpa_for_one_query_with_grouped_heads_and_padd
 @pytest.mark.parametrize("with_mask", [True, False], ids=["padded", "causal-without-mask"])
 def test_attention_of_a_few_new_positions_matches_sdpa(with_mask: bool) -> None:
     """Several queries per sequence (a prompt suffix after its cached prefix): each attends causally."""
-    from graphwright.models._attention import decode_attention
+    from graphwright.models._attention import attention
 
     torch.manual_seed(1)
     batch, heads, kv_heads, queries, length, dim = 2, 14, 2, 5, 30, 64
@@ -104,7 +104,7 @@ def test_attention_of_a_few_new_positions_matches_sdpa(with_mask: bool) -> None:
     mask = causal.expand(batch, 1, queries, length).clone()
     if with_mask:
         mask[1, ..., :6] = False  # a left-padded row
-    got, _ = decode_attention(torch.nn.Module(), query, key, value, mask if with_mask else None, scaling=dim**-0.5)
+    got, _ = attention(torch.nn.Module(), query, key, value, mask if with_mask else None, scaling=dim**-0.5)
     groups = heads // kv_heads
     want = torch.nn.functional.scaled_dot_product_attention(
         query.float(), key.float().repeat_interleave(groups, 1), value.float().repeat_interleave(groups, 1), attn_mask=mask, scale=dim**-0.5
