@@ -250,8 +250,10 @@ def run_eval(
                         count += 1
                         if on_result is not None:
                             on_result(result, count, total)
-            except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
+            except BaseException:  # Ctrl-C, or a failure: tasks not started are dropped, running ones finish first,
+                # as they still use the checkpointer that closes next (SQLite closed under a running query crashed
+                # the process); their results are not recorded, so a resumed eval runs them again
+                pool.shutdown(wait=True, cancel_futures=True)
                 raise
             pool.shutdown(wait=True)
     finally:
