@@ -41,6 +41,24 @@ def test_kernel_matches_a_float_product_for_any_row_count(rows: int, out: int, i
 
 
 @needs_kernel
+@pytest.mark.parametrize("rows", [16, 17, 70])
+@pytest.mark.parametrize("out", [96, 112])
+def test_many_rows_give_exactly_what_each_row_alone_gives(rows: int, out: int) -> None:
+    """16 rows and more take the wide tile (7 strips: a last pass of fewer), one row the narrow one: the integer
+    sums are exact and the float steps the same, so every row's result is bit for bit the one-row result."""
+    torch.manual_seed(rows + out)
+    gate, up = (kernel.pack(torch.randint(-127, 128, (out, 256), dtype=torch.int8)) for _ in range(2))
+    gs, us = torch.rand(out) / 200, torch.rand(out) / 200
+    bias = torch.randn(out, dtype=torch.bfloat16)
+    x = torch.randn(rows, 256, dtype=torch.bfloat16)
+    residual = torch.randn(rows, out, dtype=torch.bfloat16)
+    alone = [kernel.silu_mul(x[i : i + 1], gate, gs, up, us) for i in range(rows)]
+    assert torch.equal(kernel.silu_mul(x, gate, gs, up, us), torch.cat(alone))
+    alone = [kernel.linear(x[i : i + 1], gate, gs, bias, residual=residual[i : i + 1]) for i in range(rows)]
+    assert torch.equal(kernel.linear(x, gate, gs, bias, residual=residual), torch.cat(alone))
+
+
+@needs_kernel
 def test_all_zero_activations_give_exactly_the_bias() -> None:
     weight = torch.randint(-127, 128, (16, 128), dtype=torch.int8)
     bias = torch.randn(16, dtype=torch.bfloat16)
