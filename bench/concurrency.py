@@ -53,6 +53,7 @@ def level(app, concurrency: int, scheduler) -> dict:
         "runs": len(runs),
         "prefill_s": scheduler.seconds["prefill"] - before[0]["prefill"],
         "decode_s": scheduler.seconds["decode"] - before[0]["decode"],
+        "mixed_s": scheduler.seconds["mixed"] - before[0]["mixed"],
         "prefilled": scheduler.prefilled - before[1],
         "steps": scheduler.steps - before[2],
     }
@@ -80,7 +81,7 @@ def main() -> None:
     single = table.get(("off", 1), table.get(("on", 1)))
     print(
         f"{'batching':8} {'runs':>4} {'runs/min':>9} {'tok/s':>7} {'p50 s':>7} {'p95 s':>7} {'ok':>5} {'x off':>6} "
-        f"{'p95/single':>10} {'prefill s':>9} {'prefilled':>9} {'batched steps':>13} {'decode s':>8}"
+        f"{'p95/single':>10} {'prefill s':>9} {'prefilled':>9} {'batched steps':>13} {'decode s':>8} {'mixed s':>7}"
     )
     for (mode, n), row in sorted(table.items(), key=lambda item: (item[0][0] == "off", item[0][1])):
         off = table.get(("off", n))
@@ -88,7 +89,7 @@ def main() -> None:
         print(
             f"{mode:8} {n:4d} {row['runs_per_min']:9.1f} {row['tokens_per_s']:7.1f} {row['p50']:7.1f} {row['p95']:7.1f} "
             f"{row['ok']:2d}/{row['runs']:<2d} {speedup:6.2f} {row['p95'] / single['p50']:10.2f} "
-            f"{row['prefill_s']:9.1f} {row['prefilled']:9d} {row['steps']:13d} {row['decode_s']:8.1f}"
+            f"{row['prefill_s']:9.1f} {row['prefilled']:9d} {row['steps']:13d} {row['decode_s']:8.1f} {row['mixed_s']:7.1f}"
         )
 
 

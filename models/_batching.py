@@ -9,7 +9,9 @@ Requests that arrive together are prefilled together: the prompt start they shar
 `PrefixCache`, each then starts from the longest prefix the cache holds, and rows of similar length share one
 forward (padded; a mask per row hides the padding). A request that ends leaves its prompt and the tokens it
 generated in the prefix cache, so the next call of the same conversation prefills only what it adds. Rows join
-the running batch with their caches left-padded to a common length. A finished, cancelled or failed sequence
+the running batch with their caches left-padded to a common length. A request that arrives while others decode
+joins them in a mixed step: the rest of its prompt is fed in the batch's next step, beside the running rows'
+tokens (the fast layers compute only real positions), so the running rows do not stall for its prefill. A finished, cancelled or failed sequence
 leaves the batch at once; a new one joins at the next step (continuous batching). Every request keeps its own sampling settings, stop strings,
 grammar, deadline and token stream.
 
@@ -85,6 +87,11 @@ class BatchRequest:
 SHARED_PREFIX_MIN = 32
 """Tokens that requests arriving together must share, beyond what the prefix cache holds, to be prefilled once."""
 
+MIXED_MAX = 128
+"""New prompt tokens up to which a request joining a running batch is fed in the batch's next step (a mixed
+step) instead of a prefill of its own that stalls the running rows. Longer prompts get their own prefill: a
+step is a rectangle, so every other row's cache would carry the prompt's length in padding."""
+
 
 class _Stopped(BaseException):
     """Raised inside the scheduler thread to leave its loop."""
@@ -97,7 +104,8 @@ _STOP = object()
 class _Row:
     request: BatchRequest
     position: int  # the position of feed[0]: real tokens seen so far (the cache also holds padding)
-    feed: list[int]  # sampled (and grammar-forced) tokens, not yet fed to the model
+    feed: list[int]  # sampled (and grammar-forced) tokens, or the rest of the prompt, not yet fed to the model
+    fresh: bool = False  # feed is the rest of the prompt: nothing sampled yet
 
 
 class BatchScheduler:
@@ -119,9 +127,13 @@ class BatchScheduler:
         self.eos_ids = eos_ids
         self.config = config
         self.vocab_size = int(model.config.vocab_size)
+        from ._fastpath import fast_layer_count
         from ._native import kernel
 
         self.native = kernel()  # for greedy picks (torch's masked argmax over the vocabulary took ~0.7 ms)
+        fast, layers = fast_layer_count(model)
+        self.mixed = 0 < fast == layers
+        """Whether new requests join running rows in mixed steps (the fast layers skip a step's padding)."""
         self._inbox: queue.Queue[Any] = queue.Queue()  # requests, and _STOP
         self._waiting: list[BatchRequest] = []
         self._rows: list[_Row] = []
@@ -131,8 +143,9 @@ class BatchScheduler:
         """Batched decode steps run so far (for tests and benchmarks)."""
         self.max_batch_seen = 0
         """The largest batch decoded so far."""
-        self.seconds = {"prefill": 0.0, "decode": 0.0}
-        """Time spent so far in prefill forwards and in batched decode steps (for benchmarks)."""
+        self.seconds = {"prefill": 0.0, "decode": 0.0, "mixed": 0.0}
+        """Time spent so far in prefill forwards, batched decode steps, and mixed steps (decode steps that also fed
+        new prompts) (for benchmarks)."""
         self.prefilled = 0
         """Prompt tokens computed so far (not counting those reused from the prefix cache)."""
         self.prefills = 0
@@ -240,7 +253,11 @@ class BatchScheduler:
             self._prefill_shared_prefix(admitted)
         except Exception:  # only a saving: each request still prefills what it needs below
             pass
-        for group in _groups(admitted, self.prefix):
+        entries = [(request, *self.prefix.longest(request.prompt_ids)) for request in admitted]
+        if self._rows and self.mixed:
+            self._enter([e for e in entries if len(e[0].prompt_ids) - e[1] <= MIXED_MAX])
+            entries = [e for e in entries if len(e[0].prompt_ids) - e[1] > MIXED_MAX]
+        for group in _groups(entries):
             try:
                 self._prefill(group)
             except Exception as exc:  # e.g. a bad grammar: fail it alone, prefill the others again
@@ -271,10 +288,10 @@ class BatchScheduler:
         held, layers = self.prefix.longest(first[: shared + 1])
         if shared - held < SHARED_PREFIX_MIN:
             return
-        out = self._forward("prefill", torch.tensor([first[held:shared]]), cache_from(layers, self.model.config))
+        cache, _ = self._forward("prefill", torch.tensor([first[held:shared]]), cache_from(layers, self.model.config), last=[])
         self.prefilled += shared - held
         self.prefills += 1
-        self.prefix.add(first[:shared], [(layer.keys, layer.values) for layer in out.past_key_values.layers])
+        self.prefix.add(first[:shared], [(layer.keys, layer.values) for layer in cache.layers])
 
     def _prefill(self, group: list[tuple[BatchRequest, int, list | None]]) -> None:
         """Prefill `(request, reused prefix length, prefix layers)` entries in one forward and join the batch.
@@ -286,10 +303,7 @@ class BatchScheduler:
         import torch
 
         for request, _, _ in group:
-            if request.make_processor is not None:
-                request.processor = request.make_processor()
-            if request.temperature > 0:
-                request.generator = torch.Generator().manual_seed(request.seed if request.seed is not None else 0)
+            _start(request)
         past = max(reused for _, reused, _ in group)
         new = max(len(request.prompt_ids) - reused for request, reused, _ in group)
         ids = torch.zeros(len(group), new, dtype=torch.long)
@@ -302,38 +316,70 @@ class BatchScheduler:
             positions[i] = torch.arange(reused, reused + new)
         prefixes = _stack_layers([layers for _, _, layers in group], [reused for _, reused, _ in group], past)
         cache = cache_from(prefixes, self.model.config)
-        last = sorted({len(request.prompt_ids) - reused - 1 for request, reused, _ in group})
-        out = self._forward("prefill", ids, cache, mask, positions, last)
+        last = [len(request.prompt_ids) - reused - 1 for request, reused, _ in group]
+        cache, logits = self._forward("prefill", ids, cache, mask, positions, last)
         self.prefilled += int(mask[:, past:].sum())
         self.prefills += 1
-        cache = out.past_key_values
         rows = []
         for i, (request, reused, _) in enumerate(group):
             end = len(request.prompt_ids) - reused
-            logits = out.logits[i, last.index(end - 1)]
             span = slice(past - reused, past + end)
             # copies, so the prefix cache holds just these positions, not the batch's buffers with their room
             kept = [(layer.keys[i : i + 1, :, span].clone(), layer.values[i : i + 1, :, span].clone()) for layer in cache.layers]
             self.prefix.add(request.prompt_ids, kept)
-            rows.append(_Row(request, position=len(request.prompt_ids), feed=[self._sample(request, logits)]))
+            rows.append(_Row(request, position=len(request.prompt_ids), feed=[self._sample(request, logits[i])]))
         self._join(rows, cache, mask)
         for row in rows:
             self._after_token(row)
 
-    def _join(self, rows: list[_Row], cache: Any, mask: Any) -> None:
-        """Add `rows` (with their `cache` and `mask`) to the batch, left-padding whichever is shorter."""
+    def _enter(self, entries: list[tuple[BatchRequest, int, list | None]]) -> None:
+        """Add `(request, reused prefix length, prefix layers)` entries to the running batch with their reused keys
+        and values; the rest of each prompt is fed in the next step, beside the running rows' tokens (a mixed
+        step), so the running rows do not stall for a prefill. A request whose grammar cannot be built fails alone."""
         import torch
 
+        rows, prefixes, lengths = [], [], []
+        for request, reused, layers in entries:
+            try:
+                _start(request)
+            except Exception as exc:
+                _fail(request, exc)
+                continue
+            rows.append(_Row(request, position=reused, feed=request.prompt_ids[reused:], fresh=True))
+            prefixes.append(layers)
+            lengths.append(reused)
+        if not rows:
+            return
+        past = max(lengths)
+        mask = torch.zeros(len(rows), past, dtype=torch.long)
+        for i, reused in enumerate(lengths):
+            mask[i, past - reused :] = 1
+        stacked = _stack_layers(prefixes, lengths, past) or [
+            (layer.keys.new_zeros(len(rows), layer.keys.shape[1], 0, layer.keys.shape[3]),) * 2 for layer in self._cache.layers
+        ]
+        self._extend(rows, stacked, mask)
+        self.prefilled += sum(len(row.feed) for row in rows)
+
+    def _join(self, rows: list[_Row], cache: Any, mask: Any) -> None:
+        """Add `rows` (with their `cache` and `mask`) to the batch, left-padding whichever is shorter."""
         if self._cache is None:
             self._cache, self._mask, self._rows = cache, mask, rows
+            self.max_batch_seen = max(self.max_batch_seen, len(self._rows))
         else:
-            have, new = self._length(), cache.layers[0].keys.shape[-2]
-            total = max(have, new)
-            for mine, theirs in zip(self._cache.layers, cache.layers, strict=True):
-                mine.keys = torch.cat([_pad_left(mine.keys, total - have), _pad_left(theirs.keys, total - new)])
-                mine.values = torch.cat([_pad_left(mine.values, total - have), _pad_left(theirs.values, total - new)])
-            self._mask = torch.cat([_pad_left(self._mask, total - have), _pad_left(mask, total - new)])
-            self._rows = self._rows + rows
+            self._extend(rows, [(layer.keys, layer.values) for layer in cache.layers], mask)
+
+    def _extend(self, rows: list[_Row], layers: list[tuple[Any, Any]], mask: Any) -> None:
+        """Add `rows` with their per-layer keys and values and `mask` to the running batch, left-padding whichever
+        is shorter."""
+        import torch
+
+        have, new = self._length(), mask.shape[1]
+        total = max(have, new)
+        for mine, (keys, values) in zip(self._cache.layers, layers, strict=True):
+            mine.keys = torch.cat([_pad_left(mine.keys, total - have), _pad_left(keys, total - new)])
+            mine.values = torch.cat([_pad_left(mine.values, total - have), _pad_left(values, total - new)])
+        self._mask = torch.cat([_pad_left(self._mask, total - have), _pad_left(mask, total - new)])
+        self._rows = self._rows + rows
         self.max_batch_seen = max(self.max_batch_seen, len(self._rows))
 
     def _length(self) -> int:
@@ -343,8 +389,10 @@ class BatchScheduler:
         """Feed every row's pending tokens in one forward pass and sample the next ones.
 
         Usually one token a row. A row whose grammar forced the tokens after its last sampled one feeds them
-        all in this step (jump-forward); the rows are then right-padded to the longest feed, the mask hides
-        the padding, and each row's next token comes from the logits of its last real token.
+        all in this step (jump-forward), and a row that just joined feeds the rest of its prompt; the rows are
+        then right-padded to the longest feed, the mask hides the padding (the fast layers skip it), and each
+        row's next token comes from the logits of its last real token. A joined row's prompt goes into the
+        prefix cache once it is computed.
         """
         import torch
 
@@ -356,53 +404,96 @@ class BatchScheduler:
             added[i, : len(row.feed)] = 1
         self._mask = torch.cat([self._mask, added], dim=1)
         positions = torch.stack([torch.arange(row.position, row.position + width) for row in self._rows])
-        last = sorted({len(row.feed) - 1 for row in self._rows})
-        out = self._forward("decode", tokens, self._cache, self._mask, positions, last)
-        self._cache = out.past_key_values
+        last = [len(row.feed) - 1 for row in self._rows]
+        phase = "mixed" if any(row.fresh for row in self._rows) else "decode"
+        self._cache, logits = self._forward(phase, tokens, self._cache, self._mask, positions, last)
         self.steps += 1
+        masks = self._bitmasks()
         for i, row in enumerate(self._rows):
             row.position += len(row.feed)
-            logits = out.logits[i, last.index(len(row.feed) - 1)]
+            if row.fresh:
+                row.fresh = False
+                try:
+                    self._remember(i, row)  # its prompt, for requests that start the same way
+                except Exception:  # only a saving
+                    pass
             try:
-                row.feed = [self._sample(row.request, logits)]
+                row.feed = [self._sample(row.request, logits[i], masks.get(i))]
             except Exception as exc:
                 _fail(row.request, exc)
                 continue
             self._after_token(row)
         self._drop_finished()
 
-    def _forward(self, phase: str, ids: Any, cache: Any, mask: Any = None, positions: Any = None, keep: list[int] | None = None) -> Any:
-        """Run the model on `ids` after `cache`, keeping the logits at sequence indices `keep` (default: the
-        last), and add its time to `seconds[phase]`. One row without padding takes Transformers' plain causal
-        path (no mask, no positions)."""
+    def _forward(
+        self, phase: str, ids: Any, cache: Any, mask: Any = None, positions: Any = None, last: list[int] | None = None
+    ) -> tuple[Any, Any]:
+        """Run the model on `ids` [rows, width] after `cache`; return (the cache, logits [rows, vocabulary] at each
+        row's index `last[i]`, default its last position; `last=[]`: none), and add the time to `seconds[phase]`.
+
+        One row without padding takes Transformers' plain causal path (no mask, no positions). Where every layer
+        is on the fast path, the products skip the padding (the mask's zeros in the new block) and the output
+        layer runs on the rows' last tokens only; else the model computes logits at every index in `last`.
+        """
         import torch
 
+        from ._fastpath import real_positions
+
+        rows, width = ids.shape
+        last = [width - 1] * rows if last is None else last
         plain = mask is None or (mask.shape[0] == 1 and bool(mask.all()))
+        inputs = {
+            "input_ids": ids,
+            "attention_mask": None if plain else mask,
+            "position_ids": None if plain else positions,
+            "past_key_values": cache,
+            "use_cache": True,
+        }
         started = time.perf_counter()
-        out = self.model(
-            input_ids=ids,
-            attention_mask=None if plain else mask,
-            position_ids=None if plain else positions,
-            past_key_values=cache,
-            use_cache=True,
-            logits_to_keep=1 if keep is None or keep == [ids.shape[1] - 1] else torch.tensor(keep),
-        )
+        if self.mixed:
+            new = None if mask is None else mask[:, -width:].reshape(-1)
+            real = None if new is None or bool(new.all()) else new.nonzero().squeeze(1)
+            with real_positions(real):
+                out = self.model.model(**inputs)
+            hidden = out.last_hidden_state[torch.arange(rows), torch.tensor(last, dtype=torch.long)] if last else None
+            logits = self.model.lm_head(hidden) if last else None
+        else:
+            keep = sorted(set(last)) or [width - 1]
+            out = self.model(**inputs, logits_to_keep=1 if keep == [width - 1] else torch.tensor(keep))
+            logits = out.logits[torch.arange(rows), torch.tensor([keep.index(i) for i in last], dtype=torch.long)] if last else None
         self.seconds[phase] += time.perf_counter() - started
-        return out
+        return out.past_key_values, logits
 
-    def _sample(self, request: BatchRequest, logits: Any) -> int:
+    def _bitmasks(self) -> dict[int, Any]:
+        """The tokens each running row's grammar allows next, by row index, computed for all rows at once on
+        llguidance's threads; {} when fewer than two rows have grammars or a matcher failed (each row then
+        computes its own, and a failed one fails alone)."""
+        from ._grammar import bitmasks
+
+        rows = [i for i, row in enumerate(self._rows) if row.request.processor is not None]
+        if len(rows) < 2:
+            return {}
+        try:
+            return dict(zip(rows, bitmasks([self._rows[i].request.processor for i in rows]), strict=True))
+        except Exception:
+            return {}
+
+    def _sample(self, request: BatchRequest, logits: Any, allowed: Any = None) -> int:
         """Pick the next token from `logits`, among those the request's grammar allows (its parse holds every
-        token generated so far)."""
+        token generated so far; `allowed`: its bitmask, if already computed)."""
+        import numpy as np
         import torch
 
+        if request.processor is not None and allowed is None:
+            allowed = request.processor.bitmask()
         if request.temperature <= 0 and self.native is not None and logits.dtype == torch.bfloat16:
-            allowed = request.processor.bitmask() if request.processor is not None else None
             token = self.native.argmax(logits, allowed)
             if token is not None:
                 return token
         logits = logits.float()
-        if request.processor is not None:
-            logits = logits.masked_fill(~request.processor.allowed(logits.shape[-1]), float("-inf"))
+        if allowed is not None:
+            bits = np.unpackbits(np.ascontiguousarray(allowed, dtype=np.uint32).view(np.uint8), bitorder="little")
+            logits = logits.masked_fill(~torch.from_numpy(bits[: logits.shape[-1]].astype(bool)), float("-inf"))
         if request.temperature > 0:
             probs = torch.softmax(logits / request.temperature, dim=-1)
             return int(torch.multinomial(probs, 1, generator=request.generator))
@@ -482,10 +573,17 @@ class BatchScheduler:
         if self.prefix.max_tokens <= 0:
             return
         ids = (request.prompt_ids + request.generated)[: row.position]
-        columns = self._mask[index].bool()  # the row's real positions (padding is left, and right within steps)
-        if int(columns.sum()) != len(ids):
+        columns = self._mask[index].nonzero().squeeze(1)  # the row's real positions (padding is left, and right within steps)
+        if len(columns) != len(ids):
             return
-        self.prefix.add(ids, [(layer.keys[index : index + 1, :, columns], layer.values[index : index + 1, :, columns]) for layer in self._cache.layers])
+        start = int(columns[0])
+
+        def take(tensor: Any) -> Any:  # a copy: the prefix cache holds just these positions, not the batch's buffers
+            if int(columns[-1]) - start + 1 == len(columns):  # one span (a third of index_select's time)
+                return tensor[index : index + 1, :, start : start + len(columns)].clone()
+            return tensor[index : index + 1].index_select(2, columns)
+
+        self.prefix.add(ids, [(take(layer.keys), take(layer.values)) for layer in self._cache.layers])
 
 
 def _pad_left(tensor: Any, amount: int) -> Any:
@@ -519,17 +617,14 @@ def _stack_layers(prefixes: list[list | None], lengths: list[int], past: int) ->
     return stacked
 
 
-def _groups(requests: list[BatchRequest], prefix: PrefixCache) -> list[list[tuple[BatchRequest, int, list | None]]]:
-    """Split requests admitted together into prefill groups of similar new-token counts.
+def _groups(entries: list[tuple[BatchRequest, int, list | None]]) -> list[list[tuple[BatchRequest, int, list | None]]]:
+    """Split `(request, reused prefix length, prefix layers)` entries admitted together into prefill groups of
+    similar new-token counts.
 
-    Each entry carries its reused prefix (length and layers). A group's rows are padded to its longest suffix,
-    so a long new prompt is not made to carry short ones' padding: a request joins a group while the padded
-    tokens stay within a quarter (plus 32) of the real ones.
+    A group's rows are padded to its longest suffix, so a long new prompt is not made to carry short ones'
+    padding: a request joins a group while the padded tokens stay within a quarter (plus 32) of the real ones.
     """
-    entries = []
-    for request in requests:
-        reused, layers = prefix.longest(request.prompt_ids)
-        entries.append((request, reused, layers))
+    entries = list(entries)
     entries.sort(key=lambda entry: len(entry[0].prompt_ids) - entry[1])
     groups: list[list] = []
     for entry in entries:
@@ -542,6 +637,16 @@ def _groups(requests: list[BatchRequest], prefix: PrefixCache) -> list[list[tupl
                 continue
         groups.append([entry])
     return groups
+
+
+def _start(request: BatchRequest) -> None:
+    """Build the request's grammar processor and sampling generator (raises what a bad grammar raises)."""
+    import torch
+
+    if request.make_processor is not None:
+        request.processor = request.make_processor()
+    if request.temperature > 0:
+        request.generator = torch.Generator().manual_seed(request.seed if request.seed is not None else 0)
 
 
 def _finish(request: BatchRequest, reason: str) -> None:

@@ -211,3 +211,33 @@ def test_a_conversation_continued_reuses_the_reply_it_generated(local: LocalMode
     before = local.prefix_cache.hits
     local.generate(local.render(follow), max_new_tokens=2)
     assert local.prefix_cache.hits - before == reply.prompt_tokens + reply.completion_tokens - 1
+
+
+def test_a_request_joining_a_running_batch_is_fed_beside_it_and_decodes_as_it_would_alone(local: LocalModel) -> None:
+    """A request arriving while another decodes joins it in a mixed step (its prompt fed beside the running
+    row's token, no prefill of its own that would stall that row); both write what they write alone, and a bad
+    grammar joining the same way fails alone."""
+    from graphwright.models._grammar import GrammarProcessor, llg_tokenizer
+    from graphwright.models._prefix import PrefixCache
+
+    long_text, short_text = "Count from 1 to 300, one number per line.", "Name three colors."
+    local.batching = None
+    alone = [local.generate(local.render([{"role": "user", "content": t}]), max_new_tokens=n).text for t, n in ((long_text, 40), (short_text, 12))]
+    local.batching = BatchingConfig()
+    local.prefix_cache = PrefixCache()
+    scheduler = local._scheduler
+    assert scheduler.mixed, "the default model runs on the fast layers"
+    tokenizer = llg_tokenizer(local.tokenizer, int(local.model.config.vocab_size))
+    broken = Grammar(lark="(not a grammar)", compiled="{ definitely not a grammar")
+    running = scheduler.submit(_request(local, long_text, 40))
+    while len(running.generated) < 3:
+        assert not running.future.done()
+        time.sleep(0.01)
+    prefills, mixed = scheduler.prefills, scheduler.seconds["mixed"]
+    bad = scheduler.submit(_request(local, short_text, 10, make_processor=lambda: GrammarProcessor(broken, tokenizer)))
+    joining = scheduler.submit(_request(local, short_text, 12))
+    texts = [local.tokenizer.decode(r.future.result(timeout=300)[0], skip_special_tokens=True) for r in (running, joining)]
+    with pytest.raises(Exception, match="grammar"):
+        bad.future.result(timeout=300)
+    assert texts == alone
+    assert scheduler.seconds["mixed"] > mixed and scheduler.prefills == prefills  # fed in a step, not a prefill
