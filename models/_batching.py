@@ -106,6 +106,7 @@ class _Row:
     position: int  # the position of feed[0]: real tokens seen so far (the cache also holds padding)
     feed: list[int]  # sampled (and grammar-forced) tokens, or the rest of the prompt, not yet fed to the model
     fresh: bool = False  # feed is the rest of the prompt: nothing sampled yet
+    ended: str | None = None  # the finish reason, once it ended; its caller learns it when the row leaves
 
 
 class BatchScheduler:
@@ -187,7 +188,7 @@ class BatchScheduler:
         except _Stopped:
             closed = RequestCancelled("the model's scheduler was closed (the process is exiting)")
             for row in self._rows:
-                _fail(row.request, closed)
+                _settle(row, closed)
             for request in self._waiting:
                 _fail(request, closed)
             self._rows, self._waiting, self._cache, self._mask = [], [], None, None
@@ -223,7 +224,7 @@ class BatchScheduler:
                     self._step()
             except Exception as exc:  # a failure of the batch as a whole: fail every active request
                 for row in self._rows:
-                    _fail(row.request, exc)
+                    _settle(row, exc)
                 self._rows, self._cache, self._mask = [], None, None
 
     def _take(self, item: BatchRequest) -> None:
@@ -331,6 +332,7 @@ class BatchScheduler:
         self._join(rows, cache, mask)
         for row in rows:
             self._after_token(row)
+        self._drop_finished()
 
     def _enter(self, entries: list[tuple[BatchRequest, int, list | None]]) -> None:
         """Add `(request, reused prefix length, prefix layers)` entries to the running batch with their reused keys
@@ -502,7 +504,7 @@ class BatchScheduler:
     def _after_token(self, row: _Row) -> None:
         """Record the sampled token (and any the grammar forces after it) and finish the request when it ends."""
         request = row.request
-        if request.future.done():
+        if request.future.done() or row.ended:
             return
         token = row.feed[0]
         if request.cancelled.is_set():
@@ -529,13 +531,14 @@ class BatchScheduler:
             self._end(row, "timeout")
 
     def _end(self, row: _Row, reason: str) -> None:
-        """Finish the row's request with `reason`, its keys and values first put into the prefix cache (so a
-        caller's next call, made once this one returns, finds them)."""
+        """End the row with `reason`, its keys and values put into the prefix cache (so a caller's next call,
+        made once this one returns, finds them). Its caller gets the result when the row leaves the batch, at the
+        end of the step: woken earlier, callers' threads would hold the GIL while the step's bookkeeping runs."""
         try:
             self._remember(self._rows.index(row), row)
         except Exception:  # only a saving
             pass
-        _finish(row.request, reason)
+        row.ended = reason
 
     def _stream(self, request: BatchRequest) -> str:
         text = self.tokenizer.decode(request.generated, skip_special_tokens=True)
@@ -548,22 +551,26 @@ class BatchScheduler:
         return text
 
     def _drop_finished(self) -> None:
+        """Take ended, failed and cancelled rows out of the batch, then give the ended ones' callers their results."""
         import torch
 
-        keep = [i for i, row in enumerate(self._rows) if not row.request.future.done()]
+        keep = [i for i, row in enumerate(self._rows) if not row.ended and not row.request.future.done()]
         if len(keep) == len(self._rows):
             return
+        ended = [row for row in self._rows if row.ended]
         if not keep:
             self._rows, self._cache, self._mask = [], None, None
-            return
-        self._rows = [self._rows[i] for i in keep]
-        index = torch.tensor(keep)
-        mask = self._mask[index]
-        trim = int(mask.any(dim=0).int().argmax())  # leading columns that are padding in every remaining row
-        self._mask = mask[:, trim:]
-        for layer in self._cache.layers:
-            layer.keys = layer.keys[index, :, trim:]
-            layer.values = layer.values[index, :, trim:]
+        else:
+            self._rows = [self._rows[i] for i in keep]
+            index = torch.tensor(keep)
+            mask = self._mask[index]
+            trim = int(mask.any(dim=0).int().argmax())  # leading columns that are padding in every remaining row
+            self._mask = mask[:, trim:]
+            for layer in self._cache.layers:
+                layer.keys = layer.keys[index, :, trim:]
+                layer.values = layer.values[index, :, trim:]
+        for row in ended:
+            _finish(row.request, row.ended)
 
     def _remember(self, index: int, row: _Row) -> None:
         """Put a finished row's keys and values (its prompt and the tokens it generated and fed) into the prefix
@@ -647,6 +654,14 @@ def _start(request: BatchRequest) -> None:
         request.processor = request.make_processor()
     if request.temperature > 0:
         request.generator = torch.Generator().manual_seed(request.seed if request.seed is not None else 0)
+
+
+def _settle(row: _Row, exc: BaseException) -> None:
+    """Give the caller of a row the batch lost its result if the row had ended, else `exc`."""
+    if row.ended:
+        _finish(row.request, row.ended)
+    else:
+        _fail(row.request, exc)
 
 
 def _finish(request: BatchRequest, reason: str) -> None:
