@@ -299,25 +299,28 @@ class BatchScheduler:
 
         Rows share one past of length P (the longest reused prefix; shorter ones are left-padded with zeros)
         and one block of S new positions (the longest suffix; shorter ones are right-padded), so every row's
-        tokens are contiguous and its last real token sits at a known index; the mask hides the padding.
+        tokens are contiguous and its last real token sits at a known index; the mask hides the padding. The
+        tokens a grammar forces before the first choice are fed with the prompt.
         """
         import torch
 
+        fed = []  # each row's prompt and forced lead
         for request, _, _ in group:
             _start(request)
+            fed.append(request.prompt_ids + self._lead(request))
         past = max(reused for _, reused, _ in group)
-        new = max(len(request.prompt_ids) - reused for request, reused, _ in group)
+        new = max(len(tokens) - reused for tokens, (_, reused, _) in zip(fed, group, strict=True))
         ids = torch.zeros(len(group), new, dtype=torch.long)
         mask = torch.zeros(len(group), past + new, dtype=torch.long)
         positions = torch.zeros(len(group), new, dtype=torch.long)
         for i, (request, reused, _) in enumerate(group):
-            suffix = request.prompt_ids[reused:]
+            suffix = fed[i][reused:]
             ids[i, : len(suffix)] = torch.tensor(suffix)
             mask[i, past - reused : past + len(suffix)] = 1
             positions[i] = torch.arange(reused, reused + new)
         prefixes = _stack_layers([layers for _, _, layers in group], [reused for _, reused, _ in group], past)
         cache = cache_from(prefixes, self.model.config)
-        last = [len(request.prompt_ids) - reused - 1 for request, reused, _ in group]
+        last = [len(tokens) - reused - 1 for tokens, (_, reused, _) in zip(fed, group, strict=True)]
         cache, logits = self._forward("prefill", ids, cache, mask, positions, last)
         self.prefilled += int(mask[:, past:].sum())
         self.prefills += 1
@@ -328,7 +331,7 @@ class BatchScheduler:
             # copies, so the prefix cache holds just these positions, not the batch's buffers with their room
             kept = [(layer.keys[i : i + 1, :, span].clone(), layer.values[i : i + 1, :, span].clone()) for layer in cache.layers]
             self.prefix.add(request.prompt_ids, kept)
-            rows.append(_Row(request, position=len(request.prompt_ids), feed=[self._sample(request, logits[i])]))
+            rows.append(_Row(request, position=len(fed[i]), feed=[self._sample(request, logits[i])]))
         self._join(rows, cache, mask)
         for row in rows:
             self._after_token(row)
@@ -347,7 +350,7 @@ class BatchScheduler:
             except Exception as exc:
                 _fail(request, exc)
                 continue
-            rows.append(_Row(request, position=reused, feed=request.prompt_ids[reused:], fresh=True))
+            rows.append(_Row(request, position=reused, feed=request.prompt_ids[reused:] + self._lead(request), fresh=True))
             prefixes.append(layers)
             lengths.append(reused)
         if not rows:
@@ -361,6 +364,18 @@ class BatchScheduler:
         ]
         self._extend(rows, stacked, mask)
         self.prefilled += sum(len(row.feed) for row in rows)
+
+    def _lead(self, request: BatchRequest) -> list[int]:
+        """Return the tokens the request's grammar forces before its first choice (the opening of a tool call
+        that must be made), consumed and recorded as generated, to be fed with the prompt instead of sampled
+        and then fed in a step of their own (jump-forward from the first token; none with it turned off)."""
+        if request.processor is None or not self.config.jump_forward:
+            return []
+        lead = request.processor.forced()[: request.max_new_tokens - 1]
+        if lead:
+            request.processor.consume_many(lead)
+            request.generated.extend(lead)
+        return lead
 
     def _join(self, rows: list[_Row], cache: Any, mask: Any) -> None:
         """Add `rows` (with their `cache` and `mask`) to the batch, left-padding whichever is shorter."""
@@ -650,6 +665,7 @@ def _start(request: BatchRequest) -> None:
     """Build the request's grammar processor and sampling generator (raises what a bad grammar raises)."""
     import torch
 
+    request.generated.clear()  # a prefill tried again starts over
     if request.make_processor is not None:
         request.processor = request.make_processor()
     if request.temperature > 0:

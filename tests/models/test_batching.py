@@ -241,3 +241,27 @@ def test_a_request_joining_a_running_batch_is_fed_beside_it_and_decodes_as_it_wo
         bad.future.result(timeout=300)
     assert texts == alone
     assert scheduler.seconds["mixed"] > mixed and scheduler.prefills == prefills  # fed in a step, not a prefill
+
+
+def test_what_a_grammar_forces_before_the_first_choice_is_fed_with_the_prompt(local: LocalModel) -> None:
+    """A structured reply's `{"answer":` is forced from the start: it is prefilled with the prompt, not sampled
+    and fed in a step of its own, and the reply is the one decoded without jump-forward."""
+    from graphwright.models._grammar import GrammarProcessor, json_grammar, llg_tokenizer
+    from graphwright.models._prefix import PrefixCache
+
+    tokenizer = llg_tokenizer(local.tokenizer, int(local.model.config.vocab_size))
+    grammar = json_grammar({"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]})
+    lead = GrammarProcessor(grammar, tokenizer).forced()
+    assert local.tokenizer.decode(lead) == '{"answer":'
+    scheduler = local._scheduler
+    local.prefix_cache = PrefixCache(0)  # every prompt token computed: the count below is exact
+    texts = {}
+    for jump in (False, True):
+        local.batching = BatchingConfig(jump_forward=jump)
+        request = _request(local, "What is the capital of France? Reply in JSON.", 16, make_processor=lambda: GrammarProcessor(grammar, tokenizer))
+        before = scheduler.prefilled
+        tokens, _ = scheduler.submit(request).future.result(timeout=300)
+        texts[jump] = local.tokenizer.decode(tokens)
+        prefilled = scheduler.prefilled - before
+    assert texts[True] == texts[False] and texts[True].startswith('{"answer":')
+    assert prefilled == len(request.prompt_ids) + len(lead)
