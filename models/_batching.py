@@ -3,7 +3,7 @@
 Concurrent agent runs (threads, asyncio tasks, `Send` branches) each call `LocalModel.generate`; with batching
 on, those calls become requests to one scheduler thread, which decodes all active sequences in a single
 forward pass per step, reading the weights once for the whole batch (on the C kernels a step of 8 sequences
-of ~370 positions costs ~1.3-1.4x a step of one).
+of ~370 positions costs ~1.3-1.5x a step of one: 17.2 against 11.9 ms on an AMD Zen 5).
 
 Requests that arrive together are prefilled together: the prompt start they share is computed once into the
 `PrefixCache`, each then starts from the longest prefix the cache holds, and rows of similar length share one
