@@ -11,9 +11,9 @@ forward (padded; a mask per row hides the padding). A request that ends leaves i
 generated in the prefix cache, so the next call of the same conversation prefills only what it adds. Rows join
 the running batch with their caches left-padded to a common length. A request that arrives while others decode
 joins them in a mixed step: the rest of its prompt is fed in the batch's next step, beside the running rows'
-tokens (the fast layers compute only real positions), so the running rows do not stall for its prefill. A finished, cancelled or failed sequence
-leaves the batch at once; a new one joins at the next step (continuous batching). Every request keeps its own sampling settings, stop strings,
-grammar, deadline and token stream.
+tokens (the fast layers compute only real positions), so the running rows do not stall for its prefill. A
+finished, cancelled or failed sequence leaves the batch at once; a new one joins at the next step (continuous
+batching). Every request keeps its own sampling settings, stop strings, grammar, deadline and token stream.
 
 The scheduler thread is the model's one compute thread: with batching off, calls run there too, one at a
 time (`max_batch=1`). On this CPU that is worth ~1.4x in decode speed: libgomp throttles its worker threads'
@@ -289,7 +289,8 @@ class BatchScheduler:
         held, layers = self.prefix.longest(first[: shared + 1])
         if shared - held < SHARED_PREFIX_MIN:
             return
-        cache, _ = self._forward("prefill", torch.tensor([first[held:shared]]), cache_from(layers, self.model.config), last=[])
+        ids = torch.tensor([first[held:shared]])
+        cache, _ = self._forward("prefill", ids, cache_from(layers, self.model.config), last=[])
         self.prefilled += shared - held
         self.prefills += 1
         self.prefix.add(first[:shared], [(layer.keys, layer.values) for layer in cache.layers])
@@ -347,10 +348,11 @@ class BatchScheduler:
         for request, reused, layers in entries:
             try:
                 _start(request)
+                feed = request.prompt_ids[reused:] + self._lead(request)
             except Exception as exc:
                 _fail(request, exc)
                 continue
-            rows.append(_Row(request, position=reused, feed=request.prompt_ids[reused:] + self._lead(request), fresh=True))
+            rows.append(_Row(request, position=reused, feed=feed, fresh=True))
             prefixes.append(layers)
             lengths.append(reused)
         if not rows:
@@ -359,9 +361,10 @@ class BatchScheduler:
         mask = torch.zeros(len(rows), past, dtype=torch.long)
         for i, reused in enumerate(lengths):
             mask[i, past - reused :] = 1
-        stacked = _stack_layers(prefixes, lengths, past) or [
-            (layer.keys.new_zeros(len(rows), layer.keys.shape[1], 0, layer.keys.shape[3]),) * 2 for layer in self._cache.layers
-        ]
+        stacked = _stack_layers(prefixes, lengths, past)
+        if stacked is None:  # nothing reused: empty keys and values
+            empty = [layer.keys.new_zeros(len(rows), layer.keys.shape[1], 0, layer.keys.shape[3]) for layer in self._cache.layers]
+            stacked = [(keys, keys) for keys in empty]
         self._extend(rows, stacked, mask)
         self.prefilled += sum(len(row.feed) for row in rows)
 
@@ -477,7 +480,8 @@ class BatchScheduler:
         else:
             keep = sorted(set(last)) or [width - 1]
             out = self.model(**inputs, logits_to_keep=1 if keep == [width - 1] else torch.tensor(keep))
-            logits = out.logits[torch.arange(rows), torch.tensor([keep.index(i) for i in last], dtype=torch.long)] if last else None
+            at = torch.tensor([keep.index(i) for i in last], dtype=torch.long)
+            logits = out.logits[torch.arange(rows), at] if last else None
         self.seconds[phase] += time.perf_counter() - started
         return out.past_key_values, logits
 
@@ -595,7 +599,7 @@ class BatchScheduler:
         if self.prefix.max_tokens <= 0:
             return
         ids = (request.prompt_ids + request.generated)[: row.position]
-        columns = self._mask[index].nonzero().squeeze(1)  # the row's real positions (padding is left, and right within steps)
+        columns = self._mask[index].nonzero().squeeze(1)  # its real positions (padding: left, and right within steps)
         if len(columns) != len(ids):
             return
         start = int(columns[0])

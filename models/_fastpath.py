@@ -162,10 +162,12 @@ class _FastLayer:
         real = getattr(_packing, "index", None)
         if real is not None and real.numel() == rows:
             real = None
-        if real is not None and attention_mask is not None and attention_mask.dtype == torch.bool and attention_mask.shape[0] == batch:
-            attention_mask = _real_queries(attention_mask, real)
+        mask = attention_mask
+        if real is not None and mask is not None and mask.dtype == torch.bool and mask.shape[0] == batch:
+            attention_mask = _real_queries(mask, real)
         x = hidden_states.reshape(rows, hidden)
-        cos, sin = (t.expand(batch, positions, dim).reshape(rows, dim) for t in position_embeddings)  # [1, ...] without position ids
+        # [1, ...] without position ids
+        cos, sin = (t.expand(batch, positions, dim).reshape(rows, dim) for t in position_embeddings)
         if real is not None:
             x, cos, sin = x.index_select(0, real), cos.index_select(0, real), sin.index_select(0, real)
         h = native.rmsnorm(x, self.norms[0].weight, self.norms[0].variance_epsilon)

@@ -213,10 +213,12 @@ def test_a_conversation_continued_reuses_the_reply_it_generated(local: LocalMode
     assert local.prefix_cache.hits - before == reply.prompt_tokens + reply.completion_tokens - 1
 
 
-def test_a_request_joining_a_running_batch_is_fed_beside_it_and_decodes_as_it_would_alone(local: LocalModel) -> None:
+@pytest.mark.parametrize("held", [8192, 0])
+def test_a_request_joining_a_running_batch_is_fed_beside_it_and_decodes_as_it_would_alone(local: LocalModel, held: int) -> None:
     """A request arriving while another decodes joins it in a mixed step (its prompt fed beside the running
     row's token, no prefill of its own that would stall that row); both write what they write alone, and a bad
-    grammar joining the same way fails alone."""
+    grammar joining the same way fails alone. With the prefix cache on, the joining row starts from the chat
+    template's start that the running one left there; off, from nothing."""
     from graphwright.models._grammar import GrammarProcessor, llg_tokenizer
     from graphwright.models._prefix import PrefixCache
 
@@ -224,7 +226,7 @@ def test_a_request_joining_a_running_batch_is_fed_beside_it_and_decodes_as_it_wo
     local.batching = None
     alone = [local.generate(local.render([{"role": "user", "content": t}]), max_new_tokens=n).text for t, n in ((long_text, 40), (short_text, 12))]
     local.batching = BatchingConfig()
-    local.prefix_cache = PrefixCache()
+    local.prefix_cache = PrefixCache(held)
     scheduler = local._scheduler
     assert scheduler.mixed, "the default model runs on the fast layers"
     tokenizer = llg_tokenizer(local.tokenizer, int(local.model.config.vocab_size))
