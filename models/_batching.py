@@ -234,7 +234,8 @@ class BatchScheduler:
         self._waiting.append(item)
 
     def _admit(self) -> None:
-        """Admit waiting requests while there is room, prefilling those that arrived together in one forward."""
+        """Admit waiting requests while there is room: while rows run, short prompts join their next step (mixed);
+        the others are prefilled, those that arrived together in one forward."""
         still_waiting, admitted = [], []
         for request in self._waiting:
             if request.cancelled.is_set():
@@ -327,11 +328,7 @@ class BatchScheduler:
         self.prefills += 1
         rows = []
         for i, (request, reused, _) in enumerate(group):
-            end = len(request.prompt_ids) - reused
-            span = slice(past - reused, past + end)
-            # copies, so the prefix cache holds just these positions, not the batch's buffers with their room
-            kept = [(layer.keys[i : i + 1, :, span].clone(), layer.values[i : i + 1, :, span].clone()) for layer in cache.layers]
-            self.prefix.add(request.prompt_ids, kept)
+            self._keep(fed[i], cache, mask, i)  # for requests that start the same way
             rows.append(_Row(request, position=len(fed[i]), feed=[self._sample(request, logits[i])]))
         self._join(rows, cache, mask)
         for row in rows:
@@ -362,9 +359,11 @@ class BatchScheduler:
         for i, reused in enumerate(lengths):
             mask[i, past - reused :] = 1
         stacked = _stack_layers(prefixes, lengths, past)
-        if stacked is None:  # nothing reused: empty keys and values
-            empty = [layer.keys.new_zeros(len(rows), layer.keys.shape[1], 0, layer.keys.shape[3]) for layer in self._cache.layers]
-            stacked = [(keys, keys) for keys in empty]
+        if stacked is None:  # nothing reused: every layer's keys and values start empty
+            stacked = []
+            for layer in self._cache.layers:
+                empty = layer.keys.new_zeros(len(rows), layer.keys.shape[1], 0, layer.keys.shape[3])
+                stacked.append((empty, empty))
         self._extend(rows, stacked, mask)
         self.prefilled += sum(len(row.feed) for row in rows)
 
@@ -428,7 +427,6 @@ class BatchScheduler:
         phase = "mixed" if any(row.fresh for row in self._rows) else "decode"
         self._cache, logits = self._forward(phase, tokens, self._cache, self._mask, positions, last)
         self.steps += 1
-        masks = self._bitmasks()
         for i, row in enumerate(self._rows):
             row.position += len(row.feed)
             if row.fresh:
@@ -438,7 +436,7 @@ class BatchScheduler:
                 except Exception:  # only a saving
                     pass
             try:
-                row.feed = [self._sample(row.request, logits[i], masks.get(i))]
+                row.feed = [self._sample(row.request, logits[i])]
             except Exception as exc:
                 _fail(row.request, exc)
                 continue
@@ -485,28 +483,13 @@ class BatchScheduler:
         self.seconds[phase] += time.perf_counter() - started
         return out.past_key_values, logits
 
-    def _bitmasks(self) -> dict[int, Any]:
-        """The tokens each running row's grammar allows next, by row index, computed for all rows at once on
-        llguidance's threads; {} when fewer than two rows have grammars or a matcher failed (each row then
-        computes its own, and a failed one fails alone)."""
-        from ._grammar import bitmasks
-
-        rows = [i for i, row in enumerate(self._rows) if row.request.processor is not None]
-        if len(rows) < 2:
-            return {}
-        try:
-            return dict(zip(rows, bitmasks([self._rows[i].request.processor for i in rows]), strict=True))
-        except Exception:
-            return {}
-
-    def _sample(self, request: BatchRequest, logits: Any, allowed: Any = None) -> int:
+    def _sample(self, request: BatchRequest, logits: Any) -> int:
         """Pick the next token from `logits`, among those the request's grammar allows (its parse holds every
-        token generated so far; `allowed`: its bitmask, if already computed)."""
+        token generated so far)."""
         import numpy as np
         import torch
 
-        if request.processor is not None and allowed is None:
-            allowed = request.processor.bitmask()
+        allowed = request.processor.bitmask() if request.processor is not None else None
         if request.temperature <= 0 and self.native is not None and logits.dtype == torch.bfloat16:
             token = self.native.argmax(logits, allowed)
             if token is not None:
@@ -592,14 +575,16 @@ class BatchScheduler:
             _finish(row.request, row.ended)
 
     def _remember(self, index: int, row: _Row) -> None:
-        """Put a finished row's keys and values (its prompt and the tokens it generated and fed) into the prefix
-        cache: an agent's next call repeats this conversation and adds a tool result, so it then prefills only
-        what is new."""
-        request = row.request
+        """Put a batch row's keys and values (all it was fed: its prompt, and the tokens it generated and fed) into
+        the prefix cache: an agent's next call repeats this conversation and adds a tool result, so it then
+        prefills only what is new; a just-joined row's prompt serves requests that start the same way."""
+        self._keep((row.request.prompt_ids + row.request.generated)[: row.position], self._cache, self._mask, index)
+
+    def _keep(self, ids: list[int], cache: Any, mask: Any, index: int) -> None:
+        """Put row `index` of `cache`, whose real positions (1 in `mask`) hold `ids`, into the prefix cache."""
         if self.prefix.max_tokens <= 0:
             return
-        ids = (request.prompt_ids + request.generated)[: row.position]
-        columns = self._mask[index].nonzero().squeeze(1)  # its real positions (padding: left, and right within steps)
+        columns = mask[index].nonzero().squeeze(1)  # padding: left, and right within steps
         if len(columns) != len(ids):
             return
         start = int(columns[0])
@@ -609,7 +594,7 @@ class BatchScheduler:
                 return tensor[index : index + 1, :, start : start + len(columns)].clone()
             return tensor[index : index + 1].index_select(2, columns)
 
-        self.prefix.add(ids, [(take(layer.keys), take(layer.values)) for layer in self._cache.layers])
+        self.prefix.add(ids, [(take(layer.keys), take(layer.values)) for layer in cache.layers])
 
 
 def _pad_left(tensor: Any, amount: int) -> Any:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -188,8 +187,6 @@ class GrammarProcessor:
         import llguidance
 
         self.matcher = llguidance.LLMatcher(tokenizer, grammar.compiled, log_level=0)
-        self.words = (tokenizer.vocab_size + 31) // 32
-        """Length of its bitmasks, in uint32 words."""
         if self.matcher.is_error():
             raise GrammarError(f"grammar rejected: {self.matcher.get_error()}")
 
@@ -215,26 +212,3 @@ class GrammarProcessor:
     def consume_many(self, tokens: list[int]) -> None:
         """Advance the parse by `tokens` (such as those `forced` returned)."""
         self.matcher.consume_tokens(tokens)
-
-
-_executor: list[Any] = []
-
-
-def bitmasks(processors: list[GrammarProcessor]) -> np.ndarray:
-    """Return the bitmasks of `processors` (rows of uint32 words, as `GrammarProcessor.bitmask`), computed in
-    parallel on llguidance's threads (2 for 2 cores): a batched step under grammars needs one per row, ~0.3 ms
-    each in the middle of a JSON string.
-
-    Raises:
-        GrammarError: a matcher is in an error state (check them one by one to tell which).
-    """
-    import llguidance
-    import llguidance.numpy
-
-    if any(p.matcher.is_error() for p in processors):
-        raise GrammarError("constrained decoding failed: a matcher is in an error state")
-    if not _executor:
-        _executor.append(llguidance.LLExecutor(num_threads=max(1, min(len(os.sched_getaffinity(0)), 8))))
-    masks = np.full((len(processors), processors[0].words), -1, dtype=np.int32)
-    llguidance.numpy.fill_next_token_bitmask_par(_executor[0], [(p.matcher, i) for i, p in enumerate(processors)], masks)
-    return masks.view(np.uint32)

@@ -120,9 +120,10 @@ class LocalModel:
             dtype: weight dtype; bf16 decodes ~1.4x faster than fp32 on this CPU with the same greedy tokens.
             quantize: `"int8"` (the default): the linear layers get int8 weights (per-channel scales). Where
                 graphwright's C kernels run (x86 with AVX-512 VNNI, `models/_native.py`) every call uses them
-                and the bf16 weights are dropped (`bench/decode.py` here: decode 3.3x, prefill 4.2x bf16's
-                speed); elsewhere decode steps take torch's int8 kernel and prompts keep bf16 copies of the
-                weights, which `"int8-lean"` drops (less memory, slower prompts). None: no quantization. Needs bf16.
+                and the bf16 weights are dropped (`bench/decode.py`: decode 3.3-3.7x, prefill 2.1-4.2x bf16's
+                speed on the 2-core machines measured); elsewhere decode steps take torch's int8 kernel and
+                prompts keep bf16 copies of the weights, which `"int8-lean"` drops (less memory, slower
+                prompts). None: no quantization. Needs bf16.
 
         Raises:
             ModelNotFoundError: `ref` does not point at a model.

@@ -146,13 +146,24 @@ static inline __m512 round_bf16(__m512 v) {
 /* ---- packed int8 products ---------------------------------------------------------------------------------
  * Weights are packed once (gw_pack) into strips of 16 output channels: strip s holds, for each group of 4
  * inputs k = 4g..4g+3, one 64-byte vector of the 16 channels' 4 weights, each stored as w + 128 (unsigned, as
- * vpdpbusd wants its first operand). A step of the micro-kernel loads one such vector and adds it, times each
- * activation row's 4 int8 values (a broadcast from memory), into that row's 16 integer lanes: every lane is one
- * output channel, so nothing is reduced across lanes, and one weight load serves up to TILE activation rows.
+ * vpdpbusd wants its first operand). A step of the micro-kernel loads one such vector per strip and adds it,
+ * times each activation row's 4 int8 values (broadcast), into that row's 16 integer lanes: every lane is one
+ * output channel, so nothing is reduced across lanes, and one weight load serves every row of the pass.
  * After each block of 128 inputs the integer sums are scaled by the row's block scale into float sums; the
- * extra 128 * sum(x) that the unsigned weights add is taken off once per row at the end. */
+ * extra 128 * sum(x) that the unsigned weights add is taken off once per row at the end.
+ *
+ * Two shapes of pass. Decode steps (fewer than WIDE_MIN rows) take the narrow one: up to 2 strips x TILE rows,
+ * so each weight, read from memory, serves all of a step's rows (two strips give each broadcast two
+ * multiply-adds and the memory two streams, ~10% faster than one). Prompts take the wide one: WIDE strips x
+ * WROWS rows, 12 independent sums. Measured on an AMD Zen 5, where a loop of vpdpbusd ran 8.4 G a core (~2 a
+ * cycle) with 8-15 independent sums and half as fast with 16: a 896 -> 4864 -> 896 gated MLP at 256 rows took
+ * 3.9 ms wide against 5.5 narrow, and at 8 rows the narrow pass beat every wide shape tried (3x5, 3x4, 4x4,
+ * 2x4). */
 #define STRIP 16      /* output channels per strip */
-#define TILE 8        /* activation rows per pass over a strip */
+#define TILE 8        /* activation rows per narrow pass */
+#define WIDE 4        /* strips per wide pass */
+#define WROWS 3       /* activation rows per wide pass */
+#define WIDE_MIN 16   /* rows in a block from which passes are wide */
 #define PREFETCH 2048 /* bytes ahead in a strip (8 rows of a 4864x896 layer: 208 vs 283 us without) */
 
 /* w [N, K] int8 (N % 16 == 0, K % 4 == 0) into packed [N / 16][K / 4][16][4] bytes of w + 128. */
@@ -165,115 +176,66 @@ void gw_pack(const int8_t *w, int N, int K, uint8_t *packed) {
                         (uint8_t)(w[(size_t)(s * STRIP + c) * K + 4 * g + j] + 128);
 }
 
-/* out[i * TILE + j] (the 16 channels of strip i: `first`, then `second` when S is 2) = sum_k x[m0 + j, k]
- * w[c, k] for G activation rows, before the channels' scales. Two strips at a time give each broadcast
- * activation two multiply-adds and the memory two streams (~10% faster than one). */
-static inline __attribute__((always_inline)) void strip_rows(
-    const int S, const int G, const uint8_t *first, const uint8_t *second, int K, const int8_t *xq, const float *xs,
-    const float *corr, int m0, __m512 *out) {
+/* out[i * R + j] (lane c: channel c of strips[i]) = sum_k x[m0 + j, k] w[c, k] for S strips and G activation
+ * rows, before the channels' scales; R is the pass's row count (TILE or WROWS), PF whether to prefetch the
+ * strips (they come from memory in decode steps). */
+static inline __attribute__((always_inline)) void tile_rows(
+    const int S, const int G, const int R, const int PF, const uint8_t *const *strips, int K, const quantized *q,
+    int m0, __m512 *out) {
     const int nb = K / QBLOCK;
-    const uint8_t *strips[2] = {first, second};
     for (int i = 0; i < S; i++)
-        for (int j = 0; j < G; j++) out[i * TILE + j] = _mm512_setzero_ps();
+        for (int j = 0; j < G; j++) out[i * R + j] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++) {
-        __m512i d[2][TILE];
+        __m512i d[WIDE][TILE];
         for (int i = 0; i < S; i++)
             for (int j = 0; j < G; j++) d[i][j] = _mm512_setzero_si512();
         const size_t offset = (size_t)b * QBLOCK * STRIP;
-        const int8_t *xb = xq + (size_t)m0 * K + (size_t)b * QBLOCK;
-#pragma GCC unroll 2
-        for (int g = 0; g < QBLOCK / 4; g++) {
-            __m512i wv[2];
-            for (int i = 0; i < S; i++) {
-                wv[i] = _mm512_loadu_si512((const void *)(strips[i] + offset + 64 * g));
-                _mm_prefetch((const char *)(strips[i] + offset + 64 * g + PREFETCH), _MM_HINT_T0);
-            }
-#pragma GCC unroll 8
-            for (int j = 0; j < G; j++) {
-                const __m512i a = _mm512_set1_epi32(*(const int32_t *)(xb + (size_t)j * K + 4 * g));
-                for (int i = 0; i < S; i++) d[i][j] = _mm512_dpbusd_epi32(d[i][j], wv[i], a);
-            }
-        }
-        for (int j = 0; j < G; j++) {
-            const __m512 scale = _mm512_set1_ps(xs[(size_t)(m0 + j) * nb + b]);
-            for (int i = 0; i < S; i++) out[i * TILE + j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d[i][j]), scale, out[i * TILE + j]);
-        }
-    }
-    for (int i = 0; i < S; i++)
-        for (int j = 0; j < G; j++) out[i * TILE + j] = _mm512_sub_ps(out[i * TILE + j], _mm512_set1_ps(corr[m0 + j]));
-}
-
-/* Strip s of w (and of w2 unless it is NULL) against activation rows [m0, m0 + G), G <= TILE, into
- * out[i * TILE + j] (i = 0 for w, 1 for w2). */
-static void strip_tile(const uint8_t *w, const uint8_t *w2, int K, int s, const quantized *q, int m0, int G,
-                       __m512 *out) {
-    const uint8_t *strip = w + (size_t)s * STRIP * K, *second = w2 ? w2 + (size_t)s * STRIP * K : NULL;
-#define GW_ROWS(S_)                                                                   \
-    switch (G) {                                                                      \
-        case 8: strip_rows(S_, 8, strip, second, K, q->xq, q->xs, q->corr, m0, out); break;   \
-        case 7: strip_rows(S_, 7, strip, second, K, q->xq, q->xs, q->corr, m0, out); break;   \
-        case 6: strip_rows(S_, 6, strip, second, K, q->xq, q->xs, q->corr, m0, out); break;   \
-        case 5: strip_rows(S_, 5, strip, second, K, q->xq, q->xs, q->corr, m0, out); break;   \
-        case 4: strip_rows(S_, 4, strip, second, K, q->xq, q->xs, q->corr, m0, out); break;   \
-        case 3: strip_rows(S_, 3, strip, second, K, q->xq, q->xs, q->corr, m0, out); break;   \
-        case 2: strip_rows(S_, 2, strip, second, K, q->xq, q->xs, q->corr, m0, out); break;   \
-        default: strip_rows(S_, 1, strip, second, K, q->xq, q->xs, q->corr, m0, out); break;  \
-    }
-    if (second) {
-        GW_ROWS(2)
-    } else {
-        GW_ROWS(1)
-    }
-#undef GW_ROWS
-}
-
-/* Many rows (a prompt): each pass takes WIDE strips against WROWS rows, and every activation broadcast, held in a
- * register, feeds WIDE multiply-adds. The narrow tile above (2 strips x 8 rows) issues a broadcast from memory for
- * every multiply-add, and the loads bound it at ~1 vpdpbusd per cycle; this one issues 7 loads per 12
- * multiply-adds in 12 independent sums (a 4-cycle latency and 2 per cycle on this AMD Zen 5 want >= 8; 16
- * measured half as fast as 12 here). A 896 -> 4864 -> 896 gated MLP at 256 rows: 5.5 -> 3.9 ms. Below WIDE_MIN
- * rows (decode steps) the weights come from memory and the narrow tile, reading each weight once, stays. */
-#define WIDE 4     /* strips per pass */
-#define WROWS 3    /* activation rows per pass */
-#define WIDE_MIN 16 /* rows in a block from which the wide tile is used */
-
-static inline __attribute__((always_inline)) void wide_rows(
-    const int S, const int G, const uint8_t *const *strips, int K, const int8_t *xq, const float *xs,
-    const float *corr, int m0, __m512 *out) {
-    const int nb = K / QBLOCK;
-    for (int i = 0; i < S; i++)
-        for (int j = 0; j < G; j++) out[i * WROWS + j] = _mm512_setzero_ps();
-    for (int b = 0; b < nb; b++) {
-        __m512i d[WIDE][WROWS];
-        for (int i = 0; i < S; i++)
-            for (int j = 0; j < G; j++) d[i][j] = _mm512_setzero_si512();
-        const size_t offset = (size_t)b * QBLOCK * STRIP;
-        const int8_t *xb = xq + (size_t)m0 * K + (size_t)b * QBLOCK;
+        const int8_t *xb = q->xq + (size_t)m0 * K + (size_t)b * QBLOCK;
 #pragma GCC unroll 4
         for (int g = 0; g < QBLOCK / 4; g++) {
-            __m512i a[WROWS];
+            __m512i a[TILE];
             for (int j = 0; j < G; j++) a[j] = _mm512_set1_epi32(*(const int32_t *)(xb + (size_t)j * K + 4 * g));
             for (int i = 0; i < S; i++) {
                 const __m512i wv = _mm512_loadu_si512((const void *)(strips[i] + offset + 64 * g));
+                if (PF) _mm_prefetch((const char *)(strips[i] + offset + 64 * g + PREFETCH), _MM_HINT_T0);
                 for (int j = 0; j < G; j++) d[i][j] = _mm512_dpbusd_epi32(d[i][j], wv, a[j]);
             }
         }
         for (int j = 0; j < G; j++) {
-            const __m512 scale = _mm512_set1_ps(xs[(size_t)(m0 + j) * nb + b]);
-            for (int i = 0; i < S; i++) out[i * WROWS + j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d[i][j]), scale, out[i * WROWS + j]);
+            const __m512 scale = _mm512_set1_ps(q->xs[(size_t)(m0 + j) * nb + b]);
+            for (int i = 0; i < S; i++) out[i * R + j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d[i][j]), scale, out[i * R + j]);
         }
     }
     for (int i = 0; i < S; i++)
-        for (int j = 0; j < G; j++) out[i * WROWS + j] = _mm512_sub_ps(out[i * WROWS + j], _mm512_set1_ps(corr[m0 + j]));
+        for (int j = 0; j < G; j++) out[i * R + j] = _mm512_sub_ps(out[i * R + j], _mm512_set1_ps(q->corr[m0 + j]));
 }
 
-/* strips[0..S) (S <= WIDE) against activation rows [m0, m0 + G), G <= WROWS, into out[i * WROWS + j]. */
-static void wide_tile(const uint8_t *const *strips, int S, int K, const quantized *q, int m0, int G, __m512 *out) {
-#define GW_WIDE(S_)                                                                   \
-    switch (G) {                                                                      \
-        case 3: wide_rows(S_, 3, strips, K, q->xq, q->xs, q->corr, m0, out); break;  \
-        case 2: wide_rows(S_, 2, strips, K, q->xq, q->xs, q->corr, m0, out); break;  \
-        default: wide_rows(S_, 1, strips, K, q->xq, q->xs, q->corr, m0, out); break; \
+/* tile_rows with its shape's constants: narrow (S <= 2, G <= TILE) or wide (S <= WIDE, G <= WROWS). */
+static void tile(int wide, const uint8_t *const *strips, int S, int K, const quantized *q, int m0, int G, __m512 *out) {
+#define GW_NARROW(S_)                                                       \
+    switch (G) {                                                            \
+        case 8: tile_rows(S_, 8, TILE, 1, strips, K, q, m0, out); break;   \
+        case 7: tile_rows(S_, 7, TILE, 1, strips, K, q, m0, out); break;   \
+        case 6: tile_rows(S_, 6, TILE, 1, strips, K, q, m0, out); break;   \
+        case 5: tile_rows(S_, 5, TILE, 1, strips, K, q, m0, out); break;   \
+        case 4: tile_rows(S_, 4, TILE, 1, strips, K, q, m0, out); break;   \
+        case 3: tile_rows(S_, 3, TILE, 1, strips, K, q, m0, out); break;   \
+        case 2: tile_rows(S_, 2, TILE, 1, strips, K, q, m0, out); break;   \
+        default: tile_rows(S_, 1, TILE, 1, strips, K, q, m0, out); break;  \
+    }
+#define GW_WIDE(S_)                                                         \
+    switch (G) {                                                            \
+        case 3: tile_rows(S_, 3, WROWS, 0, strips, K, q, m0, out); break;  \
+        case 2: tile_rows(S_, 2, WROWS, 0, strips, K, q, m0, out); break;  \
+        default: tile_rows(S_, 1, WROWS, 0, strips, K, q, m0, out); break; \
+    }
+    if (!wide) {
+        if (S == 2) {
+            GW_NARROW(2)
+        } else {
+            GW_NARROW(1)
+        }
+        return;
     }
     switch (S) {
         case 4: GW_WIDE(4) break;
@@ -281,6 +243,7 @@ static void wide_tile(const uint8_t *const *strips, int S, int K, const quantize
         case 2: GW_WIDE(2) break;
         default: GW_WIDE(1) break;
     }
+#undef GW_NARROW
 #undef GW_WIDE
 }
 
@@ -298,55 +261,79 @@ typedef struct {
     quantized q;
     int M, K, N;
     int rows, rows_end; /* the block of activation rows being computed */
-    int unit;           /* strips per unit of parallel work */
+    int wide, step;     /* its passes' shape, and strips of w per pass (also the unit of parallel work) */
     uint16_t *y;
 } linear_task;
 
-/* Quantize x into t, run part over the N / 16 strips for each block of ROW_BLOCK activation rows (whose
+/* y = x w^T * sw + bias (+ residual, added after rounding to bf16) for strips [s, s + S), rows [m0, m0 + G). */
+static inline void linear_out(const linear_task *t, int s, int S, int m0, int G, int R, const __m512 *out) {
+    for (int i = 0; i < S; i++) {
+        const int n = (s + i) * STRIP;
+        const __m512 scale = _mm512_loadu_ps(t->sw + n);
+        const __m512 bias = t->bias ? load_bf16x16(t->bias + n) : _mm512_setzero_ps();
+        for (int j = 0; j < G; j++) {
+            __m512 v = _mm512_fmadd_ps(out[i * R + j], scale, bias);
+            if (t->residual) v = _mm512_add_ps(round_bf16(v), load_bf16x16(t->residual + (size_t)(m0 + j) * t->N + n));
+            store_bf16x16(t->y + (size_t)(m0 + j) * t->N + n, v);
+        }
+    }
+}
+
+/* y = silu(x w^T * sw) * (x w2^T * sw2), each product rounded to bf16 first as the bf16 model does, for strips
+ * [s, s + S) (the pass's sums: S strips of w, then the same S of w2), rows [m0, m0 + G). */
+static inline void silu_mul_out(const linear_task *t, int s, int S, int m0, int G, int R, const __m512 *out) {
+    for (int i = 0; i < S; i++) {
+        const int n = (s + i) * STRIP;
+        const __m512 sg = _mm512_loadu_ps(t->sw + n), su = _mm512_loadu_ps(t->sw2 + n);
+        const __m512 *gate = out + i * R, *up = out + (S + i) * R;
+        for (int j = 0; j < G; j++) {
+            const __m512 g = round_bf16(_mm512_mul_ps(gate[j], sg)), u = round_bf16(_mm512_mul_ps(up[j], su));
+            const __m512 silu = round_bf16(_mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), g)))));
+            store_bf16x16(t->y + (size_t)(m0 + j) * t->N + n, _mm512_mul_ps(silu, u));
+        }
+    }
+}
+
+/* Units [begin, end) of t->step strips against the block's rows, one pass at a time. */
+static void product_part(void *ctx, int begin, int end) {
+    const linear_task *t = (const linear_task *)ctx;
+    const int strips = t->N / STRIP, R = t->wide ? WROWS : TILE;
+    begin *= t->step, end = end * t->step < strips ? end * t->step : strips;
+    for (int s = begin; s < end; s += t->step) {
+        const int S = end - s < t->step ? end - s : t->step;
+        const uint8_t *pass[WIDE]; /* S strips of w, then the same S of w2 */
+        for (int i = 0; i < S; i++) {
+            pass[i] = t->w + (size_t)(s + i) * STRIP * t->K;
+            if (t->w2) pass[S + i] = t->w2 + (size_t)(s + i) * STRIP * t->K;
+        }
+        for (int m0 = t->rows; m0 < t->rows_end; m0 += R) {
+            const int G = t->rows_end - m0 < R ? t->rows_end - m0 : R;
+            __m512 out[WIDE * TILE];
+            tile(t->wide, pass, t->w2 ? 2 * S : S, t->K, &t->q, m0, G, out);
+            if (t->w2)
+                silu_mul_out(t, s, S, m0, G, R, out);
+            else
+                linear_out(t, s, S, m0, G, R, out);
+        }
+    }
+}
+
+/* Quantize x into t, run the product over the N / 16 strips for each block of ROW_BLOCK activation rows (whose
  * quantized activations then stay in cache while the weights stream past them), free the quantized
  * activations. Returns 0, or -1 when K is not a multiple of the block, N not a multiple of the strip, M is out
  * of range or memory ran out (nothing written). */
-static int run_linear(task_fn part, linear_task *t, const uint16_t *x, int threads) {
+static int run_linear(linear_task *t, const uint16_t *x, int threads) {
     if (t->K % QBLOCK != 0 || t->M <= 0 || t->N <= 0 || t->N % STRIP != 0 || t->M > ROWS) return -1;
     if (quantize(x, t->M, t->K, &t->q) != 0) return -1;
+    const int per_pass = t->w2 ? 2 : 1; /* weights a strip of output needs */
     for (t->rows = 0; t->rows < t->M; t->rows += ROW_BLOCK) {
         t->rows_end = t->rows + ROW_BLOCK < t->M ? t->rows + ROW_BLOCK : t->M;
-        t->unit = t->rows_end - t->rows >= WIDE_MIN ? (t->w2 ? WIDE / 2 : WIDE) : 1;
-        parallel(part, t, (t->N / STRIP + t->unit - 1) / t->unit, threads);
+        t->wide = t->rows_end - t->rows >= WIDE_MIN;
+        t->step = (t->wide ? WIDE : 2) / per_pass;
+        parallel(product_part, t, (t->N / STRIP + t->step - 1) / t->step, threads);
     }
     release(&t->q);
     return 0;
-}
-
-static void linear_part(void *ctx, int begin, int end) {
-    const linear_task *t = (const linear_task *)ctx;
-    const int N = t->N;
-    begin *= t->unit, end = end * t->unit < N / STRIP ? end * t->unit : N / STRIP;
-    __m512 out[2 * TILE > WIDE * WROWS ? 2 * TILE : WIDE * WROWS];
-    const int wide = t->rows_end - t->rows >= WIDE_MIN;
-    const int step = wide ? WIDE : 2, tile = wide ? WROWS : TILE;
-    for (int s = begin; s < end; s += step) {
-        const int S = end - s < step ? end - s : step;
-        for (int m0 = t->rows; m0 < t->rows_end; m0 += tile) {
-            const int G = t->rows_end - m0 < tile ? t->rows_end - m0 : tile;
-            if (wide) {
-                const uint8_t *strips[WIDE];
-                for (int i = 0; i < S; i++) strips[i] = t->w + (size_t)(s + i) * STRIP * t->K;
-                wide_tile(strips, S, t->K, &t->q, m0, G, out);
-            } else
-                strip_tile(t->w, S == 2 ? t->w + (size_t)STRIP * t->K : NULL, t->K, s, &t->q, m0, G, out);
-            for (int i = 0; i < S; i++) {
-                const int n = (s + i) * STRIP;
-                const __m512 scale = _mm512_loadu_ps(t->sw + n);
-                const __m512 bias = t->bias ? load_bf16x16(t->bias + n) : _mm512_setzero_ps();
-                for (int j = 0; j < G; j++) {
-                    __m512 v = _mm512_fmadd_ps(out[i * tile + j], scale, bias);
-                    if (t->residual) v = _mm512_add_ps(round_bf16(v), load_bf16x16(t->residual + (size_t)(m0 + j) * N + n));
-                    store_bf16x16(t->y + (size_t)(m0 + j) * N + n, v);
-                }
-            }
-        }
-    }
 }
 
 /* y[M, N] (bf16) = x[M, K] (bf16) @ (w[N, K] (int8) * sw[N])^T + bias[N] (bf16, or NULL) + residual[M, N] (bf16,
@@ -354,41 +341,7 @@ static void linear_part(void *ctx, int begin, int end) {
 int gw_int8_linear(const uint16_t *x, int M, int K, const uint8_t *w, const float *sw, const uint16_t *bias, int N,
                    const uint16_t *residual, uint16_t *y, int threads) {
     linear_task t = {.w = w, .sw = sw, .bias = bias, .residual = residual, .M = M, .K = K, .N = N, .y = y};
-    return run_linear(linear_part, &t, x, threads);
-}
-
-static void silu_mul_part(void *ctx, int begin, int end) {
-    const linear_task *t = (const linear_task *)ctx;
-    const int N = t->N;
-    begin *= t->unit, end = end * t->unit < N / STRIP ? end * t->unit : N / STRIP;
-    __m512 out[2 * TILE > WIDE * WROWS ? 2 * TILE : WIDE * WROWS];
-    const int wide = t->rows_end - t->rows >= WIDE_MIN;
-    const int step = wide ? WIDE / 2 : 1, tile = wide ? WROWS : TILE;
-    for (int s = begin; s < end; s += step) {
-        const int S = end - s < step ? end - s : step; /* strips of gate (and as many of up) this pass */
-        for (int m0 = t->rows; m0 < t->rows_end; m0 += tile) {
-            const int G = t->rows_end - m0 < tile ? t->rows_end - m0 : tile;
-            if (wide) {
-                const uint8_t *strips[WIDE];
-                for (int i = 0; i < S; i++) {
-                    strips[i] = t->w + (size_t)(s + i) * STRIP * t->K;
-                    strips[S + i] = t->w2 + (size_t)(s + i) * STRIP * t->K;
-                }
-                wide_tile(strips, 2 * S, t->K, &t->q, m0, G, out);
-            } else
-                strip_tile(t->w, t->w2, t->K, s, &t->q, m0, G, out);
-            for (int i = 0; i < S; i++) {
-                const int n = (s + i) * STRIP;
-                const __m512 sg = _mm512_loadu_ps(t->sw + n), su = _mm512_loadu_ps(t->sw2 + n);
-                const __m512 *gate = out + i * tile, *up = out + (S + i) * tile;
-                for (int j = 0; j < G; j++) { /* silu(g) * u, each rounded to bf16 as the bf16 model does */
-                    const __m512 g = round_bf16(_mm512_mul_ps(gate[j], sg)), u = round_bf16(_mm512_mul_ps(up[j], su));
-                    const __m512 silu = round_bf16(_mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), g)))));
-                    store_bf16x16(t->y + (size_t)(m0 + j) * N + n, _mm512_mul_ps(silu, u));
-                }
-            }
-        }
-    }
+    return run_linear(&t, x, threads);
 }
 
 /* The MLP's first half: y[M, N] = silu(x wg^T * sg) * (x wu^T * su), both products from one quantization of x
@@ -396,7 +349,7 @@ static void silu_mul_part(void *ctx, int begin, int end) {
 int gw_int8_silu_mul(const uint16_t *x, int M, int K, const uint8_t *wg, const float *sg, const uint8_t *wu,
                      const float *su, int N, uint16_t *y, int threads) {
     linear_task t = {.w = wg, .w2 = wu, .sw = sg, .sw2 = su, .M = M, .K = K, .N = N, .y = y};
-    return run_linear(silu_mul_part, &t, x, threads);
+    return run_linear(&t, x, threads);
 }
 
 /* RMS norm as Transformers' Llama/Qwen2 compute it: y = w * bf16(x / sqrt(mean(x^2) + eps)), x and w bf16,
