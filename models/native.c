@@ -13,6 +13,7 @@
  * gw_attention: query positions (one or several per sequence) against their key/value cache.
  * gw_argmax: a greedy pick among the tokens a grammar allows. */
 #include <immintrin.h>
+#include <omp.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,7 +21,8 @@
 
 #define QBLOCK 128       /* activation elements per scale */
 #define ROWS 65536       /* activation rows per call, at most */
-#define ROW_BLOCK 64     /* activation rows computed together (their int8 copies stay in cache) */
+#define ROW_BLOCK 128    /* activation rows computed together (their int8 copies stay in cache; 128 vs 64: prompts of
+                          * 96-304 rows ~3% faster on a Zen 4, the weights streamed half as often) */
 
 /* Run fn over [0, n) on `threads` OpenMP threads (torch's own libgomp, so torch and these kernels share one
  * pool of workers), in chunks taken from a shared counter: a worker that wakes late (libgomp puts its workers
@@ -28,12 +30,20 @@
  * wait at the end (measured: a fixed half each left the caller waiting ~20% of a decode step). */
 typedef void (*task_fn)(void *ctx, int begin, int end);
 
+/* How many chunks `parallel` cuts n units into for `threads` workers; *size: units per chunk. */
+static int chunking(int n, int threads, int *size) {
+    const int chunks = n < threads * 16 ? n : threads * 16;
+    *size = (n + chunks - 1) / chunks;
+    return chunks;
+}
+
 static void parallel(task_fn fn, void *ctx, int n, int threads) {
     if (threads <= 1 || n < 2) {
         fn(ctx, 0, n);
         return;
     }
-    const int chunks = n < threads * 16 ? n : threads * 16, size = (n + chunks - 1) / chunks;
+    int size;
+    chunking(n, threads, &size);
     int next = 0;
 #pragma omp parallel num_threads(threads) shared(next)
     for (;;) {
@@ -97,7 +107,7 @@ typedef struct {
     float *xs, *corr;
 } quantized;
 
-static int quantize(const uint16_t *x, int M, int K, quantized *q) {
+static int quantize_alloc(int M, int K, quantized *q) {
     q->xq = (int8_t *)aligned_alloc(64, ((size_t)M * K + 63) / 64 * 64);
     q->xs = (float *)malloc(sizeof(float) * (size_t)M * (K / QBLOCK));
     q->corr = (float *)malloc(sizeof(float) * (size_t)M);
@@ -105,8 +115,12 @@ static int quantize(const uint16_t *x, int M, int K, quantized *q) {
         free(q->xq), free(q->xs), free(q->corr);
         return -1;
     }
-    quantize_rows(x, M, K, q->xq, q->xs, q->corr);
     return 0;
+}
+
+/* Rows [m0, m1) of x [M, K] quantized into q. */
+static void quantize_range(const uint16_t *x, int m0, int m1, int K, quantized *q) {
+    quantize_rows(x + (size_t)m0 * K, m1 - m0, K, q->xq + (size_t)m0 * K, q->xs + (size_t)m0 * (K / QBLOCK), q->corr + m0);
 }
 
 static void release(quantized *q) { free(q->xq), free(q->xs), free(q->corr); }
@@ -318,19 +332,57 @@ static void product_part(void *ctx, int begin, int end) {
     }
 }
 
+/* Block b of t's activation rows (ROW_BLOCK of them, fewer in the last) into t->rows / rows_end with its pass
+ * shape; returns its units of t->step strips. */
+static int block_units(linear_task *t, int b) {
+    const int per_pass = t->w2 ? 2 : 1; /* weights a strip of output needs */
+    t->rows = b * ROW_BLOCK;
+    t->rows_end = t->rows + ROW_BLOCK < t->M ? t->rows + ROW_BLOCK : t->M;
+    t->wide = t->rows_end - t->rows >= WIDE_MIN;
+    t->step = (t->wide ? WIDE : 2) / per_pass;
+    return (t->N / STRIP + t->step - 1) / t->step;
+}
+
+/* A prompt's product in one parallel region: each worker quantizes a share of the rows, then all take chunks of
+ * every block from one counter, so no worker waits at the end of a block for the other, nor while the caller
+ * quantizes alone (prompts of 210 rows: ~5% faster than a region per block). */
+static void prompt_products(linear_task *t, const uint16_t *x, int blocks, int threads) {
+    linear_task probe = *t;
+    int size, last_size;
+    const int full = chunking(block_units(&probe, 0), threads, &size); /* every block but the last has ROW_BLOCK rows */
+    const int total = (blocks - 1) * full + chunking(block_units(&probe, blocks - 1), threads, &last_size);
+    int next = 0;
+#pragma omp parallel num_threads(threads) shared(next)
+    {
+        const int n = omp_get_num_threads(), id = omp_get_thread_num();
+        quantize_range(x, (int)((long)t->M * id / n), (int)((long)t->M * (id + 1) / n), t->K, &t->q);
+#pragma omp barrier
+        linear_task mine = *t; /* this worker's block */
+        int held = -1, units = 0;
+        for (;;) {
+            const int c = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED);
+            if (c >= total) break;
+            const int b = c / full < blocks - 1 ? c / full : blocks - 1, k = c - b * full;
+            if (b != held) units = block_units(&mine, b), chunking(units, threads, &size), held = b;
+            const int begin = k * size, end = (k + 1) * size < units ? (k + 1) * size : units;
+            if (begin < end) product_part(&mine, begin, end);
+        }
+    }
+}
+
 /* Quantize x into t, run the product over the N / 16 strips for each block of ROW_BLOCK activation rows (whose
  * quantized activations then stay in cache while the weights stream past them), free the quantized
  * activations. Returns 0, or -1 when K is not a multiple of the block, N not a multiple of the strip, M is out
  * of range or memory ran out (nothing written). */
 static int run_linear(linear_task *t, const uint16_t *x, int threads) {
     if (t->K % QBLOCK != 0 || t->M <= 0 || t->N <= 0 || t->N % STRIP != 0 || t->M > ROWS) return -1;
-    if (quantize(x, t->M, t->K, &t->q) != 0) return -1;
-    const int per_pass = t->w2 ? 2 : 1; /* weights a strip of output needs */
-    for (t->rows = 0; t->rows < t->M; t->rows += ROW_BLOCK) {
-        t->rows_end = t->rows + ROW_BLOCK < t->M ? t->rows + ROW_BLOCK : t->M;
-        t->wide = t->rows_end - t->rows >= WIDE_MIN;
-        t->step = (t->wide ? WIDE : 2) / per_pass;
-        parallel(product_part, t, (t->N / STRIP + t->step - 1) / t->step, threads);
+    if (quantize_alloc(t->M, t->K, &t->q) != 0) return -1;
+    const int blocks = (t->M + ROW_BLOCK - 1) / ROW_BLOCK;
+    if (threads > 1 && t->M >= WIDE_MIN) {
+        prompt_products(t, x, blocks, threads);
+    } else { /* decode steps (one block): the caller quantizes its few rows */
+        quantize_range(x, 0, t->M, t->K, &t->q);
+        for (int b = 0; b < blocks; b++) parallel(product_part, t, block_units(t, b), threads);
     }
     release(&t->q);
     return 0;

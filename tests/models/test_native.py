@@ -41,11 +41,13 @@ def test_kernel_matches_a_float_product_for_any_row_count(rows: int, out: int, i
 
 
 @needs_kernel
-@pytest.mark.parametrize("rows", [16, 17, 70])
+@pytest.mark.parametrize("rows", [16, 17, 70, 140, 150])
 @pytest.mark.parametrize("out", [96, 112])
 def test_many_rows_give_exactly_what_each_row_alone_gives(rows: int, out: int) -> None:
     """16 rows and more take the wide tile (7 strips: a last pass of fewer), one row the narrow one: the integer
-    sums are exact and the float steps the same, so every row's result is bit for bit the one-row result."""
+    sums are exact and the float steps the same, so every row's result is bit for bit the one-row result. Past
+    128 rows the workers quantize and compute two blocks in one parallel region (140: the second block of 12
+    rows takes the narrow tile)."""
     torch.manual_seed(rows + out)
     gate, up = (kernel.pack(torch.randint(-127, 128, (out, 256), dtype=torch.int8)) for _ in range(2))
     gs, us = torch.rand(out) / 200, torch.rand(out) / 200
