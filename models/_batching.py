@@ -524,8 +524,11 @@ class BatchScheduler:
                 request.processor.consume_many(forced)
                 request.generated.extend(forced)
                 row.feed = [token, *forced]
-        text = self._stream(request)
-        if request.stop and any(s in text for s in request.stop):
+        stopped = False
+        if request.stop or request.on_text is not None:  # the text is decoded only for someone who reads it
+            text = self._stream(request)
+            stopped = bool(request.stop) and any(s in text for s in request.stop)
+        if stopped:
             self._end(row, "stop")
         elif len(request.generated) >= request.max_new_tokens:
             self._end(row, "length")

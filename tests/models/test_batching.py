@@ -267,3 +267,16 @@ def test_what_a_grammar_forces_before_the_first_choice_is_fed_with_the_prompt(lo
         prefilled = scheduler.prefilled - before
     assert texts[True] == texts[False] and texts[True].startswith('{"answer":')
     assert prefilled == len(request.prompt_ids) + len(lead)
+
+
+def test_a_stop_string_ends_its_request_and_the_stream_sees_the_text_as_it_grows(local: LocalModel) -> None:
+    """Text is decoded per step only for a request with stop strings or a stream reader; both still work."""
+    prompt = local.render([{"role": "user", "content": "Name three colors."}])
+    free = local.generate(prompt, max_new_tokens=12)
+    words = free.text.split()
+    assert len(words) >= 3, free.text
+    pieces: list[str] = []
+    stopped = local.generate(prompt, max_new_tokens=12, stop=[words[1]], on_text=pieces.append)
+    assert stopped.finish_reason == "stop" and words[1] in stopped.text
+    assert len(stopped.text) < len(free.text) and free.text.startswith(stopped.text)
+    assert "".join(pieces) == stopped.text and len(pieces) >= 2
