@@ -3,9 +3,10 @@
 Every level runs as many agent runs as its concurrency (one wave, all started together) on arithmetic
 questions, in this one process, with continuous batching on and off (calls one at a time) alternating per level, and
 prints completed runs per minute, generated tokens per second, and p50/p95 latency per run, with the ratio of
-batched to unbatched throughput.
+batched to unbatched throughput. Each level's waves are repeated (`--repeat`, modes alternating) and every figure
+is the median over the repeats: one wave's time moves by 10-20% on these shared machines.
 
-    .venv/bin/python bench/concurrency.py [--levels 1,2,4,8,16] [--max-new-tokens 48] [--quantize int8|none]
+    .venv/bin/python bench/concurrency.py [--levels 1,2,4,8,16] [--repeat 3] [--max-new-tokens 48] [--quantize int8|none]
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def level(app, concurrency: int, scheduler) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", default="1,2,4,8,16", help="comma-separated concurrency levels")
+    parser.add_argument("--repeat", type=int, default=3, help="waves per level and mode; the table shows medians")
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--quantize", default="int8", choices=("int8", "int8-lean", "none"), help="decode weights")
     args = parser.parse_args()
@@ -70,26 +72,30 @@ def main() -> None:
     local = model.load()
     app = compile_graph(build_assistant(model=model))
     one_run(app, QUESTIONS[0])  # warm-up: grammar tokenizer, kernels
-    table = {}
-    for n in levels:  # modes alternate within each level, so drifting machine load hits both alike
-        for mode, config in (("on", BatchingConfig()), ("off", None)):
-            local.batching = config
-            local.prefix_cache = PrefixCache()  # each mode starts cold: no prompt of the other's is held
-            table[(mode, n)] = level(app, n, local._scheduler)
-            row = table[(mode, n)]
-            print(f"  batching {mode:3} x{n:<2} {row['runs_per_min']:.1f} runs/min p95 {row['p95']:.1f}s", flush=True)
+    waves: dict[tuple[str, int], list[dict]] = {}
+    for n in levels:
+        for _ in range(args.repeat):  # modes alternate within each level, so drifting machine load hits both alike
+            for mode, config in (("on", BatchingConfig()), ("off", None)):
+                local.batching = config
+                local.prefix_cache = PrefixCache()  # each wave starts cold: no prompt of an earlier one is held
+                row = level(app, n, local._scheduler)
+                waves.setdefault((mode, n), []).append(row)
+                print(f"  batching {mode:3} x{n:<2} {row['runs_per_min']:.1f} runs/min p95 {row['p95']:.2f}s", flush=True)
+    table = {key: {field: statistics.median(w[field] for w in rows) for field in rows[0]} for key, rows in waves.items()}
+    for key, rows in waves.items():  # answers counted over every wave
+        table[key]["ok"], table[key]["runs"] = sum(w["ok"] for w in rows), sum(w["runs"] for w in rows)
     single = table.get(("off", 1), table.get(("on", 1)))
     print(
-        f"{'batching':8} {'runs':>4} {'runs/min':>9} {'tok/s':>7} {'p50 s':>7} {'p95 s':>7} {'ok':>5} {'x off':>6} "
+        f"{'batching':8} {'runs':>4} {'runs/min':>9} {'tok/s':>7} {'p50 s':>7} {'p95 s':>7} {'ok':>7} {'x off':>6} "
         f"{'p95/single':>10} {'prefill s':>9} {'prefilled':>9} {'batched steps':>13} {'decode s':>8} {'mixed s':>7}"
     )
     for (mode, n), row in sorted(table.items(), key=lambda item: (item[0][0] == "off", item[0][1])):
         off = table.get(("off", n))
         speedup = row["runs_per_min"] / off["runs_per_min"] if off else float("nan")
         print(
-            f"{mode:8} {n:4d} {row['runs_per_min']:9.1f} {row['tokens_per_s']:7.1f} {row['p50']:7.1f} {row['p95']:7.1f} "
-            f"{row['ok']:2d}/{row['runs']:<2d} {speedup:6.2f} {row['p95'] / single['p50']:10.2f} "
-            f"{row['prefill_s']:9.1f} {row['prefilled']:9d} {row['steps']:13d} {row['decode_s']:8.1f} {row['mixed_s']:7.1f}"
+            f"{mode:8} {n:4d} {row['runs_per_min']:9.1f} {row['tokens_per_s']:7.1f} {row['p50']:7.2f} {row['p95']:7.2f} "
+            f"{row['ok']:3d}/{row['runs']:<3d} {speedup:6.2f} {row['p95'] / single['p50']:10.2f} "
+            f"{row['prefill_s']:9.1f} {round(row['prefilled']):9d} {round(row['steps']):13d} {row['decode_s']:8.1f} {row['mixed_s']:7.1f}"
         )
 
 
