@@ -524,11 +524,7 @@ class BatchScheduler:
                 request.processor.consume_many(forced)
                 request.generated.extend(forced)
                 row.feed = [token, *forced]
-        stopped = False
-        if request.stop or request.on_text is not None:  # the text is decoded only for someone who reads it
-            text = self._stream(request)
-            stopped = bool(request.stop) and any(s in text for s in request.stop)
-        if stopped:
+        if self._stream(request):
             self._end(row, "stop")
         elif len(request.generated) >= request.max_new_tokens:
             self._end(row, "length")
@@ -545,7 +541,11 @@ class BatchScheduler:
             pass
         row.ended = reason
 
-    def _stream(self, request: BatchRequest) -> str:
+    def _stream(self, request: BatchRequest) -> bool:
+        """Hand the request's new text to its stream reader; return whether the text holds one of its stop strings.
+        The text is decoded only for a request that has either (agent calls have neither)."""
+        if not request.stop and request.on_text is None:
+            return False
         text = self.tokenizer.decode(request.generated, skip_special_tokens=True)
         if request.on_text is not None and not text.endswith("\ufffd") and len(text) > request.emitted:
             piece, request.emitted = text[request.emitted :], len(text)
@@ -553,7 +553,7 @@ class BatchScheduler:
                 request.on_text(piece)
             except Exception:  # a broken stream consumer must not take the scheduler down
                 pass
-        return text
+        return bool(request.stop) and any(s in text for s in request.stop)
 
     def _drop_finished(self) -> None:
         """Take ended, failed and cancelled rows out of the batch, then give the ended ones' callers their results."""

@@ -13,8 +13,8 @@
  * gw_attention: query positions (one or several per sequence) against their key/value cache.
  * gw_argmax: a greedy pick among the tokens a grammar allows. */
 #include <immintrin.h>
-#include <omp.h>
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,11 +30,10 @@
  * wait at the end (measured: a fixed half each left the caller waiting ~20% of a decode step). */
 typedef void (*task_fn)(void *ctx, int begin, int end);
 
-/* How many chunks `parallel` cuts n units into for `threads` workers; *size: units per chunk. */
-static int chunking(int n, int threads, int *size) {
+/* Units per chunk when n units are cut for `threads` workers: about 16 chunks a worker. */
+static int chunk_size(int n, int threads) {
     const int chunks = n < threads * 16 ? n : threads * 16;
-    *size = (n + chunks - 1) / chunks;
-    return chunks;
+    return (n + chunks - 1) / chunks;
 }
 
 static void parallel(task_fn fn, void *ctx, int n, int threads) {
@@ -42,8 +41,7 @@ static void parallel(task_fn fn, void *ctx, int n, int threads) {
         fn(ctx, 0, n);
         return;
     }
-    int size;
-    chunking(n, threads, &size);
+    const int size = chunk_size(n, threads);
     int next = 0;
 #pragma omp parallel num_threads(threads) shared(next)
     for (;;) {
@@ -348,9 +346,10 @@ static int block_units(linear_task *t, int b) {
  * quantizes alone (prompts of 210 rows: ~5% faster than a region per block). */
 static void prompt_products(linear_task *t, const uint16_t *x, int blocks, int threads) {
     linear_task probe = *t;
-    int size, last_size;
-    const int full = chunking(block_units(&probe, 0), threads, &size); /* every block but the last has ROW_BLOCK rows */
-    const int total = (blocks - 1) * full + chunking(block_units(&probe, blocks - 1), threads, &last_size);
+    const int units = block_units(&probe, 0), size = chunk_size(units, threads);
+    const int full = (units + size - 1) / size; /* chunks of each block but the last (ROW_BLOCK rows) */
+    const int last_units = block_units(&probe, blocks - 1), last_size = chunk_size(last_units, threads);
+    const int total = (blocks - 1) * full + (last_units + last_size - 1) / last_size;
     int next = 0;
 #pragma omp parallel num_threads(threads) shared(next)
     {
@@ -358,14 +357,12 @@ static void prompt_products(linear_task *t, const uint16_t *x, int blocks, int t
         quantize_range(x, (int)((long)t->M * id / n), (int)((long)t->M * (id + 1) / n), t->K, &t->q);
 #pragma omp barrier
         linear_task mine = *t; /* this worker's block */
-        int held = -1, units = 0;
         for (;;) {
             const int c = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED);
             if (c >= total) break;
             const int b = c / full < blocks - 1 ? c / full : blocks - 1, k = c - b * full;
-            if (b != held) units = block_units(&mine, b), chunking(units, threads, &size), held = b;
-            const int begin = k * size, end = (k + 1) * size < units ? (k + 1) * size : units;
-            if (begin < end) product_part(&mine, begin, end);
+            const int n_units = block_units(&mine, b), n_size = b < blocks - 1 ? size : last_size;
+            product_part(&mine, k * n_size, (k + 1) * n_size < n_units ? (k + 1) * n_size : n_units);
         }
     }
 }
