@@ -51,10 +51,11 @@ def test_the_int8_default_makes_the_same_tool_call_as_bf16(local_chat_model: Cha
 @pytest.mark.model
 @pytest.mark.parametrize("batching", [True, False], ids=["batched", "alone"])
 def test_a_shared_prompt_prefix_is_reused_and_changes_no_token(batching: bool) -> None:
-    """On bf16 weights reuse changes no token. (With the int8 default it may: a reused prefix was computed in
-    another prompt's prefill, whose bf16 matmul rounds a little differently, and the decode kernel's int8
-    activations can turn that into a different near-tie token: seen once, "Apple." for "Apple".)"""
-    local = LocalModel.load(None, quantize=None)
+    """In float32, reuse changes no token: the reused keys and values are those a full prefill computes, up to
+    the summation order of a matmul of another shape. (In bf16 that rounding can turn a near-tie: on a Xeon with
+    AMX, where torch's bf16 matmul takes another kernel for another shape, "Apple." came out as "Apple"; with
+    the int8 default the decode kernel's int8 activations did the same once.)"""
+    local = LocalModel.load(None, dtype="float32", quantize=None)
     local.batching = BatchingConfig() if batching else None
     system = {"role": "system", "content": "You are a terse assistant. Answer in one short sentence. " * 4}
     prompts = [local.render([system, {"role": "user", "content": q}]) for q in ("Name a color.", "Name a fruit.")]
