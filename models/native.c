@@ -6,18 +6,22 @@
  * products run on vpdpbusd (64 multiply-adds per instruction), which wants one unsigned operand: the weights
  * are stored as w + 128 and the extra 128 * sum(x) is taken off once per activation row. Work is split over
  * strips of output channels with OpenMP, linked against torch's own libgomp: torch and these kernels share
- * one pool of workers (a second pool of spinning workers would fight torch's for the two cores).
+ * one pool of workers (a second pool of spinning workers would fight torch's for the two cores). Where the CPU
+ * has AMX (gw_amx), prompts' products run on its tile unit instead, bit for bit the same results.
  *
  * gw_int8_silu_mul, gw_rmsnorm, gw_rotary: the rest of a Llama/Qwen2 decoder layer, so a layer is a handful
  * of calls instead of ~60 small torch ops (models/_fastpath.py), for decode steps and prompts alike.
  * gw_attention: query positions (one or several per sequence) against their key/value cache.
  * gw_argmax: a greedy pick among the tokens a grammar allows. */
+#include <cpuid.h>
 #include <immintrin.h>
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define QBLOCK 128       /* activation elements per scale */
 #define ROWS 65536       /* activation rows per call, at most */
@@ -106,7 +110,8 @@ typedef struct {
 } quantized;
 
 static int quantize_alloc(int M, int K, quantized *q) {
-    q->xq = (int8_t *)aligned_alloc(64, ((size_t)M * K + 63) / 64 * 64);
+    /* rows rounded up to 16: an AMX pass loads whole tiles of 16 rows (what it reads past M it does not use) */
+    q->xq = (int8_t *)aligned_alloc(64, ((size_t)(M + 15) / 16 * 16 * K + 63) / 64 * 64);
     q->xs = (float *)malloc(sizeof(float) * (size_t)M * (K / QBLOCK));
     q->corr = (float *)malloc(sizeof(float) * (size_t)M);
     if (!q->xq || !q->xs || !q->corr) {
@@ -259,6 +264,98 @@ static void tile(int wide, const uint8_t *const *strips, int S, int K, const qua
 #undef GW_WIDE
 }
 
+/* ---- AMX passes ---------------------------------------------------------------------------------------------
+ * Where the CPU has AMX (Intel Sapphire Rapids and later), prompts' products run on its tile unit: one
+ * tdpbsud multiplies a tile of 16 activation rows x 64 int8 inputs by a tile of 64 inputs x 16 channels of
+ * unsigned weights, 16K multiply-adds where vpdpbusd does 64. A packed strip's 64-byte vectors are already
+ * the layout its second operand wants (16 rows of 4 inputs x 16 channels), so the same packed weights serve
+ * both passes. The integer sums of each block of 128 inputs are exact and are scaled into float sums in the
+ * same order as tile_rows does: the results are bit for bit those of the vector passes. A pass is 2 tiles of
+ * 16 rows by 2 strips (4 tiles of sums), the most the 8 tile registers hold with their operands. */
+#define AMX_ROWS 32 /* activation rows per AMX pass */
+#define AMX_MIN 16  /* rows in a block from which passes use AMX, where there is AMX */
+
+static int amx_enabled = 0;
+
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t columns[16]; /* bytes per row of each tile */
+    uint8_t rows[16];
+} tile_config;
+
+/* Use AMX from now on when `want` and the CPU and kernel allow it (the kernel must let this process use the
+ * tile registers: arch_prctl(ARCH_REQ_XCOMP_PERM)). Returns whether AMX passes are on. */
+int gw_amx(int want) {
+    amx_enabled = 0;
+    if (!want) return 0;
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) || !(d & (1u << 25))) return 0; /* AMX-TILE, -INT8 */
+    if (syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) != 0) return 0;
+    amx_enabled = 1;
+    return 1;
+}
+
+/* Every tile 16 rows of 64 bytes: activations (16 rows x 64 inputs), weights (16 groups of 4 inputs x 16
+ * channels) and sums (16 rows x 16 channels). Each thread configures its tiles before a pass and releases them
+ * after (so a context switch does not save 8 KB of tile data). */
+__attribute__((target("amx-tile"))) static void amx_begin(void) {
+    tile_config config;
+    memset(&config, 0, sizeof config);
+    config.palette = 1;
+    for (int i = 0; i < 8; i++) config.rows[i] = 16, config.columns[i] = 64;
+    /* not _tile_loadconfig: gcc 12's takes a pointer-sized operand, so the stores above looked dead to it */
+    __asm__ volatile("ldtilecfg %0" : : "m"(config));
+}
+
+__attribute__((target("amx-tile"))) static void amx_end(void) { _tile_release(); }
+
+/* out[i * AMX_ROWS + j] (lane c: channel c of strip s_i) = sum_k x[m0 + j, k] w[c, k] for the strips s0 and
+ * s1 (NULL: s0 alone) and G <= AMX_ROWS activation rows, before the channels' scales: tile_rows's result. */
+__attribute__((target("amx-tile,amx-int8"))) static void amx_rows(const uint8_t *s0, const uint8_t *s1, int K,
+                                                                  const quantized *q, int m0, int G, __m512 *out) {
+    const int nb = K / QBLOCK, S = s1 ? 2 : 1;
+    int32_t sums[4][256] __attribute__((aligned(64))); /* tile 4 + 2 * half + strip: 16 rows x 16 channels */
+    for (int i = 0; i < 2 * AMX_ROWS; i++) out[i] = _mm512_setzero_ps();
+    const int8_t *x = q->xq + (size_t)m0 * K;
+    for (int b = 0; b < nb; b++) {
+        _tile_zero(4);
+        _tile_zero(5);
+        _tile_zero(6);
+        _tile_zero(7);
+        for (int h = 0; h < QBLOCK; h += 64) {
+            const size_t k = (size_t)b * QBLOCK + h;
+            _tile_loadd(0, x + k, K);
+            _tile_loadd(2, s0 + k * STRIP, 64);
+            _tile_dpbsud(4, 0, 2);
+            if (s1) {
+                _tile_loadd(3, s1 + k * STRIP, 64);
+                _tile_dpbsud(5, 0, 3);
+            }
+            if (G > 16) {
+                _tile_loadd(1, x + (size_t)16 * K + k, K);
+                _tile_dpbsud(6, 1, 2);
+                if (s1) _tile_dpbsud(7, 1, 3);
+            }
+        }
+        _tile_stored(4, sums[0], 64);
+        _tile_stored(5, sums[1], 64);
+        if (G > 16) {
+            _tile_stored(6, sums[2], 64);
+            _tile_stored(7, sums[3], 64);
+        }
+        for (int j = 0; j < G; j++) {
+            const __m512 scale = _mm512_set1_ps(q->xs[(size_t)(m0 + j) * nb + b]);
+            const int t = 2 * (j / 16), r = 16 * (j % 16);
+            for (int i = 0; i < S; i++)
+                out[i * AMX_ROWS + j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(sums[t + i] + r)), scale,
+                                                        out[i * AMX_ROWS + j]);
+        }
+    }
+    for (int i = 0; i < S; i++)
+        for (int j = 0; j < G; j++)
+            out[i * AMX_ROWS + j] = _mm512_sub_ps(out[i * AMX_ROWS + j], _mm512_set1_ps(q->corr[m0 + j]));
+}
+
 /* 16 floats to bf16 (nearest, ties to even), stored at p. */
 static inline void store_bf16x16(uint16_t *p, __m512 v) {
     _mm256_storeu_si256((__m256i *)p, _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(round_bf16(v)), 16)));
@@ -266,6 +363,8 @@ static inline void store_bf16x16(uint16_t *p, __m512 v) {
 
 /* One int8 product over all N output channels: the weights (w, and w2 for the gated MLP), their scales, and
  * where the bf16 result goes. */
+enum { NARROW, WIDE_PASS, AMX_PASS };
+
 typedef struct {
     const uint8_t *w, *w2; /* packed by gw_pack */
     const float *sw, *sw2;
@@ -273,7 +372,8 @@ typedef struct {
     quantized q;
     int M, K, N;
     int rows, rows_end; /* the block of activation rows being computed */
-    int wide, step;     /* its passes' shape, and strips of w per pass (also the unit of parallel work) */
+    int shape, step;    /* its passes' shape (NARROW, WIDE_PASS or AMX_PASS), and strips of w per pass (also the
+                         * unit of parallel work) */
     uint16_t *y;
 } linear_task;
 
@@ -309,7 +409,8 @@ static inline void silu_mul_out(const linear_task *t, int s, int S, int m0, int 
 /* Units [begin, end) of t->step strips against the block's rows, one pass at a time. */
 static void product_part(void *ctx, int begin, int end) {
     const linear_task *t = (const linear_task *)ctx;
-    const int strips = t->N / STRIP, R = t->wide ? WROWS : TILE;
+    const int strips = t->N / STRIP, R = t->shape == AMX_PASS ? AMX_ROWS : t->shape == WIDE_PASS ? WROWS : TILE;
+    if (t->shape == AMX_PASS) amx_begin();
     begin *= t->step, end = end * t->step < strips ? end * t->step : strips;
     for (int s = begin; s < end; s += t->step) {
         const int S = end - s < t->step ? end - s : t->step;
@@ -320,14 +421,19 @@ static void product_part(void *ctx, int begin, int end) {
         }
         for (int m0 = t->rows; m0 < t->rows_end; m0 += R) {
             const int G = t->rows_end - m0 < R ? t->rows_end - m0 : R;
-            __m512 out[WIDE * TILE];
-            tile(t->wide, pass, t->w2 ? 2 * S : S, t->K, &t->q, m0, G, out);
+            __m512 out[2 * AMX_ROWS]; /* the most of WIDE * WROWS, 2 * TILE and 2 * AMX_ROWS */
+            const int n = t->w2 ? 2 * S : S;
+            if (t->shape == AMX_PASS)
+                amx_rows(pass[0], n == 2 ? pass[1] : NULL, t->K, &t->q, m0, G, out);
+            else
+                tile(t->shape == WIDE_PASS, pass, n, t->K, &t->q, m0, G, out);
             if (t->w2)
                 silu_mul_out(t, s, S, m0, G, R, out);
             else
                 linear_out(t, s, S, m0, G, R, out);
         }
     }
+    if (t->shape == AMX_PASS) amx_end();
 }
 
 /* Block b of t's activation rows (ROW_BLOCK of them, fewer in the last) into t->rows / rows_end with its pass
@@ -336,8 +442,9 @@ static int block_units(linear_task *t, int b) {
     const int per_pass = t->w2 ? 2 : 1; /* weights a strip of output needs */
     t->rows = b * ROW_BLOCK;
     t->rows_end = t->rows + ROW_BLOCK < t->M ? t->rows + ROW_BLOCK : t->M;
-    t->wide = t->rows_end - t->rows >= WIDE_MIN;
-    t->step = (t->wide ? WIDE : 2) / per_pass;
+    const int rows = t->rows_end - t->rows;
+    t->shape = amx_enabled && rows >= AMX_MIN ? AMX_PASS : rows >= WIDE_MIN ? WIDE_PASS : NARROW;
+    t->step = (t->shape == WIDE_PASS ? WIDE : 2) / per_pass;
     return (t->N / STRIP + t->step - 1) / t->step;
 }
 

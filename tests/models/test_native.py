@@ -60,6 +60,44 @@ def test_many_rows_give_exactly_what_each_row_alone_gives(rows: int, out: int) -
     assert torch.equal(kernel.linear(x, gate, gs, bias, residual=residual), torch.cat(alone))
 
 
+needs_amx = pytest.mark.skipif(
+    kernel is None or not kernel.amx, reason="no AMX: this CPU or its OS does not offer AMX-INT8 tiles to this process"
+)
+
+
+@needs_amx
+@pytest.mark.parametrize("rows", [16, 17, 32, 33, 140, 300])
+@pytest.mark.parametrize(("out", "inp"), [(4864, 896), (896, 4864), (48, 256)])
+def test_amx_passes_give_bit_for_bit_what_the_vector_passes_give(rows: int, out: int, inp: int) -> None:
+    """AMX takes the prompts' products where the CPU has it: the same exact integer sums of each block of 128
+    inputs, scaled into float sums in the same order. Row counts that are not whole tiles of 16 or passes of 32
+    and an odd number of strips (48 channels: 3) take the passes' partial shapes."""
+    torch.manual_seed(rows + out)
+    w, w2 = (kernel.pack(torch.randint(-127, 128, (out, inp), dtype=torch.int8)) for _ in range(2))
+    scale, bias = torch.rand(out) / 200, torch.randn(out, dtype=torch.bfloat16)
+    x = torch.randn(rows, inp, dtype=torch.bfloat16)
+    x[-1, 5] = 40.0
+    residual = torch.randn(rows, out, dtype=torch.bfloat16)
+    try:
+        results = []
+        for amx in (False, True):
+            assert kernel.use_amx(amx) is amx
+            results.append((kernel.linear(x, w, scale, bias, residual=residual), kernel.silu_mul(x, w, scale, w2, scale)))
+    finally:
+        kernel.use_amx(True)
+    (linear, gated), (linear_amx, gated_amx) = results
+    assert torch.equal(linear, linear_amx)
+    assert torch.equal(gated, gated_amx)
+
+
+def test_amx_can_be_turned_off_for_a_process() -> None:
+    code = "from graphwright.models import _native; k = _native.kernel(); print(k is not None and k.amx)"
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "GRAPHWRIGHT_AMX": "0"}, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+
+
 @needs_kernel
 def test_all_zero_activations_give_exactly_the_bias() -> None:
     weight = torch.randint(-127, 128, (16, 128), dtype=torch.int8)
