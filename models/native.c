@@ -274,6 +274,11 @@ static void tile(int wide, const uint8_t *const *strips, int S, int K, const qua
  * 16 rows by 2 strips (4 tiles of sums), the most the 8 tile registers hold with their operands. */
 #define AMX_ROWS 32 /* activation rows per AMX pass */
 #define AMX_MIN 16  /* rows in a block from which passes use AMX, where there is AMX */
+#if (defined(__clang__) && __clang_major__ < 12) || (!defined(__clang__) && defined(__GNUC__) && __GNUC__ < 11)
+#define GW_AMX 0 /* a compiler that knows no AMX (gcc 10, clang 11 and older): the vector passes only */
+#else
+#define GW_AMX 1
+#endif
 
 static int amx_enabled = 0;
 
@@ -287,7 +292,7 @@ typedef struct {
  * tile registers: arch_prctl(ARCH_REQ_XCOMP_PERM)). Returns whether AMX passes are on. */
 int gw_amx(int want) {
     amx_enabled = 0;
-    if (!want) return 0;
+    if (!want || !GW_AMX) return 0;
     unsigned a, b, c, d;
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) || !(d & (1u << 25))) return 0; /* AMX-TILE, -INT8 */
     if (syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) != 0) return 0;
@@ -295,6 +300,7 @@ int gw_amx(int want) {
     return 1;
 }
 
+#if GW_AMX
 /* Every tile 16 rows of 64 bytes: activations (16 rows x 64 inputs), weights (16 groups of 4 inputs x 16
  * channels) and sums (16 rows x 16 channels). Each thread configures its tiles before a pass and releases them
  * after (so a context switch does not save 8 KB of tile data). */
@@ -355,6 +361,13 @@ __attribute__((target("amx-tile,amx-int8"))) static void amx_rows(const uint8_t 
         for (int j = 0; j < G; j++)
             out[i * AMX_ROWS + j] = _mm512_sub_ps(out[i * AMX_ROWS + j], _mm512_set1_ps(q->corr[m0 + j]));
 }
+#else /* never called: gw_amx leaves AMX off */
+static void amx_begin(void) {}
+static void amx_end(void) {}
+static void amx_rows(const uint8_t *s0, const uint8_t *s1, int K, const quantized *q, int m0, int G, __m512 *out) {
+    (void)s0, (void)s1, (void)K, (void)q, (void)m0, (void)G, (void)out;
+}
+#endif
 
 /* 16 floats to bf16 (nearest, ties to even), stored at p. */
 static inline void store_bf16x16(uint16_t *p, __m512 v) {
