@@ -45,7 +45,7 @@ _state: dict[str, object] = {}
 
 class Kernels:
     """The loaded kernels: `pack`, `linear` and `silu_mul` (packed int8 weights, bf16 activations), `rmsnorm`,
-    `rotary`, `attention` and `argmax`."""
+    `rotary`, `attention` and `argmax`; `amx` says whether prompts' products run on AMX tiles (`use_amx`)."""
 
     def __init__(self, library: ctypes.CDLL) -> None:
         p, i, f, l = ctypes.c_void_p, ctypes.c_int, ctypes.c_float, ctypes.c_long

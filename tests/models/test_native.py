@@ -44,10 +44,10 @@ def test_kernel_matches_a_float_product_for_any_row_count(rows: int, out: int, i
 @pytest.mark.parametrize("rows", [16, 17, 70, 140, 150])
 @pytest.mark.parametrize("out", [96, 112])
 def test_many_rows_give_exactly_what_each_row_alone_gives(rows: int, out: int) -> None:
-    """16 rows and more take the wide tile (7 strips: a last pass of fewer), one row the narrow one: the integer
-    sums are exact and the float steps the same, so every row's result is bit for bit the one-row result. Past
-    128 rows the workers quantize and compute two blocks in one parallel region (140: the second block of 12
-    rows takes the narrow tile)."""
+    """16 rows and more take the wide tile (7 strips: a last pass of fewer; AMX passes where the CPU has AMX),
+    one row the narrow one: the integer sums are exact and the float steps the same, so every row's result is
+    bit for bit the one-row result. Past 128 rows the workers quantize and compute two blocks in one parallel
+    region (140: the second block of 12 rows takes the narrow tile)."""
     torch.manual_seed(rows + out)
     gate, up = (kernel.pack(torch.randint(-127, 128, (out, 256), dtype=torch.int8)) for _ in range(2))
     gs, us = torch.rand(out) / 200, torch.rand(out) / 200
@@ -78,18 +78,19 @@ def test_amx_passes_give_bit_for_bit_what_the_vector_passes_give(rows: int, out:
     x = torch.randn(rows, inp, dtype=torch.bfloat16)
     x[-1, 5] = 40.0
     residual = torch.randn(rows, out, dtype=torch.bfloat16)
+    was, results = kernel.amx, []
     try:
-        results = []
         for amx in (False, True):
             assert kernel.use_amx(amx) is amx
             results.append((kernel.linear(x, w, scale, bias, residual=residual), kernel.silu_mul(x, w, scale, w2, scale)))
     finally:
-        kernel.use_amx(True)
+        kernel.use_amx(was)
     (linear, gated), (linear_amx, gated_amx) = results
     assert torch.equal(linear, linear_amx)
     assert torch.equal(gated, gated_amx)
 
 
+@needs_amx
 def test_amx_can_be_turned_off_for_a_process() -> None:
     code = "from graphwright.models import _native; k = _native.kernel(); print(k is not None and k.amx)"
     done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "GRAPHWRIGHT_AMX": "0"}, capture_output=True,
