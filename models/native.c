@@ -302,8 +302,8 @@ int gw_amx(int want) {
 
 #if GW_AMX
 /* Every tile 16 rows of 64 bytes: activations (16 rows x 64 inputs), weights (16 groups of 4 inputs x 16
- * channels) and sums (16 rows x 16 channels). Each thread configures its tiles before a pass and releases them
- * after (so a context switch does not save 8 KB of tile data). */
+ * channels) and sums (16 rows x 16 channels). Each thread configures its tiles before its part of a product
+ * (product_part) and releases them after (so a context switch does not save 8 KB of tile data). */
 __attribute__((target("amx-tile"))) static void amx_begin(void) {
     tile_config config;
     memset(&config, 0, sizeof config);
