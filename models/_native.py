@@ -59,7 +59,7 @@ class Kernels:
         self._amx = _function(library.gw_amx, [i], i)
         self.block = int(library.gw_block())
         self.max_rows = int(library.gw_max_rows())
-        self.amx = self.use_amx(os.environ.get("GRAPHWRIGHT_AMX", "1") != "0")
+        self.use_amx(os.environ.get("GRAPHWRIGHT_AMX", "1") != "0")
 
     def use_amx(self, on: bool) -> bool:
         """Run prompts' products (16 rows and more) on the CPU's AMX tile unit when `on` and the CPU and the OS

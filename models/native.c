@@ -282,12 +282,6 @@ static void tile(int wide, const uint8_t *const *strips, int S, int K, const qua
 
 static int amx_enabled = 0;
 
-typedef struct {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t columns[16]; /* bytes per row of each tile */
-    uint8_t rows[16];
-} tile_config;
-
 /* Use AMX from now on when `want` and the CPU and kernel allow it (the kernel must let this process use the
  * tile registers: arch_prctl(ARCH_REQ_XCOMP_PERM)). Returns whether AMX passes are on. */
 int gw_amx(int want) {
@@ -301,6 +295,12 @@ int gw_amx(int want) {
 }
 
 #if GW_AMX
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t columns[16]; /* bytes per row of each tile */
+    uint8_t rows[16];
+} tile_config;
+
 /* Every tile 16 rows of 64 bytes: activations (16 rows x 64 inputs), weights (16 groups of 4 inputs x 16
  * channels) and sums (16 rows x 16 channels). Each thread configures its tiles before its part of a product
  * (product_part) and releases them after (so a context switch does not save 8 KB of tile data). */

@@ -90,15 +90,6 @@ def test_amx_passes_give_bit_for_bit_what_the_vector_passes_give(rows: int, out:
     assert torch.equal(gated, gated_amx)
 
 
-@needs_amx
-def test_amx_can_be_turned_off_for_a_process() -> None:
-    code = "from graphwright.models import _native; k = _native.kernel(); print(k is not None and k.amx)"
-    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "GRAPHWRIGHT_AMX": "0"}, capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "False"
-
-
 @needs_kernel
 def test_all_zero_activations_give_exactly_the_bias() -> None:
     weight = torch.randint(-127, 128, (16, 128), dtype=torch.int8)
@@ -136,8 +127,9 @@ def test_layers_use_the_kernel_where_their_shape_fits_and_torchs_elsewhere() -> 
             assert (quantized(x) - layer(x)).abs().max() <= 0.03 * layer(x).abs().max(), (inp, out, shape)
 
 
-def _probe(env: dict[str, str]) -> str:
-    code = "from graphwright.models import _native; k = _native.kernel(); print(k is not None, _native.unavailable_reason())"
+def _probe(env: dict[str, str], show: str = "k is not None, _native.unavailable_reason()") -> str:
+    """What `print(show)` prints in a fresh process with `env`, where `k` is the loaded kernel (or None)."""
+    code = f"from graphwright.models import _native; k = _native.kernel(); print({show})"
     done = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
@@ -145,6 +137,11 @@ def _probe(env: dict[str, str]) -> str:
 
 def test_the_kernel_can_be_turned_off() -> None:
     assert _probe({"GRAPHWRIGHT_NATIVE": "0"}) == "False turned off by GRAPHWRIGHT_NATIVE=0"
+
+
+@needs_amx
+def test_amx_can_be_turned_off_for_a_process() -> None:
+    assert _probe({"GRAPHWRIGHT_AMX": "0"}, show="k is not None and k.amx") == "False"
 
 
 def test_without_gcc_the_kernel_is_unavailable_with_the_reason(tmp_path) -> None:
