@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from ._errors import GraphwrightError, ThreadStateError
+from .errors import GraphwrightError, ThreadStateError
 
 DEFAULT_DB = Path(".graphwright") / "checkpoints.sqlite"
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._errors import TaskFileError
+from ..errors import TaskFileError
 from ._jsonl import read_jsonl
 
 _TYPES = {"dict": "object", "float": "number", "tuple": "array", "any": None, "int": "integer", "str": "string"}

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from .._errors import GraphSetupError, GraphwrightError
+from ..errors import GraphSetupError, GraphwrightError
 
 DEFAULT_ROOT = Path(".graphwright") / "evals"
 """Where eval folders go when `--out` is not given."""

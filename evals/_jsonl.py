@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .._errors import TaskFileError
+from ..errors import TaskFileError
 
 
 def read_jsonl(path: Path, *, skip_partial: bool = False) -> Iterator[tuple[int, Any]]:

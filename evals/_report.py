@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .._errors import EvalReportError
+from ..errors import EvalReportError
 
 FORMAT = "graphwright-eval-report/1"
 """The `format` field of every report this module writes."""

@@ -29,7 +29,7 @@ from langgraph.errors import GraphBubbleUp
 from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
 
-from .._errors import EvalReportError, TaskFileError
+from ..errors import EvalReportError, TaskFileError
 from ._checkers import Outcome
 from ._jsonl import JsonlAppender, read_jsonl, write_text_atomic
 from ._tasks import Task, thread_id_for

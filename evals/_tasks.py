@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._errors import TaskFileError
+from ..errors import TaskFileError
 from ._bfcl import bfcl_cases, bfcl_files, to_json_schema, tool_of
 from ._checkers import Checker, Numeric, Regex, ToolCall, numbers_in, parse_checker
 from ._jsonl import read_jsonl
@@ -101,7 +101,7 @@ def load_tasks(path: str | Path, *, limit: int | None = None) -> list[Task]:
         >>> load_tasks(p, limit=1)  # the whole file is checked, whatever the limit
         Traceback (most recent call last):
         ...
-        graphwright._errors.TaskFileError: ...math.jsonl:2: no checker: add "check", e.g. {"exact": "..."}
+        graphwright.errors.TaskFileError: ...math.jsonl:2: no checker: add "check", e.g. {"exact": "..."}
     """
     path = Path(path)
     if path.is_dir():

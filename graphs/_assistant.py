@@ -15,7 +15,7 @@ from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
-from .._errors import GraphSetupError
+from ..errors import GraphSetupError
 from ..nodes import (
     Check,
     RetrieverOptions,

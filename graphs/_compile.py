@@ -10,7 +10,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.pregel import Pregel
 from langgraph.store.base import BaseStore
 
-from .._errors import GraphSetupError
+from ..errors import GraphSetupError
 
 
 def compile_graph(

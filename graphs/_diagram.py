@@ -15,7 +15,7 @@ from typing import Any, Literal
 from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
 
-from .._errors import DrawingError
+from ..errors import DrawingError
 from ._compile import compile_graph
 from ._runpath import RunPath
 

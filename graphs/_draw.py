@@ -20,7 +20,7 @@ from langchain_core.runnables.graph import Graph as Drawable
 from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
 
-from .._errors import DrawingError
+from ..errors import DrawingError
 from ._diagram import COLOURS, PLAIN, TAKEN, Diagram, DiagramNode, _compiled, diagram
 from ._runpath import RunPath
 

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, TextIO
 
-from .._errors import DrawingError, ThreadStateError
+from ..errors import DrawingError, ThreadStateError
 from ._compile import compile_graph
 from ._draw import ENGINES, FORMATS, _check_format, _check_target, render, save_drawing
 from ._registry import DEFAULT_GRAPH, load_graph

@@ -15,7 +15,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
 
-from .._errors import GraphSetupError, ThreadStateError
+from ..errors import GraphSetupError, ThreadStateError
 from ._threads import check_thread_id
 
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from .._errors import GraphwrightError
+from ..errors import GraphwrightError
 
 _DEFAULT_DB = Path(".graphwright") / "checkpoints.sqlite"
 

@@ -8,7 +8,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
 
-from .._errors import GraphSetupError
+from ..errors import GraphSetupError
 from ..nodes import RetrieverOptions, make_retriever
 
 Node = Callable[..., dict[str, Any]]

@@ -124,7 +124,7 @@ def build_rag(
     model = default_model(model)
     check_bounds(options)
     if options.sub_questions < 0:
-        from .._errors import GraphSetupError
+        from ..errors import GraphSetupError
 
         raise GraphSetupError(f"sub_questions must be 0 or more, got {options.sub_questions}")
     if memory is None:

@@ -13,7 +13,7 @@ from langchain_core.language_models import BaseChatModel
 from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
 
-from .._errors import GraphNotFoundError
+from ..errors import GraphNotFoundError
 from ._assistant import build_assistant
 from ._plan_execute import build_plan_execute
 from ._rag import build_rag

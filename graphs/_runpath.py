@@ -18,7 +18,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
 
-from .._errors import DrawingError, ThreadStateError
+from ..errors import DrawingError, ThreadStateError
 
 START_NODE = "__start__"
 

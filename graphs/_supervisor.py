@@ -20,7 +20,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.pregel import Pregel
 
-from .._errors import GraphSetupError
+from ..errors import GraphSetupError
 from ..nodes import Usage, add_usage, make_cited_responder, metered, question_of, spent
 from ._parts import Node, check_bounds, default_model, default_tools, swap_nodes
 

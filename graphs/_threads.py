@@ -7,7 +7,7 @@ import uuid
 
 from langchain_core.runnables import RunnableConfig
 
-from .._errors import InvalidThreadIdError
+from ..errors import InvalidThreadIdError
 
 _THREAD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 

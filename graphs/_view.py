@@ -16,7 +16,7 @@ from typing import Any
 from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
 
-from .._errors import DrawingError
+from ..errors import DrawingError
 from ._draw import render
 
 ASSETS = {"view.js": "text/javascript", "view.css": "text/css"}

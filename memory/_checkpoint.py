@@ -20,7 +20,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-from .._errors import CheckpointerError
+from ..errors import CheckpointerError
 
 MEMORY = ":memory:"
 """Pass as the target for an in-memory checkpointer (tests, throwaway runs)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .._errors import MemoryInputError
+from ..errors import MemoryInputError
 
 Format = Literal["text", "markdown"]
 """How a document is split: `"markdown"` cuts at headers first."""

@@ -17,7 +17,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_huggingface import HuggingFaceEmbeddings
 from pydantic import BaseModel, Field
 
-from .._errors import MemoryInputError, ModelNotFoundError
+from ..errors import MemoryInputError, ModelNotFoundError
 
 MINILM_DIMENSION = 384
 """The length of an all-MiniLM-L6-v2 vector."""
@@ -111,7 +111,7 @@ def check_texts(texts: Sequence[str], *, what: str = "text") -> None:
         >>> check_texts(["ok", "  "])
         Traceback (most recent call last):
         ...
-        graphwright._errors.MemoryInputError: text 1 is empty; memory stores and searches only non-empty text
+        graphwright.errors.MemoryInputError: text 1 is empty; memory stores and searches only non-empty text
     """
     if isinstance(texts, str):
         raise MemoryInputError(f"expected a list of {what}s, got one string")

@@ -11,7 +11,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
-from .._errors import MemoryInputError
+from ..errors import MemoryInputError
 from ._graph import Fact
 
 EXTRACT_PROMPT = (

@@ -20,7 +20,7 @@ from typing import Any
 
 import networkx as nx
 
-from .._errors import MemoryInputError, MemoryUnavailableError
+from ..errors import MemoryInputError, MemoryUnavailableError
 
 _FORMAT = "graphwright-knowledge-graph"
 _VERSION = 1

@@ -36,7 +36,7 @@ from langgraph.store.base import (
 # LangGraph's own filter and namespace-matching rules, so this store answers exactly as its stores do.
 from langgraph.store.memory import _compare_values, _does_match
 
-from .._errors import MemoryInputError
+from ..errors import MemoryInputError
 from ._embeddings import embedding_dimension, packaged_embeddings
 from ._vector import _chroma_errors, open_chroma_client
 

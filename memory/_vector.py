@@ -24,7 +24,7 @@ from langchain_chroma import Chroma
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
-from .._errors import EmbeddingDimensionError, GraphwrightError, MemoryInputError, MemoryUnavailableError
+from ..errors import EmbeddingDimensionError, GraphwrightError, MemoryInputError, MemoryUnavailableError
 from ._chunking import ChunkOptions, Format, chunk_document, format_of
 from ._embeddings import check_texts, embedding_dimension, packaged_embeddings
 

@@ -35,7 +35,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._errors import GraphwrightError
+from ..errors import GraphwrightError
 from ._prefix import PrefixCache, cache_from
 
 

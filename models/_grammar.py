@@ -23,16 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import GraphwrightError
+from ..errors import GrammarError
 
 MAX_STRING = 512  # characters allowed in a JSON string whose schema sets no maxLength
 _JSON_STYLE = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
 _TOKENIZERS: dict[int, Any] = {}
 _TOKENIZERS_LOCK = threading.Lock()
-
-
-class GrammarError(GraphwrightError, ValueError):
-    """A schema or grammar cannot be compiled for constrained decoding."""
 
 
 @dataclass(frozen=True)

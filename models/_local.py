@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._errors import ContextLengthError, ModelLoadError
+from ..errors import ContextLengthError, ModelLoadError
 from ._batching import BatchingConfig, BatchRequest, BatchScheduler
 from ._grammar import Grammar, GrammarProcessor, llg_tokenizer
 from ._prefix import PrefixCache

@@ -14,7 +14,7 @@ from langchain_core.messages import AnyMessage, HumanMessage, SystemMessage
 from langgraph.graph import END, StateGraph
 from pydantic import BaseModel
 
-from .._errors import GraphSetupError
+from ..errors import GraphSetupError
 
 _END_LABEL = "finish"  # what the model sees for END; "__end__" reads like noise to a small model
 REASON_LENGTH = 160

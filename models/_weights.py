@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._errors import ModelLoadError, ModelNotFoundError
+from ..errors import ModelLoadError, ModelNotFoundError
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
 """Name of the default model: Qwen2.5-Coder-0.5B-Instruct (Apache-2.0), GGUF Q4_K_M."""

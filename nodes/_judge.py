@@ -15,7 +15,7 @@ from langchain_core.exceptions import OutputParserException
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from .._errors import GraphSetupError
+from ..errors import GraphSetupError
 from ._messages import CRITIC, critiques, question_of, tool_evidence
 
 JUDGE_PROMPT = (

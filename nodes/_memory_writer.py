@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 
-from .._errors import GraphSetupError
+from ..errors import GraphSetupError
 from ._messages import question_of
 
 if TYPE_CHECKING:

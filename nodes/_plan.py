@@ -13,7 +13,7 @@ from langchain_core.exceptions import OutputParserException
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from .._errors import GraphSetupError
+from ..errors import GraphSetupError
 from ._messages import question_of
 
 PLAN_PROMPT = (

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .._errors import GraphSetupError
+from ..errors import GraphSetupError
 from ._messages import question_of
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from langgraph.pregel import Pregel
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 
-from .._errors import GraphwrightError, InvalidThreadIdError, ServiceSetupError
+from ..errors import GraphwrightError, InvalidThreadIdError, ServiceSetupError
 from ..graphs import check_thread_id, compile_graph
 from ._bridge import async_capable
 from ._encode import jsonable

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any, TextIO
 
-from .._errors import GraphNotFoundError, ServiceSetupError
+from ..errors import GraphNotFoundError, ServiceSetupError
 from ._options import ApiKeyAuth, ServiceOptions
 
 SERVE_ENV = "GRAPHWRIGHT_SERVE"

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .._errors import ServiceSetupError
+from ..errors import ServiceSetupError
 
 API_KEYS_ENV = "GRAPHWRIGHT_API_KEYS"
 """Environment variable `graphwright serve` reads keys from: `key=tenant` pairs (or bare keys) split by commas."""

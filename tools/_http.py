@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from langchain_core.tools import StructuredTool
 
-from .._errors import ToolHostError
+from ..errors import ToolHostError
 from ._registry import register_tool
 
 
@@ -28,7 +28,7 @@ def check_url(url: str, allowed_hosts: Iterable[str]) -> str:
         >>> check_url("http://169.254.169.254/latest", ["docs.python.org"])
         Traceback (most recent call last):
         ...
-        graphwright._errors.ToolHostError: host '169.254.169.254' is not in the allow-list
+        graphwright.errors.ToolHostError: host '169.254.169.254' is not in the allow-list
     """
     try:
         parts = urlsplit(url)
@@ -68,7 +68,7 @@ def http_get_tool(allowed_hosts: Iterable[str], *, timeout: float = 10.0, max_by
         >>> tool.name, tool.invoke({"url": "ftp://example.org/"})
         Traceback (most recent call last):
         ...
-        graphwright._errors.ToolHostError: only http and https URLs are fetched, not 'ftp'
+        graphwright.errors.ToolHostError: only http and https URLs are fetched, not 'ftp'
     """
     hosts = tuple(allowed_hosts)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 
-from .._errors import ToolDefinitionError
+from ..errors import ToolDefinitionError
 from ._policy import ToolPolicy
 from ._registry import META_KEY, ToolMeta, tool_meta
 

@@ -16,7 +16,7 @@ from typing import Any, overload
 
 from langchain_core.tools import BaseTool, StructuredTool
 
-from .._errors import ToolDefinitionError
+from ..errors import ToolDefinitionError
 
 META_KEY = "graphwright"
 """The key under which a tool's `ToolMeta` is kept in `BaseTool.metadata`."""

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from langchain_core.tools import StructuredTool
 
-from .._errors import SandboxUnavailableError
+from ..errors import SandboxUnavailableError
 from ._registry import register_tool
 
 _BOOT = Path(__file__).with_name("_sandbox_boot.py")

@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 
 from langchain_core.tools import StructuredTool
 
-from .._errors import ToolPathError
+from ..errors import ToolPathError
 from ._registry import register_tool
 
 
@@ -28,7 +28,7 @@ class Workspace:
         >>> ws.read("../etc/passwd")
         Traceback (most recent call last):
         ...
-        graphwright._errors.ToolPathError: path '../etc/passwd' climbs out with '..'; use a path inside the workspace
+        graphwright.errors.ToolPathError: path '../etc/passwd' climbs out with '..'; use a path inside the workspace
     """
 
     def __init__(self, root: str | os.PathLike[str], *, max_read_chars: int = 100_000) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from graphwright._errors import EvalReportError
+from graphwright.errors import EvalReportError
 from graphwright.evals import (
     build_report,
     compare,

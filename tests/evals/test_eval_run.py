@@ -16,7 +16,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.types import interrupt
 
-from graphwright._errors import EvalReportError
+from graphwright.errors import EvalReportError
 from graphwright.evals import Task, load_tasks, run_eval, stub_tools
 from graphwright.evals._checkers import Numeric, Regex, ToolCall
 from graphwright.graphs import build_assistant

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from graphwright import GraphwrightError
-from graphwright._errors import TaskFileError
+from graphwright.errors import TaskFileError
 from graphwright.evals import Numeric, Outcome, Regex, ToolCall, load_tasks
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -27,7 +27,7 @@ from langgraph.types import Command, interrupt
 from scripted_graphs import slow_assistant
 
 from graphwright import GraphNotFoundError, ThreadStateError
-from graphwright._errors import DrawingError
+from graphwright.errors import DrawingError
 from graphwright.graphs import (
     BUILTIN_GRAPHS,
     compile_graph,

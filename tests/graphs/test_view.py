@@ -29,7 +29,7 @@ from langgraph.graph import END, START, StateGraph
 from scripted_graphs import slow_assistant
 from starlette.testclient import TestClient
 
-from graphwright._errors import DrawingError
+from graphwright.errors import DrawingError
 from graphwright.graphs import view_app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -43,7 +43,7 @@ def test_the_page_and_its_assets_come_from_the_package_with_no_cdn() -> None:
         body = client.get(f"/view/assets/{name}").text
         assert body and not re.search(r"https?://", body), name  # nothing fetched from elsewhere
     assert not re.search(r"(src|href)=\"https?://", page.text)
-    assert client.get("/view/assets/../../_errors.py").status_code == 404
+    assert client.get("/view/assets/../../errors.py").status_code == 404
     svg = client.get("/view/graphs/assistant.svg")
     assert svg.headers["content-type"] == "image/svg+xml" and b"planner" in svg.content
     assert client.get("/view/graphs/nosuch.svg").status_code == 404

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 import pytest
 from langgraph.checkpoint.conformance import checkpointer_test, validate
 
-from graphwright._errors import CheckpointerError
+from graphwright.errors import CheckpointerError
 from graphwright.memory import open_async_checkpointer, open_checkpointer, open_postgres_checkpointer
 from graphwright.service._bridge import ThreadedSaver
 

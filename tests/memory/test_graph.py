@@ -8,7 +8,7 @@ import pytest
 from fakes import ScriptedChatModel, call
 from langchain_core.messages import AIMessage
 
-from graphwright._errors import MemoryInputError, MemoryUnavailableError
+from graphwright.errors import MemoryInputError, MemoryUnavailableError
 from graphwright.memory import Fact, KnowledgeGraph, extract_facts
 
 

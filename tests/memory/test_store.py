@@ -10,7 +10,7 @@ import time
 import pytest
 from langgraph.store.base import GetOp, ListNamespacesOp, MatchCondition, PutOp, SearchOp
 
-from graphwright._errors import MemoryInputError, MemoryUnavailableError
+from graphwright.errors import MemoryInputError, MemoryUnavailableError
 from graphwright.memory import ChromaStore
 
 

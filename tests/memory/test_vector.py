@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
-from graphwright._errors import EmbeddingDimensionError, MemoryInputError, MemoryUnavailableError
+from graphwright.errors import EmbeddingDimensionError, MemoryInputError, MemoryUnavailableError
 from graphwright.memory import ChunkOptions, VectorMemory, open_vector_memory
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"

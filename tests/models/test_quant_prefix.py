@@ -7,7 +7,7 @@ import torch
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from graphwright import calculator
-from graphwright._errors import ModelLoadError
+from graphwright.errors import ModelLoadError
 from graphwright.models import ChatLocal, LocalModel
 from graphwright.models._batching import BatchingConfig
 from graphwright.models._prefix import PrefixCache

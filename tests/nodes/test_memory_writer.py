@@ -10,7 +10,7 @@ from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemM
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
-from graphwright._errors import GraphSetupError
+from graphwright.errors import GraphSetupError
 from graphwright.graphs import compile_graph
 from graphwright.memory import Fact, KnowledgeGraph, open_checkpointer, open_vector_memory, packaged_embeddings
 from graphwright.nodes import EPISODE, MEMORY_WRITER_WRITES, make_critic, make_memory_writer, make_retriever

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
-from graphwright._errors import GraphSetupError
+from graphwright.errors import GraphSetupError
 from graphwright.memory import KnowledgeGraph, open_vector_memory, packaged_embeddings
 from graphwright.nodes import CRITIC, RETRIEVER_WRITES, RetrieverOptions, approx_tokens, make_retriever
 

@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from graphwright._errors import ToolHostError
+from graphwright.errors import ToolHostError
 from graphwright.tools import check_url, http_get_tool
 
 

@@ -12,7 +12,7 @@ from fakes import ScriptedChatModel, call
 from langchain_core.messages import AIMessage, ToolMessage
 from mcp import Client
 
-from graphwright._errors import ToolDefinitionError
+from graphwright.errors import ToolDefinitionError
 from graphwright.graphs import build_assistant, compile_graph
 from graphwright.nodes import make_executor
 from graphwright.tools import ToolPolicy, calculator, mcp_server, open_mcp_tools, register_tool, tool_meta

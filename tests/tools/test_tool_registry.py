@@ -10,7 +10,7 @@ from typing import Literal
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
-from graphwright._errors import ToolDefinitionError
+from graphwright.errors import ToolDefinitionError
 from graphwright.memory import open_checkpointer
 from graphwright.tools import LEDGER_TABLE, ToolMeta, calculator, ledger_for, register_tool, tool_meta, with_meta
 

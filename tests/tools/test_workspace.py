@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import AIMessage
 
-from graphwright._errors import ToolPathError
+from graphwright.errors import ToolPathError
 from graphwright.nodes import make_executor
 from graphwright.tools import ToolPolicy, Workspace, tool_meta, workspace_tools
 

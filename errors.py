@@ -1,6 +1,61 @@
-"""The error types graphwright raises. Every one is a `GraphwrightError`, and each says what was wrong."""
+"""Every error type graphwright raises, importable from here: `from graphwright.errors import DrawingError`.
+
+Each is a `GraphwrightError`, and also the built-in exception its kind of failure would be, so code that already
+catches `ValueError` or `LookupError` keeps working. Each message says what was wrong.
+
+    GraphwrightError
+    ├── GraphSetupError (ValueError)         a graph is malformed; raised at build or compile time
+    ├── GraphNotFoundError (LookupError)     a graph reference names no graph
+    ├── InvalidThreadIdError (ValueError)    a thread id is empty, too long, or has bad characters
+    ├── ThreadStateError (RuntimeError)      the thread's state does not allow the request
+    ├── CheckpointerError (ValueError)       a checkpoint database cannot be opened or read
+    ├── ModelNotFoundError (FileNotFoundError)
+    ├── ModelLoadError (RuntimeError)
+    ├── ContextLengthError (ValueError)      a prompt does not fit the model's context
+    ├── GrammarError (ValueError)            a schema or grammar cannot be compiled for constrained decoding
+    ├── ToolDefinitionError (TypeError)      a function cannot become a tool
+    ├── ToolPathError (PermissionError)      a workspace path leaves the workspace
+    ├── ToolHostError (PermissionError)      a URL outside the HTTP tool's allow-list
+    ├── SandboxUnavailableError (RuntimeError)
+    ├── ServiceSetupError (ValueError)       an HTTP service is configured wrongly
+    ├── MemoryInputError (ValueError)        bad input to long-term memory
+    │   └── EmbeddingDimensionError          vectors of another dimension than the collection's
+    ├── MemoryUnavailableError (ConnectionError)
+    ├── DrawingError (ValueError)            a graph cannot be drawn as asked
+    ├── TaskFileError (ValueError)           an evaluation task file is missing or malformed
+    └── EvalReportError (ValueError)         an evaluation report cannot be used
+
+Example:
+    >>> from graphwright.errors import GraphSetupError, GraphwrightError
+    >>> issubclass(GraphSetupError, (GraphwrightError, ValueError))
+    True
+"""
 
 from __future__ import annotations
+
+__all__ = [
+    "CheckpointerError",
+    "ContextLengthError",
+    "DrawingError",
+    "EmbeddingDimensionError",
+    "EvalReportError",
+    "GrammarError",
+    "GraphNotFoundError",
+    "GraphSetupError",
+    "GraphwrightError",
+    "InvalidThreadIdError",
+    "MemoryInputError",
+    "MemoryUnavailableError",
+    "ModelLoadError",
+    "ModelNotFoundError",
+    "SandboxUnavailableError",
+    "ServiceSetupError",
+    "TaskFileError",
+    "ThreadStateError",
+    "ToolDefinitionError",
+    "ToolHostError",
+    "ToolPathError",
+]
 
 
 class GraphwrightError(Exception):
@@ -14,13 +69,6 @@ class GraphSetupError(GraphwrightError, ValueError):
 class GraphNotFoundError(GraphwrightError, LookupError):
     """A graph reference (a built-in name or `module:attr`) does not name a graph."""
 
-
-class GraphRunError(GraphwrightError, RuntimeError):
-    """A run failed inside a node; `node` names it."""
-
-    def __init__(self, node: str, message: str) -> None:
-        super().__init__(f"node {node!r} failed: {message}")
-        self.node = node
 
 
 class InvalidThreadIdError(GraphwrightError, ValueError):
@@ -45,6 +93,10 @@ class ModelLoadError(GraphwrightError, RuntimeError):
 
 class ContextLengthError(GraphwrightError, ValueError):
     """A prompt does not fit in the model's context window."""
+
+
+class GrammarError(GraphwrightError, ValueError):
+    """A schema or grammar cannot be compiled for constrained decoding."""
 
 
 class ToolDefinitionError(GraphwrightError, TypeError):
