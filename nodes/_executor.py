@@ -24,11 +24,8 @@ from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.types import interrupt
-from pydantic import BaseModel, ValidationError
 
-from ..tools._ledger import ToolLedger, ledger_for
-from ..tools._policy import ToolPolicy
-from ..tools._registry import ToolMeta, tool_meta
+from ..tools import ToolLedger, ToolMeta, ToolPolicy, ledger_for, tool_meta, validation_problem
 
 EXECUTOR_WRITES = frozenset({"messages"})
 """The state keys an executor node writes."""
@@ -145,61 +142,6 @@ def _check(call: dict[str, Any], by_name: dict[str, BaseTool], policy: ToolPolic
     return validation_problem(tool, call.get("args")), tool
 
 
-def validation_problem(tool: BaseTool, args: Any) -> str | None:
-    """Return None if `args` fit `tool`'s argument schema, else a message telling the model what to fix.
-
-    Unknown argument names are errors too (a model that invents a parameter should hear about it).
-
-    Example:
-        >>> from graphwright.tools import calculator
-        >>> validation_problem(calculator, {"expression": "1+1"}) is None
-        True
-        >>> print(validation_problem(calculator, {"expr": "1+1"}).splitlines()[1])
-        - expr: unknown argument
-    """
-    schema = _json_schema(tool)
-    problems: list[str] = []
-    if not isinstance(args, dict):
-        problems.append(f"arguments must be a JSON object, got {type(args).__name__}")
-    else:
-        known = set((schema.get("properties") or {}).keys())
-        problems += [f"- {name}: unknown argument" for name in args if known and name not in known]
-        problems += _schema_errors(tool, args)
-    if not problems:
-        return None
-    return (
-        f"Invalid arguments for tool {tool.name!r}:\n" + "\n".join(problems) + "\n"
-        f"Expected arguments (JSON schema): {json.dumps(schema.get('properties', {}))}; "
-        f"required: {schema.get('required', [])}. Call {tool.name!r} again with corrected arguments."
-    )
-
-
-def _json_schema(tool: BaseTool) -> dict[str, Any]:
-    schema = tool.tool_call_schema
-    if isinstance(schema, dict):
-        return schema
-    return schema.model_json_schema()
-
-
-def _schema_errors(tool: BaseTool, args: dict[str, Any]) -> list[str]:
-    schema = tool.args_schema
-    if isinstance(schema, type) and issubclass(schema, BaseModel):
-        try:
-            schema.model_validate(args)
-        except ValidationError as exc:
-            return [
-                f"- {'.'.join(map(str, e['loc'])) or '(arguments)'}: {e['msg']} (got {_clip(e.get('input'), 80)})"
-                for e in exc.errors()
-            ]
-        return []
-    if isinstance(schema, dict):
-        import jsonschema
-
-        validator = jsonschema.Draft202012Validator(schema)
-        return [f"- {'.'.join(map(str, e.path)) or '(arguments)'}: {e.message}" for e in validator.iter_errors(args)]
-    return []
-
-
 def _ask_approval(call: dict[str, Any], tool: BaseTool) -> tuple[str | None, dict[str, Any]]:
     answer = interrupt(
         {"type": APPROVAL, "tool": call["name"], "args": call["args"], "id": call["id"], "description": tool.description}
@@ -305,9 +247,6 @@ def _cap(text: str, limit: int) -> str:
     return text[:limit] + f"\n… [output cut: {len(text) - limit} more characters]"
 
 
-def _clip(value: Any, limit: int) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _error(call_id: str, name: str, text: str) -> ToolMessage:
@@ -352,3 +291,8 @@ def _await_checkpoint(config: RunnableConfig | None, timeout: float = 30.0) -> N
             time.sleep(0.01)
     except Exception:  # noqa: BLE001 - a saver that cannot be read from here (e.g. async-only) is not waited on
         return
+
+
+def _clip(value: Any, limit: int) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -8,6 +8,7 @@ from ._memory_tools import memory_tools
 from ._policy import ToolPolicy
 from ._registry import UNDECLARED, ToolMeta, register_tool, tool_meta, with_meta
 from ._sandbox import SandboxLimits, SandboxResult, python_tool, run_python
+from ._validation import validation_problem
 from ._workspace import Workspace, workspace_tools
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "run_python",
     "serve_mcp",
     "tool_meta",
+    "validation_problem",
     "with_meta",
     "workspace_tools",
 ]

@@ -134,7 +134,7 @@ def mcp_server(tools: Sequence[BaseTool], *, name: str = "graphwright", policy: 
     import mcp_types as types
     from mcp.server import Server
 
-    from ..nodes._executor import validation_problem
+    from ._validation import validation_problem
 
     served: dict[str, BaseTool] = {}
     for tool in tools:
