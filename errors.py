@@ -22,6 +22,9 @@ catches `ValueError` or `LookupError` keeps working. Each message says what was 
     │   └── EmbeddingDimensionError          vectors of another dimension than the collection's
     ├── MemoryUnavailableError (ConnectionError)
     ├── DrawingError (ValueError)            a graph cannot be drawn as asked
+    ├── EnvSetupError (ValueError)           an environment cannot be made as asked: unknown game, fold, seed
+    ├── InvalidActionError (ValueError)      an action the environment does not accept here
+    ├── EpisodeStateError (RuntimeError)     a step before `reset()` or after the episode ended
     ├── TaskFileError (ValueError)           an evaluation task file is missing or malformed
     └── EvalReportError (ValueError)         an evaluation report cannot be used
 
@@ -38,11 +41,14 @@ __all__ = [
     "ContextLengthError",
     "DrawingError",
     "EmbeddingDimensionError",
+    "EnvSetupError",
+    "EpisodeStateError",
     "EvalReportError",
     "GrammarError",
     "GraphNotFoundError",
     "GraphSetupError",
     "GraphwrightError",
+    "InvalidActionError",
     "InvalidThreadIdError",
     "MemoryInputError",
     "MemoryUnavailableError",
@@ -133,6 +139,28 @@ class MemoryUnavailableError(GraphwrightError, ConnectionError):
 
 class DrawingError(GraphwrightError, ValueError):
     """A graph cannot be drawn as asked: an unknown format, a binary format with no file, a run from another graph."""
+
+
+class EnvSetupError(GraphwrightError, ValueError):
+    """An environment cannot be made or reset as asked: an unknown game or spec, a bad fold, a seed out of range."""
+
+
+class InvalidActionError(GraphwrightError, ValueError):
+    """An action the environment does not accept in its current state; the message names it and the valid ones."""
+
+    def __init__(self, action: str, valid_actions: list[str] | None, reason: str = "") -> None:
+        if valid_actions is not None:
+            shown = ", ".join(repr(a) for a in valid_actions)
+            message = f"action {action!r} is not valid here; the valid actions are: {shown}"
+        else:
+            message = f"action {action!r} is not valid here"
+        super().__init__(f"{message} ({reason})" if reason else message)
+        self.action = action
+        self.valid_actions = valid_actions
+
+
+class EpisodeStateError(GraphwrightError, RuntimeError):
+    """An environment was stepped before `reset()` or after its episode ended."""
 
 
 class TaskFileError(GraphwrightError, ValueError):
