@@ -2,7 +2,8 @@
 
     python examples/draw_graphs.py [--out DIR] [--engine auto|graphviz|matplotlib]
 
-Writes `<name>.png` for each built-in graph (`assistant`, `react`, `plan_execute`, `rag`, `supervisor`) and
+Writes `<name>.png` for each built-in graph (`assistant`, `react`, `plan_execute`, `rag`, `supervisor`,
+`env_agent`, `random`) and
 `custom_fanout.png`: the diagrams that go with the example scripts in this folder. Dashed edges are routed by
 the function named on them. Graphviz draws them when `dot` is installed, else matplotlib.
 """

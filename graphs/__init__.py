@@ -2,6 +2,18 @@
 
 from ._assistant import AssistantOptions, AssistantState, build_assistant
 from ._compile import compile_graph
+from ._env_agent import (
+    ENV_PROMPT,
+    EnvAgentOptions,
+    EnvAgentState,
+    EnvStep,
+    Policy,
+    build_env_agent,
+    build_random_agent,
+    model_policy,
+    prompt_messages,
+    random_policy,
+)
 from ._diagram import Diagram, DiagramCluster, DiagramEdge, DiagramNode, diagram
 from ._draw import FORMATS, render, save_drawing, to_dot, to_mermaid
 from ._history import CheckpointInfo, checkpoint_config, fork, list_checkpoints, state_at
@@ -24,9 +36,14 @@ __all__ = [
     "DiagramCluster",
     "DiagramEdge",
     "DiagramNode",
+    "ENV_PROMPT",
+    "EnvAgentOptions",
+    "EnvAgentState",
+    "EnvStep",
     "FORMATS",
     "PlanExecuteOptions",
     "PlanExecuteState",
+    "Policy",
     "RagOptions",
     "RagState",
     "ReactOptions",
@@ -36,8 +53,10 @@ __all__ = [
     "SupervisorState",
     "Visit",
     "build_assistant",
+    "build_env_agent",
     "build_plan_execute",
     "build_rag",
+    "build_random_agent",
     "build_react",
     "build_supervisor",
     "check_thread_id",
@@ -51,7 +70,10 @@ __all__ = [
     "make_agent_node",
     "make_step_runner",
     "merge_context",
+    "model_policy",
     "new_thread_id",
+    "prompt_messages",
+    "random_policy",
     "read_run_path",
     "render",
     "save_drawing",

@@ -15,6 +15,7 @@ from langgraph.pregel import Pregel
 
 from ..errors import GraphNotFoundError
 from ._assistant import build_assistant
+from ._env_agent import build_env_agent, build_random_agent
 from ._plan_execute import build_plan_execute
 from ._rag import build_rag
 from ._react import build_react
@@ -22,12 +23,16 @@ from ._supervisor import build_supervisor
 
 BUILTIN_GRAPHS: dict[str, Callable[..., StateGraph]] = {
     "assistant": build_assistant,
+    "env_agent": build_env_agent,
     "plan_execute": build_plan_execute,
     "rag": build_rag,
+    "random": build_random_agent,
     "react": build_react,
     "supervisor": build_supervisor,
 }
-"""Built-in graph names and their builders; each builder takes `model=` and returns a `StateGraph`."""
+"""Built-in graph names and their builders; each builder takes `model=` (except `random`, which has no model) and
+returns a `StateGraph`. `env_agent` and `random` built without an environment take it from each episode's input
+(`{"env": "twx:coin", "seed": 0}`)."""
 
 DEFAULT_GRAPH = "assistant"
 """The graph commands use when none is named."""

@@ -18,9 +18,9 @@ SCRIPTS = sorted(
 def test_there_is_an_example_per_prebuilt_graph_and_a_custom_one() -> None:
     from graphwright.graphs import BUILTIN_GRAPHS
 
-    sources = {path.name: path.read_text() for path in SCRIPTS}
-    for name in BUILTIN_GRAPHS:
-        assert any(f"build_{name}(" in text for text in sources.values()), name
+    sources = {path.name: path.read_text() for path in EXAMPLES.glob("*.py")}
+    for name, builder in BUILTIN_GRAPHS.items():
+        assert any(f"{builder.__name__}(" in text for text in sources.values()), name
     assert any("StateGraph(" in text for text in sources.values())
 
 

@@ -1,0 +1,397 @@
+"""The `env_agent` and `random` graphs: an agent that acts in an environment, one checkpointed step at a time.
+
+Flow: `observe` (reset: the first observation) → `decide` (the policy picks an action) → `act` (the
+environment takes it) → `decide` → ... → end, when the episode terminates, is truncated, or `max_steps`
+actions were taken. The episode's history is in the state (`steps`), so an episode is a thread like any run:
+streamed, checkpointed, resumable, drawn.
+
+The environment itself is not serializable. Each node that needs it compares the live environment with the
+state (its seed and the actions taken so far) and, where they differ (a fresh process after a crash, a fork
+of the thread, another thread on a shared environment), resets a fresh one to the seed and replays the
+recorded actions. Environments are deterministic given seed and actions, so this restores the world exactly.
+
+`env_agent` decides with a chat model. Where the environment lists its valid actions, the model's answer is
+decoded under a JSON schema whose `action` is an `enum` of them (with `ChatLocal`, a grammar), so every
+action is valid by construction. `random` picks uniformly among the valid actions: the floor to compare with.
+"""
+
+from __future__ import annotations
+
+import operator
+import random as _random
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NotRequired, TypedDict
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END, START, StateGraph
+
+from ..errors import EnvSetupError, GraphSetupError
+from ._parts import check_bounds, default_model
+
+if TYPE_CHECKING:  # environments load (Gymnasium, numpy) when an episode first needs one
+    from ..envs import TextEnv
+
+
+class EnvStep(TypedDict):
+    """One step of an episode: what the agent saw, what it did, what it got."""
+
+    observation: str
+    """The observation the action was chosen on."""
+    valid_actions: list[str] | None
+    """The actions that were valid then (None when the environment does not list them)."""
+    action: str
+    """The action taken."""
+    reward: float
+    """The reward the environment gave for it."""
+
+
+class EnvAgentState(TypedDict):
+    """State of an episode. Start one with `{"seed": 3}` (and `"env": "twx:coin"` when the graph has no env)."""
+
+    env: NotRequired[str]
+    """The environment's spec (`twx:coin?fold=test`), used when the graph was built without an environment."""
+    seed: NotRequired[int | None]
+    """Which episode: the environment's seed (None: the environment picks one, recorded here at reset)."""
+    task: NotRequired[str]
+    """What the agent is asked to do."""
+    observation: NotRequired[str]
+    """The current observation."""
+    valid_actions: NotRequired[list[str] | None]
+    """The actions valid now, or None when the environment does not list them."""
+    action: NotRequired[str | None]
+    """The action `decide` chose and `act` has not taken yet."""
+    steps: Annotated[list[EnvStep], operator.add]
+    """The episode so far, one entry per action taken."""
+    score: NotRequired[float]
+    """The episode's score so far."""
+    success: NotRequired[bool]
+    """Whether the episode has been won."""
+    terminated: NotRequired[bool]
+    """The environment ended the episode (won or lost)."""
+    truncated: NotRequired[bool]
+    """The episode was cut off by its step bound."""
+
+
+Policy = Callable[[EnvAgentState], str]
+"""Picks the next action from an episode's state (reads `observation`, `valid_actions`, `task`, `steps`)."""
+
+ENV_PROMPT = (
+    "You are playing a text game. Read the task and what you see, then choose the next action. "
+    "Explore places you have not seen, pick up what the task needs, and do not repeat an action that changed nothing."
+)
+
+
+@dataclass(frozen=True)
+class EnvAgentOptions:
+    """Bounds and prompt of one episode."""
+
+    max_steps: int = 50
+    """Actions allowed per episode; the episode is truncated after that many (safe default: bounded)."""
+    history: int = 6
+    """Past steps shown to the model (the most recent); older ones are left out of the prompt."""
+    max_observation_chars: int = 1500
+    """Characters of each observation shown to the model (small models lose the thread in long prompts)."""
+    max_action_chars: int = 100
+    """Length bound of a free-text action, for environments that do not list their valid actions."""
+    prompt: str = ENV_PROMPT
+    """The system prompt of the deciding model."""
+    max_live_envs: int = 32
+    """Environments kept alive at once, one per running thread; the least recently used is closed beyond it."""
+
+
+def build_env_agent(
+    model: BaseChatModel | None = None,
+    env: TextEnv | str | Callable[[], TextEnv] | None = None,
+    *,
+    options: EnvAgentOptions = EnvAgentOptions(),
+    policy: Policy | None = None,
+) -> StateGraph:
+    """Build the `env_agent` graph: `observe` → `decide` → `act` → `decide` ... until the episode ends.
+
+    Nodes read and write (`EnvAgentState` keys):
+    - `observe` reads `env`, `seed`; writes `seed`, `task`, `observation`, `valid_actions`, `score`,
+      `success`, `terminated`, `truncated`.
+    - `decide` reads `task`, `observation`, `valid_actions`, `steps`; writes `action`.
+    - `act` reads `seed`, `steps`, `observation`, `valid_actions`, `action`; writes `steps` (one more),
+      `action` (cleared), `observation`, `valid_actions`, `score`, `success`, `terminated`, `truncated`.
+
+    Run an episode on its own thread with a checkpointer and a recursion limit above `2 * max_steps + 2`
+    (`thread_config(thread, recursion_limit=...)`): each action is two super-steps.
+
+    Args:
+        model: the deciding chat model; None loads the packaged default (unused when `policy` is given).
+        env: the environment: a spec such as `"twx:coin?fold=test"` or a function returning a new
+            `TextEnv` (each running thread gets its own), a `TextEnv` instance (shared, resynced per
+            step), or None (each episode's input names its spec in `env`).
+        options: bounds and prompt.
+        policy: picks actions instead of the model (a scripted or learned policy).
+
+    Returns:
+        An uncompiled `StateGraph` over `EnvAgentState`; compile it with `compile_graph`.
+
+    Raises:
+        GraphSetupError: a bound that is not positive, or an `env` of another type.
+
+    Example:
+        >>> from graphwright.graphs import compile_graph
+        >>> looker = lambda state: "look around"
+        >>> graph = compile_graph(build_env_agent(env="twx:coin", policy=looker, options=EnvAgentOptions(max_steps=3)))
+        >>> final = graph.invoke({"seed": 0})
+        >>> [step["action"] for step in final["steps"]], final["truncated"]
+        (['look around', 'look around', 'look around'], True)
+    """
+    check_bounds(options)
+    source = _EnvSource(env, options.max_live_envs)
+    decide_with = policy if policy is not None else model_policy(default_model(model), options)
+    if not callable(decide_with):
+        raise GraphSetupError(f"policy must be callable, got {type(decide_with).__name__}")
+
+    def observe(state: EnvAgentState, config: RunnableConfig) -> dict[str, Any]:
+        live = source.sync(state, config)
+        return {"seed": live.seed, **_view(live.last_info, live.last_observation)}
+
+    def decide(state: EnvAgentState) -> dict[str, Any]:
+        return {"action": decide_with(state)}
+
+    def act(state: EnvAgentState, config: RunnableConfig) -> dict[str, Any]:
+        action = state.get("action")
+        live, (observation, reward, terminated, truncated, info) = source.step(state, config, action)
+        step: EnvStep = {
+            "observation": state.get("observation", ""),
+            "valid_actions": state.get("valid_actions"),
+            "action": action,
+            "reward": reward,
+        }
+        cut = not terminated and (truncated or len(state.get("steps") or []) + 1 >= options.max_steps)
+        if terminated or cut:
+            source.release(config, live)
+        return {"steps": [step], "action": None, **_view(info, observation), "terminated": terminated, "truncated": cut}
+
+    def after_act(state: EnvAgentState) -> Literal["decide", "__end__"]:
+        return END if state.get("terminated") or state.get("truncated") else "decide"
+
+    graph = StateGraph(EnvAgentState)
+    graph.add_node("observe", observe)
+    graph.add_node("decide", decide)
+    graph.add_node("act", act)
+    graph.add_edge(START, "observe")
+    graph.add_edge("observe", "decide")
+    graph.add_edge("decide", "act")
+    graph.add_conditional_edges("act", after_act, {"decide": "decide", END: END})
+    return graph
+
+
+def build_random_agent(
+    env: TextEnv | str | Callable[[], TextEnv] | None = None,
+    seed: int = 0,
+    *,
+    options: EnvAgentOptions = EnvAgentOptions(),
+) -> StateGraph:
+    """Build the `random` graph: `env_agent` whose policy is uniform over the valid actions (`random_policy`).
+
+    The floor every report compares against. The choice at each step depends only on `seed`, the episode's
+    seed and the step number, so a resumed episode makes the same choices.
+
+    Raises:
+        GraphSetupError: a bound that is not positive.
+
+    Example:
+        >>> from graphwright.graphs import compile_graph
+        >>> graph = compile_graph(build_random_agent("twx:coin", seed=1, options=EnvAgentOptions(max_steps=5)))
+        >>> final = graph.invoke({"seed": 0})
+        >>> 1 <= len(final["steps"]) <= 5
+        True
+    """
+    return build_env_agent(env=env, options=options, policy=random_policy(seed))
+
+
+def random_policy(seed: int = 0) -> Policy:
+    """Return a policy choosing uniformly among the valid actions, reproducibly per (seed, episode, step).
+
+    Raises (when called):
+        EnvSetupError: the environment does not list its valid actions.
+
+    Example:
+        >>> pick = random_policy(7)
+        >>> state = {"seed": 1, "steps": [], "valid_actions": ["east", "north", "west"]}
+        >>> pick(state) == pick(state) and pick(state) in state["valid_actions"]
+        True
+    """
+
+    def pick(state: EnvAgentState) -> str:
+        valid = state.get("valid_actions")
+        if not valid:
+            raise EnvSetupError("the random policy needs an environment that lists its valid actions")
+        rng = _random.Random(f"{seed}:{state.get('seed')}:{len(state.get('steps') or [])}")
+        return rng.choice(sorted(valid))
+
+    return pick
+
+
+def model_policy(model: BaseChatModel, options: EnvAgentOptions = EnvAgentOptions()) -> Policy:
+    """Return a policy that asks `model` for the next action, under an `enum` of the valid actions when listed.
+
+    The model answers `{"action": ...}` through `with_structured_output`; with `ChatLocal` that is decoded
+    under a grammar, so the action is one of the valid ones by construction. An answer outside them (a model
+    without constrained decoding) is returned as is, and the environment rejects it with `InvalidActionError`.
+    """
+
+    def decide(state: EnvAgentState) -> str:
+        valid = state.get("valid_actions")
+        action: dict[str, Any] = (
+            {"type": "string", "enum": list(valid)} if valid else {"type": "string", "maxLength": options.max_action_chars}
+        )
+        schema = {
+            "title": "next_action",
+            "description": "The next action to take.",
+            "type": "object",
+            "properties": {"action": action},
+            "required": ["action"],
+            "additionalProperties": False,
+        }
+        reply = model.with_structured_output(schema).invoke(prompt_messages(state, options))
+        chosen = reply if isinstance(reply, dict) else reply.model_dump()
+        return str(chosen.get("action", ""))
+
+    return decide
+
+
+def prompt_messages(state: EnvAgentState, options: EnvAgentOptions = EnvAgentOptions()) -> list[Any]:
+    """Return the messages the model decides on: the task, the recent steps, the observation, the valid actions.
+
+    Example:
+        >>> messages = prompt_messages({"task": "Find the coin.", "observation": "A kitchen.", "steps": [],
+        ...                             "valid_actions": ["move east", "take coin"]})
+        >>> print(messages[1].content)
+        Task: Find the coin.
+        <BLANKLINE>
+        You see: A kitchen.
+        <BLANKLINE>
+        Valid actions: move east | take coin
+        Which action next?
+    """
+    cap = options.max_observation_chars
+    parts = [f"Task: {state.get('task') or '(none given)'}"]
+    recent = (state.get("steps") or [])[-options.history :] if options.history else []
+    taken = len(state.get("steps") or [])
+    if recent:
+        lines = [f"Your last {len(recent)} of {taken} actions and what you saw before each:"]
+        lines += [f"- saw: {_clip(s['observation'], 200)}\n  did: {s['action']}" for s in recent]
+        parts.append("\n".join(lines))
+    parts.append(f"You see: {_clip(state.get('observation', ''), cap)}")
+    valid = state.get("valid_actions")
+    tail = f"Valid actions: {' | '.join(valid)}\nWhich action next?" if valid else "Which action next?"
+    parts.append(tail)
+    return [SystemMessage(options.prompt), HumanMessage("\n\n".join(parts))]
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _view(info: dict[str, Any], observation: str) -> dict[str, Any]:
+    return {
+        "task": info.get("task", ""),
+        "observation": observation,
+        "valid_actions": info.get("valid_actions"),
+        "score": float(info.get("score", 0.0)),
+        "success": bool(info.get("success", False)),
+    }
+
+
+class _Live:
+    """One live environment and the episode it holds: its seed and the actions taken, and the last result."""
+
+    def __init__(self, env: TextEnv, owned: bool) -> None:
+        self.env, self.owned = env, owned
+        self.lock = threading.Lock()
+        self.spec: str | None = None
+        self.seed: int | None = None
+        self.actions: list[str] | None = None  # None: not reset since it was made
+        self.last_observation = ""
+        self.last_info: dict[str, Any] = {}
+
+    def reset(self, seed: int | None, actions: list[str]) -> None:
+        observation, info = self.env.reset(seed=seed)
+        self.seed, self.actions = info["seed"], []
+        self.last_observation, self.last_info = observation, info
+        for action in actions:
+            self.step(action)
+
+    def step(self, action: Any) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        result = self.env.step(action)
+        self.actions.append(action)
+        self.last_observation, self.last_info = result[0], result[4]
+        return result
+
+
+def _bring_in_line(entry: _Live, state: EnvAgentState) -> None:
+    actions = [step["action"] for step in state.get("steps") or []]
+    seed = state.get("seed")
+    if entry.actions is None or (seed is not None and entry.seed != seed) or entry.actions != actions:
+        entry.reset(seed, actions)
+
+
+class _EnvSource:
+    """Where each thread's environment comes from, and how it is brought in line with the thread's state."""
+
+    def __init__(self, env: Any, max_live: int) -> None:
+        from ..envs import TextEnv
+
+        if not (env is None or isinstance(env, (str, TextEnv)) or callable(env)):
+            raise GraphSetupError(f"env must be a TextEnv, a spec string, a factory or None, got {type(env).__name__}")
+        self.env, self.max_live = env, max_live
+        self.shared = _Live(env, owned=False) if isinstance(env, TextEnv) else None
+        self.live: OrderedDict[str, _Live] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def _entry(self, state: EnvAgentState, config: RunnableConfig) -> _Live:
+        if self.shared is not None:
+            return self.shared
+        spec = self.env if self.env is not None else state.get("env")
+        if self.env is None and not spec:
+            raise EnvSetupError("this graph was built without an environment: start the episode with {'env': 'twx:coin', ...}")
+        key = f"{(config.get('configurable') or {}).get('thread_id', '')}\0{spec if isinstance(spec, str) else id(spec)}"
+        with self.lock:
+            entry = self.live.get(key)
+            if entry is not None:
+                self.live.move_to_end(key)
+                return entry
+            from ..envs import make_env
+
+            made = make_env(spec) if isinstance(spec, str) else spec()
+            entry = self.live[key] = _Live(made, owned=True)
+            entry.spec = key
+            while len(self.live) > self.max_live:
+                _, old = self.live.popitem(last=False)
+                old.env.close()
+            return entry
+
+    def sync(self, state: EnvAgentState, config: RunnableConfig) -> _Live:
+        """Return the thread's live environment holding exactly the state's episode (reset and replayed if not)."""
+        entry = self._entry(state, config)
+        with entry.lock:
+            _bring_in_line(entry, state)
+        return entry
+
+    def step(self, state: EnvAgentState, config: RunnableConfig, action: Any) -> tuple[_Live, tuple[Any, ...]]:
+        """Bring the thread's environment in line with `state`, then take `action` in it (atomically)."""
+        entry = self._entry(state, config)
+        with entry.lock:
+            _bring_in_line(entry, state)
+            return entry, entry.step(action)
+
+    def release(self, config: RunnableConfig, entry: _Live) -> None:
+        """Close a finished episode's own environment (a shared one stays open)."""
+        if not entry.owned:
+            return
+        with self.lock:
+            if self.live.get(entry.spec) is entry:
+                del self.live[entry.spec]
+        entry.env.close()

@@ -1,0 +1,112 @@
+"""The `env_agent` and `random` graphs on real TextWorldExpress games: episodes, errors, resume after SIGKILL."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from graphwright.envs import twx_env
+from graphwright.errors import InvalidActionError
+from graphwright.graphs import (
+    EnvAgentOptions,
+    build_env_agent,
+    build_random_agent,
+    compile_graph,
+    load_graph,
+    thread_config,
+)
+from graphwright.memory import open_checkpointer
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+import env_episode  # noqa: E402
+
+
+def _config(thread: str, max_steps: int = 50):
+    return thread_config(thread, recursion_limit=2 * max_steps + 5)
+
+
+def test_random_graph_plays_a_checkpointed_episode_with_valid_actions(tmp_path: Path) -> None:
+    with open_checkpointer(tmp_path / "c.sqlite") as saver:
+        graph = compile_graph(load_graph("random"), checkpointer=saver)
+        final = graph.invoke({"env": "twx:coin?fold=test&max_steps=20", "seed": 0}, _config("ep-1"))
+        assert 1 <= len(final["steps"]) <= 20
+        assert final["terminated"] or final["truncated"]
+        assert all(step["action"] in step["valid_actions"] for step in final["steps"])
+        assert final["task"].startswith("Your task is to search") and final["seed"] == 0
+        assert not graph.get_state(_config("ep-1")).next  # finished, and every step on disk
+
+
+def test_gold_policy_through_the_graph_wins_and_the_graphs_draw() -> None:
+    with twx_env("cookingworld", fold="test") as env:
+        env.reset(seed=2)
+        gold = env.gold_actions()
+    policy = lambda state: gold[len(state["steps"])]  # noqa: E731
+    graph = build_env_agent(env="twx:cookingworld?max_steps=100", policy=policy, options=EnvAgentOptions(max_steps=100))
+    final = compile_graph(graph).invoke({"seed": 2}, _config("gold", 100))
+    assert final["success"] and final["score"] == 1.0 and final["terminated"]
+    assert [s["action"] for s in final["steps"]] == gold[: len(final["steps"])]
+    for name in ("env_agent", "random"):
+        mermaid = compile_graph(load_graph(name)).get_graph().draw_mermaid()
+        assert "observe --> decide" in mermaid and "decide --> act" in mermaid and "act -.-> __end__" in mermaid
+
+
+def test_a_bad_action_from_a_users_policy_is_a_clear_typed_error() -> None:
+    graph = compile_graph(build_env_agent(env="twx:coin", policy=lambda state: "teleport to the coin"))
+    with pytest.raises(InvalidActionError, match="'teleport to the coin' is not valid here; the valid actions are: .*'look around'"):
+        graph.invoke({"seed": 0}, _config("bad"))
+
+
+def test_a_shared_environment_instance_serves_interleaved_threads(tmp_path: Path) -> None:
+    options = EnvAgentOptions(max_steps=8)
+    own = compile_graph(build_random_agent("twx:coin?max_steps=8", seed=3, options=options))
+    expected = {seed: own.invoke({"seed": seed}, _config(f"own{seed}"))["steps"] for seed in (1, 4)}
+    with twx_env("coin", max_steps=8) as env, open_checkpointer(tmp_path / "s.sqlite") as saver:
+        # two episodes on one instance, alternating a few super-steps at a time: each resyncs by replay
+        shared = compile_graph(build_random_agent(env, seed=3, options=options), checkpointer=saver)
+        runs = {seed: shared.stream({"seed": seed}, _config(f"s{seed}"), stream_mode="updates") for seed in (1, 4)}
+        pending = dict(runs)
+        while pending:
+            for seed, stream in list(pending.items()):
+                if next(stream, None) is None:
+                    del pending[seed]
+        for seed in (1, 4):
+            assert shared.get_state(_config(f"s{seed}")).values["steps"] == expected[seed]
+
+
+def test_an_episode_killed_mid_way_resumes_to_the_same_final_state(tmp_path: Path) -> None:
+    db, marker = str(tmp_path / "episodes.sqlite"), tmp_path / "marker"
+    proc = subprocess.Popen([sys.executable, str(HERE / "env_episode.py"), db, "killed", str(marker)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline, "the episode never reached its 5th action"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+    with open_checkpointer(db) as saver:
+        graph = compile_graph(env_episode.graph(), checkpointer=saver)  # a fresh environment, in this process
+        killed = graph.get_state(env_episode.config("killed"))
+        assert killed.next == ("decide",) and len(killed.values["steps"]) == 5
+        resumed = graph.invoke(None, env_episode.config("killed"))
+        clean = graph.invoke(env_episode.EPISODE, env_episode.config("clean"))
+    assert len(resumed["steps"]) > 5
+    assert resumed == clean
+
+
+@pytest.mark.model
+def test_the_real_model_picks_only_valid_actions_under_the_grammar(local_chat_model) -> None:
+    options = EnvAgentOptions(max_steps=3)
+    graph = compile_graph(build_env_agent(local_chat_model, "twx:cookingworld?max_steps=3", options=options))
+    final = graph.invoke({"seed": 5}, _config("model", 3))
+    assert len(final["steps"]) == 3
+    for step in final["steps"]:
+        assert step["action"] in step["valid_actions"], step
