@@ -22,6 +22,14 @@ Example:
 """
 
 from ._bfcl import bfcl_cases, bfcl_files, call_matches, calls_match, normalize, to_json_schema, tool_of
+from ._envs import (
+    TRAJECTORY_FORMAT,
+    env_summary,
+    env_summary_line,
+    export_trajectories,
+    read_trajectories,
+    run_env_eval,
+)
 from ._checkers import KINDS, Checker, Exact, Numeric, Outcome, Predicate, Regex, ToolCall, numbers_in, parse_checker
 from ._html import render_html, save_report
 from ._report import (
@@ -49,6 +57,7 @@ __all__ = [
     "Predicate",
     "Regex",
     "RunRecorder",
+    "TRAJECTORY_FORMAT",
     "Task",
     "ToolCall",
     "bfcl_cases",
@@ -57,6 +66,9 @@ __all__ = [
     "call_matches",
     "calls_match",
     "compare",
+    "env_summary",
+    "env_summary_line",
+    "export_trajectories",
     "format_comparison",
     "format_table",
     "gate",
@@ -69,7 +81,9 @@ __all__ = [
     "parse_checker",
     "percentile",
     "previous_results",
+    "read_trajectories",
     "render_html",
+    "run_env_eval",
     "run_eval",
     "save_report",
     "stub_tools",
