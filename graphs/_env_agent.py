@@ -312,6 +312,7 @@ class _Live:
         self.env, self.owned = env, owned
         self.lock = threading.Lock()
         self.spec: str | None = None
+        self.source: Any = None
         self.seed: int | None = None
         self.actions: list[str] | None = None  # None: not reset since it was made
         self.last_observation = ""
@@ -349,6 +350,7 @@ class _EnvSource:
         self.env, self.max_live = env, max_live
         self.shared = _Live(env, owned=False) if isinstance(env, TextEnv) else None
         self.live: OrderedDict[str, _Live] = OrderedDict()
+        self.idle: dict[Any, list[TextEnv]] = {}  # finished episodes' environments, reused (a JVM start saved)
         self.lock = threading.Lock()
 
     def _entry(self, state: EnvAgentState, config: RunnableConfig) -> _Live:
@@ -365,9 +367,10 @@ class _EnvSource:
                 return entry
             from ..envs import make_env
 
-            made = make_env(spec) if isinstance(spec, str) else spec()
+            spare = self.idle.get(spec)
+            made = spare.pop() if spare else make_env(spec) if isinstance(spec, str) else spec()
             entry = self.live[key] = _Live(made, owned=True)
-            entry.spec = key
+            entry.spec, entry.source = key, spec
             while len(self.live) > self.max_live:
                 _, old = self.live.popitem(last=False)
                 old.env.close()
@@ -388,10 +391,14 @@ class _EnvSource:
             return entry, entry.step(action)
 
     def release(self, config: RunnableConfig, entry: _Live) -> None:
-        """Close a finished episode's own environment (a shared one stays open)."""
+        """Put a finished episode's own environment aside for the next episode (a shared one stays as it is)."""
         if not entry.owned:
             return
         with self.lock:
             if self.live.get(entry.spec) is entry:
                 del self.live[entry.spec]
+            spare = self.idle.setdefault(entry.source, [])
+            if len(spare) < self.max_live:
+                spare.append(entry.env)
+                return
         entry.env.close()
