@@ -43,4 +43,5 @@ if __name__ == "__main__":
     db, thread = sys.argv[1], sys.argv[2]
     marker = Path(sys.argv[3]) if len(sys.argv) > 3 else None
     with open_checkpointer(db) as saver:
-        compile_graph(graph(marker), checkpointer=saver).invoke(EPISODE, config(thread))
+        # durability "sync": each step is on disk before the next starts, so the kill point is known exactly
+        compile_graph(graph(marker), checkpointer=saver).invoke(EPISODE, config(thread), durability="sync")
