@@ -110,3 +110,11 @@ def test_the_real_model_picks_only_valid_actions_under_the_grammar(local_chat_mo
     assert len(final["steps"]) == 3
     for step in final["steps"]:
         assert step["action"] in step["valid_actions"], step
+
+
+def test_the_example_plays_the_random_floor(capsys, monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(HERE.parents[1] / "examples"))
+    import env_coin
+
+    finals = env_coin.main(seed=1, max_steps=4, random_only=True)
+    assert len(finals["random"]["steps"]) <= 4 and "random:" in capsys.readouterr().out
