@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
+    "CheckpointerBackend": "._checkpoint",
     "Chunk": "._chunking",
     "ChunkOptions": "._chunking",
     "ChromaStore": "._store",
@@ -25,6 +26,7 @@ _EXPORTS = {
     "Triples": "._extract",
     "VectorMemory": "._vector",
     "check_sqlite_path": "._checkpoint",
+    "checkpointer_backend": "._checkpoint",
     "chunk_document": "._chunking",
     "embedding_dimension": "._embeddings",
     "entity_key": "._graph",
@@ -45,7 +47,9 @@ __all__ = sorted(_EXPORTS)
 if TYPE_CHECKING:
     from ._checkpoint import (
         MEMORY,
+        CheckpointerBackend,
         check_sqlite_path,
+        checkpointer_backend,
         is_postgres_url,
         open_async_checkpointer,
         open_checkpointer,

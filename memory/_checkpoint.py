@@ -4,6 +4,8 @@
 Postgres saver, `open_checkpointer(":memory:")` an in-memory one. `open_async_checkpointer` gives the async
 savers for the same targets (aiosqlite; Postgres over a `psycopg_pool` connection pool) for `ainvoke`/`astream`
 and servers; `open_postgres_checkpointer` is the sync Postgres saver over a pool, for many threads at once.
+`checkpointer_backend(saver)` says which database a saver writes to and which of its method sets work, so
+callers never read class names.
 Every saver deserializes strictly: no pickle, and msgpack may only rebuild the types LangGraph lists as safe
 plus the ones a caller allows by name.
 """
@@ -12,9 +14,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
@@ -41,6 +46,55 @@ def strict_serializer(allowed_types: Iterable[type | tuple[str, ...]] = ()) -> J
     return serde.with_msgpack_allowlist(extra) if extra else serde
 
 
+@dataclass(frozen=True)
+class CheckpointerBackend:
+    """Which database a checkpointer keeps its checkpoints in, and which of its two method sets work."""
+
+    name: Literal["memory", "sqlite", "postgres"]
+    """Where checkpoints live: this process's memory, a SQLite file, or a Postgres database."""
+    api: Literal["sync", "async", "both"]
+    """Which methods work: a `sync` saver raises on `aget_tuple` and the other async methods, an `async` one
+    on `get_tuple` and the other sync methods; `both` work on the in-memory saver."""
+
+
+def checkpointer_backend(saver: BaseCheckpointSaver) -> CheckpointerBackend | None:
+    """Return which backend `saver` is (any of the savers `open_checkpointer` and its siblings open), else None.
+
+    A saver is classified by what it is, not by what wraps it: a wrapper holding an `inner` saver is None
+    here; pass its `inner` to ask about the saver behind it.
+
+    Args:
+        saver: a LangGraph checkpointer.
+
+    Returns:
+        A `CheckpointerBackend` for LangGraph's in-memory, SQLite and Postgres savers (sync or async, pooled
+        or not, shallow or not) and their subclasses; None for any other saver.
+
+    Example:
+        >>> with open_checkpointer(":memory:") as saver:
+        ...     checkpointer_backend(saver)
+        CheckpointerBackend(name='memory', api='both')
+    """
+    if isinstance(saver, InMemorySaver):
+        return CheckpointerBackend("memory", "both")
+    for module, cls, backend in _SAVER_CLASSES:
+        # a saver of a class whose module was never imported cannot exist: no need to import the driver
+        loaded = sys.modules.get(module)
+        if loaded is not None and isinstance(saver, getattr(loaded, cls)):
+            return backend
+    return None
+
+
+_SAVER_CLASSES: tuple[tuple[str, str, CheckpointerBackend], ...] = (
+    ("langgraph.checkpoint.sqlite", "SqliteSaver", CheckpointerBackend("sqlite", "sync")),
+    ("langgraph.checkpoint.sqlite.aio", "AsyncSqliteSaver", CheckpointerBackend("sqlite", "async")),
+    ("langgraph.checkpoint.postgres.aio", "AsyncPostgresSaver", CheckpointerBackend("postgres", "async")),
+    ("langgraph.checkpoint.postgres.shallow", "AsyncShallowPostgresSaver", CheckpointerBackend("postgres", "async")),
+    ("langgraph.checkpoint.postgres.base", "BasePostgresSaver", CheckpointerBackend("postgres", "sync")),
+)
+"""(module, class, backend), the async Postgres savers before their sync base class, which they share."""
+
+
 def is_postgres_url(target: str) -> bool:
     """Return True when `target` is a Postgres connection URL (`postgres://` or `postgresql://`)."""
     return target.startswith(("postgres://", "postgresql://"))
@@ -60,7 +114,8 @@ def open_checkpointer(
         allowed_types: extra types the strict deserializer may rebuild (see `strict_serializer`).
 
     Yields:
-        A LangGraph checkpointer to pass to `compile_graph` or `StateGraph.compile`.
+        A LangGraph checkpointer to pass to `compile_graph` or `StateGraph.compile`; `checkpointer_backend`
+        says which one it is.
 
     Raises:
         CheckpointerError: the path is a folder, is not a SQLite database, is in a missing or unwritable
@@ -68,8 +123,8 @@ def open_checkpointer(
 
     Example:
         >>> with open_checkpointer(":memory:") as saver:
-        ...     type(saver).__name__
-        'InMemorySaver'
+        ...     checkpointer_backend(saver).name
+        'memory'
     """
     serde = strict_serializer(allowed_types)
     target = os.fspath(target)
@@ -174,9 +229,9 @@ async def open_async_checkpointer(
         >>> import asyncio
         >>> async def kind():
         ...     async with open_async_checkpointer(":memory:") as saver:
-        ...         return type(saver).__name__
+        ...         return checkpointer_backend(saver).name
         >>> asyncio.run(kind())
-        'InMemorySaver'
+        'memory'
     """
     serde = strict_serializer(allowed_types)
     target = os.fspath(target)

@@ -14,6 +14,8 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, ChannelVersions, Checkpoint, CheckpointMetadata
 
+from ..memory import checkpointer_backend
+
 
 def async_capable(saver: BaseCheckpointSaver) -> BaseCheckpointSaver:
     """Return `saver` if its async methods work, else a wrapper whose async methods run the sync ones in threads.
@@ -24,12 +26,11 @@ def async_capable(saver: BaseCheckpointSaver) -> BaseCheckpointSaver:
         >>> async_capable(s) is s
         True
     """
-    sync_only = type(saver).__name__ in _SYNC_ONLY or type(saver).aget_tuple is BaseCheckpointSaver.aget_tuple
+    backend = checkpointer_backend(saver)
+    # LangGraph's sync savers override the async methods only to raise `NotImplementedError`
+    inherited = type(saver).aget_tuple is BaseCheckpointSaver.aget_tuple
+    sync_only = inherited or (backend is not None and backend.api == "sync")
     return ThreadedSaver(saver) if sync_only else saver
-
-
-_SYNC_ONLY = frozenset({"SqliteSaver", "PostgresSaver", "ShallowPostgresSaver"})
-"""Savers whose async methods raise `NotImplementedError` (they point you at their `Async...` twins)."""
 
 
 class ThreadedSaver(BaseCheckpointSaver):

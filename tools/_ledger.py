@@ -12,6 +12,8 @@ checkpointer (found from it at run time), or memory for an in-memory checkpointe
 
 from __future__ import annotations
 
+import sqlite3
+import sys
 import threading
 import time
 import weakref
@@ -159,17 +161,26 @@ def _make_ledger(checkpointer: BaseCheckpointSaver) -> ToolLedger | None:
         return ledger_for(inner)
     if isinstance(checkpointer, InMemorySaver):
         return ToolLedger()
-    kind = type(checkpointer).__name__
+    # the ledger writes SQL on the saver's own connection, so the connection's driver decides (the layers keep
+    # tools from asking memory which saver this is); drivers never imported cannot have made this connection
     conn = getattr(checkpointer, "conn", None)
-    if kind == "SqliteSaver":
-        return SqlLedger(conn, checkpointer.lock)  # type: ignore[attr-defined]
-    if kind in ("PostgresSaver", "ShallowPostgresSaver"):
-        lock = checkpointer.lock if not hasattr(conn, "getconn") else threading.Lock()  # type: ignore[attr-defined]
+    lock = getattr(checkpointer, "lock", None)
+    psycopg, pool = sys.modules.get("psycopg"), sys.modules.get("psycopg_pool")
+    if isinstance(conn, sqlite3.Connection) and lock is not None:  # SqliteSaver
+        return SqlLedger(conn, lock)
+    if psycopg is not None and isinstance(conn, psycopg.Connection) and lock is not None:  # PostgresSaver
         return SqlLedger(conn, lock, paramstyle="format")
-    if kind in ("AsyncPostgresSaver", "AsyncShallowPostgresSaver"):
-        import psycopg
-
-        conninfo = getattr(conn, "conninfo", None) or conn.info.dsn  # a pool keeps the URL it was given
-        sync = psycopg.connect(conninfo, autocommit=True)
-        return SqlLedger(sync, threading.Lock(), paramstyle="format")
+    if pool is not None and isinstance(conn, pool.ConnectionPool):  # PostgresSaver over a pool
+        return SqlLedger(conn, threading.Lock(), paramstyle="format")
+    if psycopg is not None and isinstance(conn, psycopg.AsyncConnection):  # AsyncPostgresSaver
+        return _sync_postgres_ledger(conn.info.dsn)
+    if pool is not None and isinstance(conn, pool.AsyncConnectionPool):
+        return _sync_postgres_ledger(conn.conninfo)  # a pool keeps the URL it was given
     return None
+
+
+def _sync_postgres_ledger(conninfo: str) -> SqlLedger:
+    """A ledger on its own sync connection: an async saver's connection cannot serve the executor's threads."""
+    import psycopg
+
+    return SqlLedger(psycopg.connect(conninfo, autocommit=True), threading.Lock(), paramstyle="format")
