@@ -12,28 +12,35 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from fastapi import FastAPI, Request, Security
+from fastapi import APIRouter, FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPBearer
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
+from starlette.middleware.base import BaseHTTPMiddleware
 
 from ..errors import GraphwrightError, InvalidThreadIdError, ServiceSetupError
 from ..graphs import check_thread_id, compile_graph
+from ..memory import CheckpointerBackend, checkpointer_backend, strict_serializer
 from ._bridge import async_capable
 from ._encode import jsonable
 from ._guard import Guard
+from ._memory_records import MemoryRecords
 from ._options import ApiKeyAuth, ServiceOptions
-from ._records import MemoryRecords, PostgresRecords
-from ._runs_api import runs_router
+from ._postgres_records import PostgresRecords
+from ._records import Records
+from ._routes_assistants import assistants_router
+from ._routes_runs import runs_router
+from ._routes_state import state_router
+from ._routes_store import store_router
+from ._routes_threads import threads_router
 from ._service import Service
 from ._sqlite_records import SqliteRecords
-from ._stores import store_router
-from ._threads import assistants_router, threads_router
 
 
 def create_app(
@@ -79,19 +86,46 @@ def create_app(
         >>> "/threads/{thread_id}/runs/stream" in app.openapi()["paths"]
         True
     """
-    if not graphs:
-        raise ServiceSetupError("create_app needs at least one graph")
-    if auth is None:
-        auth = ApiKeyAuth.from_env()
-    elif auth is True:
-        raise ServiceSetupError("auth=True is ambiguous: pass ApiKeyAuth({...}) or auth=False")
-    saver = async_capable(checkpointer) if checkpointer is not None else None
-    if saver is None:
-        from langgraph.checkpoint.memory import InMemorySaver
+    auth = _checked_auth(graphs, auth)
+    service = build_service(graphs, checkpointer=checkpointer, store=store, options=options, database=database)
+    app = FastAPI(
+        title=options.extra_docs.get("title", "graphwright"),
+        version=options.extra_docs.get("version", "1"),
+        description=options.extra_docs.get(
+            "description", "LangGraph server API for graphwright graphs (speaks to `langgraph_sdk` and `RemoteGraph`)."
+        ),
+        lifespan=_lifespan,
+        redoc_url=None,
+        dependencies=[
+            Security(APIKeyHeader(name="x-api-key", auto_error=False)),
+            Security(HTTPBearer(auto_error=False)),
+        ],
+    )
+    app.state.service = service
+    app.add_middleware(BaseHTTPMiddleware, dispatch=_ready_first)
+    app.add_middleware(Guard, auth=auth or None, options=options)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(GraphwrightError, _typed_error)
+    app.include_router(_meta_router())
+    for router in (assistants_router, threads_router, state_router, runs_router, store_router):
+        app.include_router(router(service), responses=_COMMON_RESPONSES)
+    return app
 
-        from ..memory import strict_serializer
 
-        saver = InMemorySaver(serde=strict_serializer())
+def build_service(
+    graphs: Mapping[str, StateGraph | Pregel],
+    *,
+    checkpointer: BaseCheckpointSaver | None,
+    store: BaseStore | None,
+    options: ServiceOptions,
+    database: str | None,
+) -> Service:
+    """The `Service` behind `create_app`: the graphs compiled on one checkpointer and store, and the records.
+
+    Raises:
+        ServiceSetupError: an assistant id is not a valid thread-style id.
+    """
+    saver = async_capable(checkpointer) if checkpointer is not None else InMemorySaver(serde=strict_serializer())
     store = store if store is not None else InMemoryStore()
     compiled: dict[str, Any] = {}
     for name, graph in graphs.items():
@@ -100,76 +134,79 @@ def create_app(
         except InvalidThreadIdError as exc:
             raise ServiceSetupError(f"assistant id {name!r} must be 1-128 of [A-Za-z0-9._:-]") from exc
         compiled[name] = compile_graph(graph, checkpointer=saver, store=store, name=name)
-    records: Any
+    return Service(compiled, _records_for(checkpointer, database, options), store, options)
+
+
+def _checked_auth(graphs: Mapping[str, Any], auth: ApiKeyAuth | bool | None) -> ApiKeyAuth | bool:
+    """The auth `create_app` runs with (keys from the environment when None); refuses no graphs and `True`."""
+    if not graphs:
+        raise ServiceSetupError("create_app needs at least one graph")
+    if auth is None:
+        return ApiKeyAuth.from_env()
+    if auth is True:
+        raise ServiceSetupError("auth=True is ambiguous: pass ApiKeyAuth({...}) or auth=False")
+    return auth
+
+
+def _records_for(checkpointer: BaseCheckpointSaver | None, database: str | None, options: ServiceOptions) -> Records:
+    """Where thread and run records live: `database`, else beside a sync SQLite or Postgres saver, else memory."""
+    lease = options.busy_lease_seconds
     if database is not None:
-        records = PostgresRecords(database, lease_seconds=options.busy_lease_seconds)
-    elif _postgres_conn(checkpointer) is not None:
-        inner = getattr(checkpointer, "inner", checkpointer)
-        records = PostgresRecords(
-            conn=_postgres_conn(checkpointer),
-            lock=getattr(inner, "lock", None),
-            lease_seconds=options.busy_lease_seconds,
-        )
-    elif type(getattr(checkpointer, "inner", checkpointer)).__name__ == "SqliteSaver":
-        inner = getattr(checkpointer, "inner", checkpointer)
-        records = SqliteRecords(inner.conn, lock=inner.lock)
-    else:
-        records = MemoryRecords()
-    service = Service(compiled, records, store, options)
+        return PostgresRecords(database, lease_seconds=lease)
+    inner: Any = getattr(checkpointer, "inner", checkpointer)  # a `ThreadedSaver` keeps the saver it wraps
+    backend = checkpointer_backend(inner) if inner is not None else None
+    if backend == CheckpointerBackend("postgres", "sync") and hasattr(inner.conn, "execute"):  # one connection
+        return PostgresRecords(conn=inner.conn, lock=getattr(inner, "lock", None), lease_seconds=lease)
+    if backend == CheckpointerBackend("sqlite", "sync"):
+        return SqliteRecords(inner.conn, lock=inner.lock)
+    return MemoryRecords()
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await service.ready()
-        yield
-        await service.close()
 
-    app = FastAPI(
-        title=options.extra_docs.get("title", "graphwright"),
-        version=options.extra_docs.get("version", "1"),
-        description=options.extra_docs.get(
-            "description", "LangGraph server API for graphwright graphs (speaks to `langgraph_sdk` and `RemoteGraph`)."
-        ),
-        lifespan=lifespan,
-        redoc_url=None,
-        dependencies=[
-            Security(APIKeyHeader(name="x-api-key", auto_error=False)),
-            Security(HTTPBearer(auto_error=False)),
-        ],
-    )
-    app.state.service = service
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Set the service up when the app starts (when mounted, `_ready_first` does) and close it on shutdown."""
+    service: Service = app.state.service
+    await service.ready()
+    yield
+    await service.close()
 
-    @app.middleware("http")
-    async def _ready(request: Request, call_next: Any) -> Any:
-        await service.ready()
-        return await call_next(request)
 
-    app.add_middleware(Guard, auth=auth or None, options=options)
+async def _ready_first(request: Request, call_next: Any) -> Any:
+    """Middleware: the service is set up before the first request (mounted apps get no lifespan of their own)."""
+    await request.app.state.service.ready()
+    return await call_next(request)
 
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err.get("loc", ()))
-            parts.append(f"{where}: {err.get('msg')}")
-        return JSONResponse({"detail": "; ".join(parts), "errors": jsonable(exc.errors())}, status_code=422)
 
-    @app.exception_handler(GraphwrightError)
-    async def _typed(request: Request, exc: GraphwrightError) -> JSONResponse:
-        status = 422 if isinstance(exc, ValueError) else 409
-        return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status_code=status)
+async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 for a request that fails validation, every problem in `detail` as `where: what`."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        parts.append(f"{where}: {err.get('msg')}")
+    return JSONResponse({"detail": "; ".join(parts), "errors": jsonable(exc.errors())}, status_code=422)
 
-    @app.get("/ok", include_in_schema=False)
-    async def ok() -> dict[str, bool]:
-        return {"ok": True}
 
-    @app.get("/info", tags=["meta"])
-    async def info() -> dict[str, Any]:
-        """Server information."""
-        return {"version": "graphwright", "worker": os.getpid(), "flags": {"assistants": True, "crons": False}}
+async def _typed_error(request: Request, exc: GraphwrightError) -> JSONResponse:
+    """A graphwright error as JSON naming its type: 422 for bad input (a `ValueError`), else 409."""
+    status = 422 if isinstance(exc, ValueError) else 409
+    return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status_code=status)
 
-    for router in (assistants_router(service), threads_router(service), runs_router(service), store_router(service)):
-        app.include_router(router, responses=_COMMON_RESPONSES)
-    return app
+
+def _meta_router() -> APIRouter:
+    """`/ok` (a liveness probe, undocumented) and `/info`."""
+    router = APIRouter()
+    router.add_api_route("/ok", _ok, methods=["GET"], name="ok", include_in_schema=False)
+    router.add_api_route("/info", _info, methods=["GET"], name="info", tags=["meta"])
+    return router
+
+
+async def _ok() -> dict[str, bool]:
+    return {"ok": True}
+
+
+async def _info() -> dict[str, Any]:
+    """Server information."""
+    return {"version": "graphwright", "worker": os.getpid(), "flags": {"assistants": True, "crons": False}}
 
 
 _COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -178,12 +215,3 @@ _COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"description": "Request body over the size limit (refused before it is read)."},
     429: {"description": "Over the tenant's rate limit; `Retry-After` says when to retry."},
 }
-
-
-def _postgres_conn(checkpointer: Any) -> Any:
-    """The psycopg connection of a `PostgresSaver` (the records then share its database), else None."""
-    inner = getattr(checkpointer, "inner", checkpointer)
-    conn = getattr(inner, "conn", None)
-    if type(inner).__name__ != "PostgresSaver" or not hasattr(conn, "execute"):
-        return None
-    return conn

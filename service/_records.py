@@ -1,19 +1,15 @@
-"""Who owns which thread and what each run is doing: in memory for one process, in Postgres for several.
+"""Who owns which thread and what each run is doing: the `Records` interface, which three backends implement.
 
 Checkpoints (the graph state) live in the checkpointer; these records hold what the API adds on top: a thread's
-owner, metadata and status (`idle`, `busy`, `interrupted`, `error`), and each run's status. Claiming a thread for
-a run is one atomic conditional update, so two workers never run the same thread at once.
+owner, metadata and status (`idle`, `busy`, `interrupted`, `error`), and each run's status. The backends are
+`MemoryRecords` (one process), `SqliteRecords` (beside a SQLite checkpoint file, one process) and
+`PostgresRecords` (shared by every worker on one database).
 """
 
 from __future__ import annotations
 
-import asyncio
-import copy
-import threading
-from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import orjson
+from datetime import UTC, datetime
+from typing import Any, Protocol, runtime_checkable
 
 TERMINAL = frozenset({"success", "error", "timeout", "interrupted"})
 """Run statuses after which a run no longer changes."""
@@ -24,366 +20,119 @@ def now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _matches(metadata: dict, wanted: dict | None) -> bool:
+def matches_metadata(metadata: dict, wanted: dict | None) -> bool:
+    """True when `metadata` holds every key of `wanted` with the same value (no filter matches everything)."""
     return all(metadata.get(k) == v for k, v in (wanted or {}).items())
 
 
-class MemoryRecords:
-    """Thread and run records in this process's memory (one worker; lost on restart)."""
+def new_thread_row(thread_id: str, owner: str, graph_id: str | None, metadata: dict[str, Any]) -> dict[str, Any]:
+    """A thread row for `Records.create_thread`: idle, created and updated now."""
+    stamp = now()
+    return {
+        "thread_id": thread_id,
+        "owner": owner,
+        "graph_id": graph_id,
+        "status": "idle",
+        "metadata": metadata,
+        "created_at": stamp,
+        "updated_at": stamp,
+    }
 
-    shared = False
 
-    def __init__(self) -> None:
-        self._threads: dict[str, dict[str, Any]] = {}
-        self._runs: dict[str, dict[str, Any]] = {}
-        self._cancel: set[str] = set()
+@runtime_checkable
+class Records(Protocol):
+    """Where the service keeps its thread and run records; every backend implements exactly these methods.
+
+    A thread row is a dict with `thread_id`, `owner` (the tenant), `graph_id` (or None), `status`, `metadata`
+    (a JSON object), `created_at` and `updated_at` (ISO 8601 strings, see `now`). A run row has `run_id`,
+    `thread_id`, `owner`, `assistant_id`, `status` (`pending`, `running`, then one of `TERMINAL`), `metadata`,
+    `kwargs` (the JSON request), `multitask_strategy`, `created_at` and `updated_at`. Rows come back as fresh
+    dicts: changing one changes no record.
+
+    Every method that takes an `owner` treats another owner's thread or run as missing, so a tenant cannot
+    tell it exists. Claiming a thread for a run is one atomic conditional update, so two runs (in one worker
+    or several sharing a backend) never hold the same thread at once.
+    """
+
+    shared: bool
+    """True when several worker processes share these records (cancellations then go through them)."""
 
     async def setup(self) -> None:
-        """Nothing to create."""
+        """Prepare the backend once before first use (connect, create missing tables); idempotent."""
+        ...
+
+    async def close(self) -> None:
+        """Release what `setup` acquired; connections the backend was given stay open."""
+        ...
 
     async def create_thread(self, row: dict[str, Any]) -> dict[str, Any] | None:
         """Insert `row`; return None (and change nothing) when the thread id is taken."""
-        if row["thread_id"] in self._threads:
-            return None
-        self._threads[row["thread_id"]] = copy.deepcopy(row)
-        return copy.deepcopy(row)
+        ...
 
     async def get_thread(self, thread_id: str, owner: str) -> dict[str, Any] | None:
         """The thread, or None when it does not exist or belongs to another owner."""
-        row = self._threads.get(thread_id)
-        return copy.deepcopy(row) if row and row["owner"] == owner else None
+        ...
 
     async def thread_exists(self, thread_id: str) -> bool:
         """True when any owner has a thread with this id."""
-        return thread_id in self._threads
+        ...
 
     async def patch_thread(self, thread_id: str, owner: str, metadata: dict[str, Any]) -> dict[str, Any] | None:
         """Merge `metadata` into the thread's; return the thread or None when not found."""
-        row = self._threads.get(thread_id)
-        if not row or row["owner"] != owner:
-            return None
-        row["metadata"] = {**row["metadata"], **metadata}
-        row["updated_at"] = now()
-        return copy.deepcopy(row)
+        ...
 
     async def set_graph(self, thread_id: str, graph_id: str) -> None:
         """Record which graph runs on the thread."""
-        if thread_id in self._threads:
-            self._threads[thread_id]["graph_id"] = graph_id
+        ...
 
     async def search_threads(
         self, owner: str, *, metadata: dict | None, status: str | None, limit: int, offset: int
     ) -> list[dict[str, Any]]:
         """The owner's threads matching `metadata` and `status`, newest first."""
-        rows = [
-            r
-            for r in self._threads.values()
-            if r["owner"] == owner and _matches(r["metadata"], metadata) and (status is None or r["status"] == status)
-        ]
-        rows.sort(key=lambda r: r["created_at"], reverse=True)
-        return copy.deepcopy(rows[offset : offset + limit])
+        ...
 
     async def delete_thread(self, thread_id: str, owner: str) -> bool:
         """Delete the thread and its runs; False when not found."""
-        row = self._threads.get(thread_id)
-        if not row or row["owner"] != owner:
-            return False
-        del self._threads[thread_id]
-        for run_id in [k for k, r in self._runs.items() if r["thread_id"] == thread_id]:
-            del self._runs[run_id]
-        return True
+        ...
 
     async def claim_thread(self, thread_id: str, owner: str) -> bool:
-        """Mark the thread busy unless it already is; True when this call claimed it."""
-        row = self._threads.get(thread_id)
-        if not row or row["owner"] != owner or row["status"] == "busy":
-            return False
-        row["status"] = "busy"
-        row["updated_at"] = now()
-        return True
+        """Mark the thread busy unless it already is; True when this call claimed it (atomically)."""
+        ...
 
     async def renew(self, thread_ids: list[str]) -> None:
-        """Nothing to renew: one process holds every claim."""
+        """Renew this worker's claims on `thread_ids`, so other workers do not take them over as abandoned."""
+        ...
 
     async def release_thread(self, thread_id: str, status: str) -> None:
         """Set a claimed thread's status to `status` (`idle`, `interrupted` or `error`)."""
-        if thread_id in self._threads:
-            self._threads[thread_id]["status"] = status
-            self._threads[thread_id]["updated_at"] = now()
+        ...
 
     async def create_run(self, row: dict[str, Any]) -> None:
         """Insert a run record."""
-        self._runs[row["run_id"]] = copy.deepcopy(row)
+        ...
 
     async def get_run(self, run_id: str, thread_id: str, owner: str) -> dict[str, Any] | None:
         """The run, or None when it is not on this thread of this owner."""
-        row = self._runs.get(run_id)
-        if not row or row["thread_id"] != thread_id or row["owner"] != owner:
-            return None
-        return copy.deepcopy(row)
+        ...
 
     async def list_runs(
         self, thread_id: str, owner: str, *, status: str | None, limit: int, offset: int
     ) -> list[dict[str, Any]]:
         """The thread's runs, newest first."""
-        rows = [
-            r
-            for r in self._runs.values()
-            if r["thread_id"] == thread_id and r["owner"] == owner and (status is None or r["status"] == status)
-        ]
-        rows.sort(key=lambda r: r["created_at"], reverse=True)
-        return copy.deepcopy(rows[offset : offset + limit])
+        ...
 
     async def set_run_status(self, run_id: str, status: str) -> None:
         """Set a run's status (and its `updated_at`)."""
-        if run_id in self._runs:
-            self._runs[run_id]["status"] = status
-            self._runs[run_id]["updated_at"] = now()
+        ...
 
     async def delete_run(self, run_id: str) -> None:
         """Forget a run."""
-        self._runs.pop(run_id, None)
+        ...
 
     async def request_cancel(self, run_id: str) -> None:
         """Flag a run for cancellation (read by whichever worker runs it)."""
-        self._cancel.add(run_id)
+        ...
 
     async def cancel_requested(self, run_ids: list[str]) -> set[str]:
         """Which of `run_ids` have been flagged for cancellation."""
-        return {r for r in run_ids if r in self._cancel}
-
-    async def close(self) -> None:
-        """Nothing to close."""
-
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS graphwright_threads (
-    thread_id text PRIMARY KEY,
-    owner text NOT NULL,
-    graph_id text,
-    status text NOT NULL,
-    metadata jsonb NOT NULL,
-    created_at text NOT NULL,
-    updated_at text NOT NULL
-);
-CREATE INDEX IF NOT EXISTS graphwright_threads_owner ON graphwright_threads (owner, created_at);
-CREATE TABLE IF NOT EXISTS graphwright_runs (
-    run_id text PRIMARY KEY,
-    thread_id text NOT NULL,
-    owner text NOT NULL,
-    assistant_id text NOT NULL,
-    status text NOT NULL,
-    metadata jsonb NOT NULL,
-    kwargs jsonb NOT NULL,
-    multitask_strategy text NOT NULL,
-    cancel_requested boolean NOT NULL DEFAULT false,
-    created_at text NOT NULL,
-    updated_at text NOT NULL
-);
-CREATE INDEX IF NOT EXISTS graphwright_runs_thread ON graphwright_runs (thread_id, created_at);
-"""
-
-_THREAD_COLS = "thread_id, owner, graph_id, status, metadata, created_at, updated_at"
-_RUN_COLS = (
-    "run_id, thread_id, owner, assistant_id, status, metadata, kwargs, multitask_strategy, created_at, updated_at"
-)
-
-
-class PostgresRecords:
-    """Thread and run records in Postgres tables, shared by every worker on the same database."""
-
-    shared = True
-
-    def __init__(
-        self, url: str | None = None, *, conn: Any = None, lock: Any = None, lease_seconds: float = 30.0
-    ) -> None:
-        self.url = url
-        self.lease_seconds = lease_seconds
-        self._conn: Any = conn
-        self._owns_conn = conn is None
-        self._lock = lock or threading.Lock()  # a shared connection is used under its owner's lock
-
-    async def setup(self) -> None:
-        """Connect (unless given a connection) and create the tables if missing."""
-        import psycopg
-        from psycopg.rows import dict_row
-
-        def connect() -> Any:
-            conn = self._conn or psycopg.connect(self.url, autocommit=True, row_factory=dict_row, connect_timeout=5)
-            with self._lock, conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(7274001)")  # workers start together: one DDL at a time
-                for statement in filter(str.strip, _SCHEMA.split(";")):
-                    conn.execute(statement)
-            return conn
-
-        self._conn = await asyncio.to_thread(connect)
-
-    async def _run(self, sql: str, params: tuple = (), *, fetch: str = "none") -> Any:
-        def go() -> Any:
-            with self._lock:
-                cur = self._conn.execute(sql, params)
-                if fetch == "one":
-                    return cur.fetchone()
-                if fetch == "all":
-                    return cur.fetchall()
-                return cur.rowcount
-
-        return await asyncio.to_thread(go)
-
-    async def create_thread(self, row: dict[str, Any]) -> dict[str, Any] | None:
-        """Insert `row`; return None (and change nothing) when the thread id is taken."""
-        got = await self._run(
-            f"INSERT INTO graphwright_threads ({_THREAD_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (thread_id) DO NOTHING RETURNING thread_id",
-            (
-                row["thread_id"],
-                row["owner"],
-                row["graph_id"],
-                row["status"],
-                orjson.dumps(row["metadata"]).decode(),
-                row["created_at"],
-                row["updated_at"],
-            ),
-            fetch="one",
-        )
-        return copy.deepcopy(row) if got else None
-
-    async def get_thread(self, thread_id: str, owner: str) -> dict[str, Any] | None:
-        """The thread, or None when it does not exist or belongs to another owner."""
-        return await self._run(
-            f"SELECT {_THREAD_COLS} FROM graphwright_threads WHERE thread_id = %s AND owner = %s",
-            (thread_id, owner),
-            fetch="one",
-        )
-
-    async def thread_exists(self, thread_id: str) -> bool:
-        """True when any owner has a thread with this id."""
-        row = await self._run("SELECT 1 AS x FROM graphwright_threads WHERE thread_id = %s", (thread_id,), fetch="one")
-        return row is not None
-
-    async def patch_thread(self, thread_id: str, owner: str, metadata: dict[str, Any]) -> dict[str, Any] | None:
-        """Merge `metadata` into the thread's; return the thread or None when not found."""
-        return await self._run(
-            "UPDATE graphwright_threads SET metadata = metadata || %s::jsonb, updated_at = %s "
-            f"WHERE thread_id = %s AND owner = %s RETURNING {_THREAD_COLS}",
-            (orjson.dumps(metadata).decode(), now(), thread_id, owner),
-            fetch="one",
-        )
-
-    async def set_graph(self, thread_id: str, graph_id: str) -> None:
-        """Record which graph runs on the thread."""
-        await self._run("UPDATE graphwright_threads SET graph_id = %s WHERE thread_id = %s", (graph_id, thread_id))
-
-    async def search_threads(
-        self, owner: str, *, metadata: dict | None, status: str | None, limit: int, offset: int
-    ) -> list[dict[str, Any]]:
-        """The owner's threads matching `metadata` and `status`, newest first."""
-        return await self._run(
-            f"SELECT {_THREAD_COLS} FROM graphwright_threads WHERE owner = %s AND metadata @> %s::jsonb "
-            "AND (%s::text IS NULL OR status = %s) ORDER BY created_at DESC LIMIT %s OFFSET %s",
-            (owner, orjson.dumps(metadata or {}).decode(), status, status, limit, offset),
-            fetch="all",
-        )
-
-    async def delete_thread(self, thread_id: str, owner: str) -> bool:
-        """Delete the thread and its runs; False when not found."""
-        count = await self._run(
-            "DELETE FROM graphwright_threads WHERE thread_id = %s AND owner = %s", (thread_id, owner)
-        )
-        if count:
-            await self._run("DELETE FROM graphwright_runs WHERE thread_id = %s", (thread_id,))
-        return bool(count)
-
-    async def claim_thread(self, thread_id: str, owner: str) -> bool:
-        """Mark the thread busy unless it is; True when this call claimed it.
-
-        A busy thread whose worker stopped renewing its lease (it died) for `lease_seconds` is taken over.
-        """
-        stale = (datetime.now(UTC) - timedelta(seconds=self.lease_seconds)).isoformat()
-        row = await self._run(
-            "UPDATE graphwright_threads SET status = 'busy', updated_at = %s "
-            "WHERE thread_id = %s AND owner = %s AND (status <> 'busy' OR updated_at < %s) RETURNING thread_id",
-            (now(), thread_id, owner, stale),
-            fetch="one",
-        )
-        return row is not None
-
-    async def renew(self, thread_ids: list[str]) -> None:
-        """Renew the busy lease of threads this worker is running."""
-        if thread_ids:
-            await self._run(
-                "UPDATE graphwright_threads SET updated_at = %s WHERE thread_id = ANY(%s) AND status = 'busy'",
-                (now(), thread_ids),
-            )
-
-    async def release_thread(self, thread_id: str, status: str) -> None:
-        """Set a claimed thread's status to `status` (`idle`, `interrupted` or `error`)."""
-        await self._run(
-            "UPDATE graphwright_threads SET status = %s, updated_at = %s WHERE thread_id = %s",
-            (status, now(), thread_id),
-        )
-
-    async def create_run(self, row: dict[str, Any]) -> None:
-        """Insert a run record."""
-        await self._run(
-            f"INSERT INTO graphwright_runs ({_RUN_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                row["run_id"],
-                row["thread_id"],
-                row["owner"],
-                row["assistant_id"],
-                row["status"],
-                orjson.dumps(row["metadata"]).decode(),
-                orjson.dumps(row["kwargs"]).decode(),
-                row["multitask_strategy"],
-                row["created_at"],
-                row["updated_at"],
-            ),
-        )
-
-    async def get_run(self, run_id: str, thread_id: str, owner: str) -> dict[str, Any] | None:
-        """The run, or None when it is not on this thread of this owner."""
-        return await self._run(
-            f"SELECT {_RUN_COLS} FROM graphwright_runs WHERE run_id = %s AND thread_id = %s AND owner = %s",
-            (run_id, thread_id, owner),
-            fetch="one",
-        )
-
-    async def list_runs(
-        self, thread_id: str, owner: str, *, status: str | None, limit: int, offset: int
-    ) -> list[dict[str, Any]]:
-        """The thread's runs, newest first."""
-        return await self._run(
-            f"SELECT {_RUN_COLS} FROM graphwright_runs WHERE thread_id = %s AND owner = %s "
-            "AND (%s::text IS NULL OR status = %s) ORDER BY created_at DESC LIMIT %s OFFSET %s",
-            (thread_id, owner, status, status, limit, offset),
-            fetch="all",
-        )
-
-    async def set_run_status(self, run_id: str, status: str) -> None:
-        """Set a run's status (and its `updated_at`)."""
-        await self._run(
-            "UPDATE graphwright_runs SET status = %s, updated_at = %s WHERE run_id = %s", (status, now(), run_id)
-        )
-
-    async def delete_run(self, run_id: str) -> None:
-        """Forget a run."""
-        await self._run("DELETE FROM graphwright_runs WHERE run_id = %s", (run_id,))
-
-    async def request_cancel(self, run_id: str) -> None:
-        """Flag a run for cancellation (read by whichever worker runs it)."""
-        await self._run("UPDATE graphwright_runs SET cancel_requested = true WHERE run_id = %s", (run_id,))
-
-    async def cancel_requested(self, run_ids: list[str]) -> set[str]:
-        """Which of `run_ids` have been flagged for cancellation."""
-        if not run_ids:
-            return set()
-        rows = await self._run(
-            "SELECT run_id FROM graphwright_runs WHERE run_id = ANY(%s) AND cancel_requested", (run_ids,), fetch="all"
-        )
-        return {r["run_id"] for r in rows}
-
-    async def close(self) -> None:
-        """Close the connection (unless it was given)."""
-        if self._conn is not None and self._owns_conn:
-            await asyncio.to_thread(self._conn.close)
+        ...

@@ -20,7 +20,7 @@ from langgraph.types import Command
 
 from ._encode import jsonable, sse
 from ._options import ServiceOptions
-from ._records import TERMINAL
+from ._records import TERMINAL, Records
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class RunHandle:
 class RunManager:
     """Starts, tracks and cancels the runs of one worker process."""
 
-    def __init__(self, records: Any, options: ServiceOptions) -> None:
+    def __init__(self, records: Records, options: ServiceOptions) -> None:
         self.records = records
         self.options = options
         self.active: dict[str, RunHandle] = {}
@@ -192,10 +192,7 @@ class RunManager:
                     for frame in _frames(ns, mode, chunk, wanted, seen_messages):
                         handle.emit(frame)
             state = await handle.graph.aget_state({"configurable": {"thread_id": run["thread_id"]}})
-            result = jsonable(state.values)
-            if state.interrupts and isinstance(result, dict):
-                result["__interrupt__"] = jsonable(list(state.interrupts))
-            handle.result = result
+            handle.result = run_result(state)
             thread_status = "interrupted" if state.next or state.interrupts else "idle"
             handle.status = "success"
         except asyncio.CancelledError:
@@ -241,6 +238,14 @@ class RunManager:
         saver = handle.graph.checkpointer
         if saver is not None:
             await saver.adelete_thread(run["thread_id"])
+
+
+def run_result(state: Any) -> Any:
+    """What a finished run returns: the thread's values, with `__interrupt__` listing pending interrupts."""
+    result = jsonable(state.values)
+    if state.interrupts and isinstance(result, dict):
+        result["__interrupt__"] = jsonable(list(state.interrupts))
+    return result
 
 
 def _run_config(run: dict[str, Any], req: dict[str, Any], options: ServiceOptions) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from langgraph.store.base import BaseStore
 
 from ._encode import jsonable
 from ._options import ServiceOptions
+from ._records import Records
 from ._runs import RunManager
 
 
@@ -19,7 +20,7 @@ class Service:
     def __init__(
         self,
         graphs: dict[str, Any],
-        records: Any,
+        records: Records,
         store: BaseStore,
         options: ServiceOptions,
     ) -> None:

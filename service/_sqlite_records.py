@@ -1,4 +1,7 @@
-"""Thread and run records in the SQLite checkpoint file, so a single-process server keeps them across restarts."""
+"""Thread and run records in the SQLite checkpoint file, so a single-process server keeps them across restarts.
+
+See `Records` for the contract.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from ._records import now
+from ._records import matches_metadata, now
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS graphwright_threads (
@@ -137,7 +140,7 @@ class SqliteRecords:
             (owner, status, status),
             fetch="all",
         )
-        found = [r for r in (_row(_THREAD_COLS, v) for v in rows) if r and _matches(r["metadata"], metadata)]
+        found = [r for r in (_row(_THREAD_COLS, v) for v in rows) if r and matches_metadata(r["metadata"], metadata)]
         return found[offset : offset + limit]
 
     async def delete_thread(self, thread_id: str, owner: str) -> bool:
@@ -220,7 +223,3 @@ class SqliteRecords:
 
     async def close(self) -> None:
         """Nothing to close: the connection belongs to the checkpointer."""
-
-
-def _matches(metadata: dict, wanted: dict | None) -> bool:
-    return all(metadata.get(k) == v for k, v in (wanted or {}).items())
