@@ -11,7 +11,7 @@ import pytest
 
 import graphwright
 
-PACKAGES = ["graphwright", "graphwright.graphs", "graphwright.nodes", "graphwright.models", "graphwright.memory", "graphwright.tools", "graphwright.service", "graphwright.evals"]
+PACKAGES = ["graphwright", "graphwright.graphs", "graphwright.nodes", "graphwright.models", "graphwright.memory", "graphwright.tools", "graphwright.service", "graphwright.evals", "graphwright.envs"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
