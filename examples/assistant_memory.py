@@ -11,6 +11,7 @@ from _show import run_and_show
 from graphwright.graphs import AssistantOptions, build_assistant, compile_graph
 from graphwright.memory import KnowledgeGraph
 from graphwright.models import ChatLocal
+from graphwright.nodes import Budget
 
 QUESTION = "Who created the language NetworkX is written in?"
 EXPECTED = "Guido"
@@ -22,7 +23,7 @@ def main(model=None) -> dict:
     memory = KnowledgeGraph()
     memory.add("NetworkX", "written in", "Python", source="networkx METADATA")
     memory.add("Python", "created by", "Guido van Rossum", source="python.org")
-    graph = compile_graph(build_assistant(model, memory=memory, options=AssistantOptions(max_model_calls=3, max_revisions=1)))
+    graph = compile_graph(build_assistant(model, memory=memory, options=AssistantOptions(budget=Budget(model_calls=3), max_revisions=1)))
     return run_and_show(graph, QUESTION)
 
 

@@ -9,6 +9,7 @@ from _show import run_and_show
 
 from graphwright.graphs import ReactOptions, build_react, compile_graph
 from graphwright.models import ChatLocal
+from graphwright.nodes import Budget
 
 QUESTION = "What is 17 * 23?"
 EXPECTED = "391"
@@ -17,7 +18,7 @@ EXPECTED = "391"
 def main(model=None) -> dict:
     """Build, compile and run the react graph on `QUESTION`; return the final state."""
     model = model or ChatLocal(max_new_tokens=48)
-    graph = compile_graph(build_react(model, options=ReactOptions(max_model_calls=3)))
+    graph = compile_graph(build_react(model, options=ReactOptions(budget=Budget(model_calls=3))))
     return run_and_show(graph, QUESTION)
 
 

@@ -17,17 +17,20 @@ from langgraph.graph.message import add_messages
 
 from ..errors import GraphSetupError
 from ..nodes import (
+    Budget,
     Check,
     RetrieverOptions,
+    Usage,
+    add_usage,
     grounded_answer,
     make_critic,
     make_executor,
     make_planner,
     make_responder,
-    model_turns,
-    spent_in_messages,
+    metered,
+    spent,
 )
-from ._parts import Node, retriever_for, swap_nodes
+from ._parts import Node, check_bounds, retriever_for, swap_nodes
 
 
 class AssistantState(TypedDict):
@@ -41,18 +44,18 @@ class AssistantState(TypedDict):
     """The critic's verdict on `answer`."""
     context: NotRequired[list[str]]
     """What memory recalled for the question (only when the graph has `memory`)."""
+    usage: NotRequired[Annotated[Usage, add_usage]]
+    """Model calls, tokens and node seconds spent on the question."""
 
 
 @dataclass(frozen=True)
 class AssistantOptions:
     """Bounds of one assistant run."""
 
-    max_model_calls: int = 8
-    """Model calls allowed per question before the run stops (a small model can loop)."""
+    budget: Budget = Budget(model_calls=8, tokens=12000)
+    """What one question may spend before the run stops (a small model can loop)."""
     max_revisions: int = 2
     """Times the critic may send the planner back per question."""
-    max_tokens: int = 12000
-    """Prompt plus completion tokens allowed per question (from the model's usage reports)."""
     retriever: RetrieverOptions = RetrieverOptions()
     """How much memory is recalled for the question (used only with `memory`)."""
 
@@ -70,8 +73,8 @@ def build_assistant(
 
     Flow: `planner` → `tools` (when it calls tools) → `responder` (answers from the results) → `critic`;
     `planner` → `critic` when it answers directly; `critic` → `planner` to revise or → end. A run stops when
-    the critic approves, gives up, or `options.max_model_calls` or `options.max_tokens` is reached. With
-    `memory`, `retriever` runs first and the planner and responder see what it recalled (`context`).
+    the critic approves, gives up, or `options.budget` is spent. With `memory`, `retriever` runs first and the
+    planner and responder see what it recalled (`context`).
 
     Args:
         model: the chat model for the planner and responder; None loads the packaged default model.
@@ -99,12 +102,10 @@ def build_assistant(
     names = [tool.name for tool in tools]
     if len(set(names)) != len(names):
         raise GraphSetupError(f"tool names must be unique, got {names}")
-    if options.max_model_calls < 1 or options.max_revisions < 0 or options.max_tokens < 1:
-        raise GraphSetupError(f"bounds must be positive: {options}")
+    check_bounds(options)
 
     def budget_left(state: AssistantState) -> bool:
-        used = spent_in_messages(state["messages"])
-        return model_turns(state["messages"]) < options.max_model_calls and used.tokens < options.max_tokens
+        return options.budget.allows(spent(state))
 
     def after_planner(state: AssistantState) -> Literal["tools", "critic", "__end__"]:
         last = state["messages"][-1]
@@ -129,7 +130,7 @@ def build_assistant(
     parts = swap_nodes(parts, nodes)
     graph = StateGraph(AssistantState)
     for name, node in parts.items():
-        graph.add_node(name, node)
+        graph.add_node(name, metered(node))
     if "retriever" in parts:
         graph.add_edge(START, "retriever")
         graph.add_edge("retriever", "planner")

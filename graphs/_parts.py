@@ -9,7 +9,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.tools import BaseTool
 
 from ..errors import GraphSetupError
-from ..nodes import RetrieverOptions, make_retriever
+from ..nodes import Budget, RetrieverOptions, make_retriever
 
 Node = Callable[..., dict[str, Any]]
 
@@ -81,7 +81,8 @@ def swap_nodes(defaults: dict[str, Node], overrides: Mapping[str, Node] | None) 
 
 
 def check_bounds(options: Any) -> None:
-    """Check that every integer bound on `options` named `max_*` is positive (`max_revisions` may be 0).
+    """Check that every integer bound on `options` named `max_*` is positive (`max_revisions` may be 0), and so
+    is every bound of its `budget`.
 
     Raises:
         GraphSetupError: one is not.
@@ -92,3 +93,8 @@ def check_bounds(options: Any) -> None:
             low = 0 if name in ("max_revisions", "max_replans") else 1
             if value < low:
                 raise GraphSetupError(f"{name} must be at least {low}, got {value} in {options}")
+        if isinstance(value, Budget):
+            for bound in ("model_calls", "tokens", "seconds"):
+                limit = getattr(value, bound)
+                if limit is not None and not limit > 0:
+                    raise GraphSetupError(f"budget.{bound} must be positive, got {limit} in {options}")

@@ -20,6 +20,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
 from ..nodes import (
+    Budget,
     RetrieverOptions,
     Usage,
     add_usage,
@@ -57,7 +58,7 @@ class PlanExecuteState(TypedDict):
     citations: NotRequired[list[str]]
     """The step results the answer cites."""
     usage: NotRequired[Annotated[Usage, add_usage]]
-    """Model calls and tokens spent on the question."""
+    """Model calls, tokens and node seconds spent on the question."""
 
 
 @dataclass(frozen=True)
@@ -68,10 +69,8 @@ class PlanExecuteOptions:
     """The most steps a plan may have."""
     max_replans: int = 1
     """Times the plan may be rewritten after a failed step."""
-    max_model_calls: int = 10
-    """Model calls allowed per question; remaining steps are skipped once they are spent."""
-    max_tokens: int = 12000
-    """Prompt plus completion tokens allowed per question."""
+    budget: Budget = Budget(model_calls=10, tokens=12000)
+    """What one question may spend; remaining steps are skipped once it is spent."""
     retriever: RetrieverOptions = RetrieverOptions()
     """How much memory is recalled before planning (used only with `memory`)."""
 
@@ -124,7 +123,7 @@ def build_plan_execute(
     """Build the plan_execute graph: `plan` → `step` (repeated) → `respond`, with `replan` after a failure.
 
     Flow: [`retrieve` →] `plan` → `step`; after a step: more steps → `step`, a failure with re-plans left →
-    `replan` → `step`, otherwise → `respond` → end. The budget (model calls, tokens) ends the steps early.
+    `replan` → `step`, otherwise → `respond` → end. `options.budget` ends the steps early.
 
     Args:
         model: the chat model; None loads the packaged default model.
@@ -160,7 +159,7 @@ def build_plan_execute(
     parts = swap_nodes(parts, nodes)
 
     def after_step(state: PlanExecuteState) -> Literal["step", "replan", "respond"]:
-        if not spent(state).within(options.max_model_calls, options.max_tokens):
+        if not options.budget.allows(spent(state)):
             return "respond"
         if state.get("failure"):
             return "replan" if state.get("replans", 0) < options.max_replans else "respond"
@@ -168,7 +167,7 @@ def build_plan_execute(
 
     graph = StateGraph(PlanExecuteState)
     for name, node in parts.items():
-        graph.add_node(name, node if name == "retrieve" else metered(node))
+        graph.add_node(name, metered(node))
     if "retrieve" in parts:
         graph.add_edge(START, "retrieve")
         graph.add_edge("retrieve", "plan")

@@ -18,6 +18,7 @@ from langgraph.types import Send
 
 from ..nodes import (
     SUB_QUESTION_PROMPT,
+    Budget,
     RetrieverOptions,
     Usage,
     add_usage,
@@ -67,17 +68,15 @@ class RagState(TypedDict):
     score: NotRequired[int]
     """The LLM critic's score, when one is used."""
     usage: NotRequired[Annotated[Usage, add_usage]]
-    """Model calls and tokens spent on the question."""
+    """Model calls, tokens and node seconds spent on the question."""
 
 
 @dataclass(frozen=True)
 class RagOptions:
     """Bounds and retrieval settings of one rag run (per question)."""
 
-    max_model_calls: int = 6
-    """Model calls allowed per question; no re-retrieval or revision once they are spent."""
-    max_tokens: int = 8000
-    """Prompt plus completion tokens allowed per question."""
+    budget: Budget = Budget(model_calls=6, tokens=8000)
+    """What one question may spend; no re-retrieval or revision once it is spent."""
     max_revisions: int = 1
     """Times the critic may send the answer back for another retrieval."""
     require_citation: bool = False
@@ -169,13 +168,13 @@ def build_rag(
         return [Send("retrieve", {"messages": state["messages"], "sub_question": q}) for q in questions]
 
     def after_critic(state: RagState) -> Literal["rewrite", "__end__"]:
-        if state.get("verdict") == "revise" and spent(state).within(options.max_model_calls, options.max_tokens):
+        if state.get("verdict") == "revise" and options.budget.allows(spent(state)):
             return "rewrite"
         return END
 
     graph = StateGraph(RagState)
     for name, node in parts.items():
-        graph.add_node(name, metered(node) if name in ("split", "answer", "critic", "rewrite") else node)
+        graph.add_node(name, metered(node))
     if "split" in parts:
         graph.add_edge(START, "split")
         graph.add_conditional_edges("split", fan_out, ["retrieve"])

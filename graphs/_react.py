@@ -12,7 +12,7 @@ from langchain_core.tools import BaseTool
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
-from ..nodes import PLANNER_PROMPT, RetrieverOptions, make_executor, make_planner, spent_in_messages
+from ..nodes import PLANNER_PROMPT, Budget, RetrieverOptions, Usage, add_usage, make_executor, make_planner, metered, spent
 from ._parts import Node, check_bounds, default_model, default_tools, retriever_for, swap_nodes
 
 
@@ -25,16 +25,16 @@ class ReactState(TypedDict):
     """The model's answer once it stops calling tools (None while it calls them)."""
     context: NotRequired[list[str]]
     """What memory recalled for the question (only when the graph has `memory`)."""
+    usage: NotRequired[Annotated[Usage, add_usage]]
+    """Model calls, tokens and node seconds spent on the question."""
 
 
 @dataclass(frozen=True)
 class ReactOptions:
     """Bounds of one react run (per question)."""
 
-    max_model_calls: int = 6
-    """Model calls allowed per question; the loop stops when they are spent (a small model can loop)."""
-    max_tokens: int = 8000
-    """Prompt plus completion tokens allowed per question (from the model's usage reports)."""
+    budget: Budget = Budget(model_calls=6, tokens=8000)
+    """What one question may spend; the loop stops when it is spent (a small model can loop)."""
     prompt: str = PLANNER_PROMPT
     """The system prompt of the reasoning model."""
     retriever: RetrieverOptions = RetrieverOptions()
@@ -85,14 +85,13 @@ def build_react(
 
     def after_agent(state: ReactState) -> Literal["tools", "__end__"]:
         last = state["messages"][-1]
-        used = spent_in_messages(state["messages"])
-        if isinstance(last, AIMessage) and last.tool_calls and used.within(options.max_model_calls, options.max_tokens):
+        if isinstance(last, AIMessage) and last.tool_calls and options.budget.allows(spent(state)):
             return "tools"
         return END
 
     graph = StateGraph(ReactState)
     for name, node in parts.items():
-        graph.add_node(name, node)
+        graph.add_node(name, metered(node))
     graph.add_edge(START, "retrieve" if "retrieve" in parts else "agent")
     if "retrieve" in parts:
         graph.add_edge("retrieve", "agent")

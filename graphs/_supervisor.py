@@ -21,7 +21,7 @@ from langgraph.graph.message import add_messages
 from langgraph.pregel import Pregel
 
 from ..errors import GraphSetupError
-from ..nodes import Usage, add_usage, make_cited_responder, metered, question_of, spent
+from ..nodes import Budget, Usage, add_usage, make_cited_responder, metered, question_of, spent
 from ._parts import Node, check_bounds, default_model, default_tools, swap_nodes
 
 FINISH = "merge"
@@ -43,7 +43,7 @@ class SupervisorState(TypedDict):
     citations: NotRequired[list[str]]
     """The agent answers the merged answer cites."""
     usage: NotRequired[Annotated[Usage, add_usage]]
-    """Model calls and tokens spent on the question (the agents' included)."""
+    """Model calls, tokens and node seconds spent on the question (the agents' included)."""
 
 
 @dataclass(frozen=True)
@@ -52,10 +52,8 @@ class SupervisorOptions:
 
     max_delegations: int = 2
     """Agents consulted per question at most."""
-    max_model_calls: int = 12
-    """Model calls allowed per question (the agents' included); no more delegation once they are spent."""
-    max_tokens: int = 16000
-    """Prompt plus completion tokens allowed per question (the agents' included)."""
+    budget: Budget = Budget(model_calls=12, tokens=16000)
+    """What one question may spend, the agents' calls included; no more delegation once it is spent."""
 
 
 def default_agents(model: BaseChatModel, tools: Sequence[BaseTool], memory: Any) -> dict[str, tuple[Pregel, str]]:
@@ -141,7 +139,7 @@ def build_supervisor(
         left = [name for name in compiled if name not in asked]
         if not left or len(asked) >= options.max_delegations:
             return {"route": f"{FINISH}: no agents left to ask"}
-        if not spent(state).within(options.max_model_calls, options.max_tokens):
+        if not options.budget.allows(spent(state)):
             return {"route": f"{FINISH}: budget spent"}
         options_ = left + ([END] if asked else [])
         if len(options_) == 1:

@@ -2,7 +2,7 @@
 
 from ._approval import ANSWER_APPROVAL, APPROVAL_WRITES, make_human_approval
 from ._budget import (
-    Spent,
+    Budget,
     Usage,
     UsageCounter,
     add_usage,
@@ -10,7 +10,6 @@ from ._budget import (
     metered,
     question_id,
     spent,
-    spent_in_messages,
 )
 from ._cited import CITED_PROMPT, CITED_RESPONDER_WRITES, cited, cites_a_source, make_cited_responder
 from ._critic import CRITIC_WRITES, Check, grounded_answer, make_critic
@@ -27,6 +26,7 @@ __all__ = [
     "ANSWER_APPROVAL",
     "APPROVAL",
     "APPROVAL_WRITES",
+    "Budget",
     "CITED_PROMPT",
     "CITED_RESPONDER_WRITES",
     "CRITIC",
@@ -48,7 +48,6 @@ __all__ = [
     "REVIEW_SCHEMA",
     "RetrieverOptions",
     "SUB_QUESTION_PROMPT",
-    "Spent",
     "Usage",
     "UsageCounter",
     "add_usage",
@@ -74,7 +73,6 @@ __all__ = [
     "question_id",
     "question_of",
     "spent",
-    "spent_in_messages",
     "tool_evidence",
     "validation_problem",
     "within_budget",

@@ -1,10 +1,9 @@
-"""Budgets: counting the model calls and tokens a run has spent, so graphs can stop before they run away.
+"""Budgets: what one question may spend, and counting what it has spent, so graphs stop before they run away.
 
-Two ways to count, for two kinds of graph. Graphs whose every model call leaves an AI message in `messages`
-(assistant, react) count those messages since the question (`spent_in_messages`). Graphs whose nodes also make
-calls that leave no message (a plan, a review, a routing choice, a nested agent) wrap those nodes in `metered`:
-it counts every chat-model call made while the node runs (nested graphs included) and writes the count to the
-state's `usage` key, whose reducer `add_usage` sums it per question.
+One way to count, for every prebuilt graph: each node is wrapped in `metered`, which counts the chat-model calls
+made while the node runs (nested graphs included, and calls that leave no message: a plan, a review, a routing
+choice) and the seconds it ran, and writes them to the state's `usage` key, whose reducer `add_usage` sums them
+per question. The graph's routers ask `budget.allows(spent(state))` before starting more work.
 """
 
 from __future__ import annotations
@@ -12,7 +11,8 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -21,12 +21,12 @@ from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langchain_core.outputs import LLMResult
 from langchain_core.tracers.context import register_configure_hook
 
-from ._messages import CRITIC, _since_question
+from ._messages import CRITIC
 from ._retriever import approx_tokens
 
 
 class Usage(TypedDict):
-    """What one question has cost so far: model calls and tokens (prompt and completion)."""
+    """What one question has cost so far: model calls, tokens (prompt and completion) and node seconds."""
 
     question: str
     """The id of the question's message (a new question starts the count again)."""
@@ -34,42 +34,60 @@ class Usage(TypedDict):
     """Chat-model calls."""
     tokens: int
     """Tokens read and written, from the model's `usage_metadata` (estimated when it reports none)."""
+    seconds: float
+    """Seconds the graph's nodes ran on the question, summed over nodes (parallel branches add up; time waiting
+    at an interrupt for a human does not count)."""
 
 
 @dataclass(frozen=True)
-class Spent:
-    """Model calls and tokens spent."""
+class Budget:
+    """What one question may spend; a graph starts no new model work once any bound is reached."""
 
-    calls: int = 0
-    """Chat-model calls."""
-    tokens: int = 0
-    """Prompt plus completion tokens."""
+    model_calls: int = 8
+    """Chat-model calls per question, nested agents' included (a small model can loop)."""
+    tokens: int = 12_000
+    """Prompt plus completion tokens per question (from the model's usage reports, estimated without them)."""
+    seconds: float | None = None
+    """Seconds the graph's nodes may run per question; None: no bound beyond what calls and tokens imply
+    (each call of `ChatLocal` has its own `timeout`)."""
 
-    def within(self, max_calls: int, max_tokens: int) -> bool:
-        """Return True while both are under their limits (another call may be made).
+    def allows(self, spent: Mapping[str, Any]) -> bool:
+        """Return True while `spent` (a `Usage`, see `spent`) is under every bound: more work may start.
 
         Example:
-            >>> Spent(2, 900).within(max_calls=3, max_tokens=1000), Spent(3, 10).within(3, 1000)
+            >>> budget = Budget(model_calls=3, tokens=1000)
+            >>> budget.allows({"calls": 2, "tokens": 900}), budget.allows({"calls": 3, "tokens": 10})
             (True, False)
+            >>> Budget(seconds=1.5).allows({"calls": 1, "tokens": 10, "seconds": 2.0})
+            False
         """
-        return self.calls < max_calls and self.tokens < max_tokens
+        if spent.get("calls", 0) >= self.model_calls or spent.get("tokens", 0) >= self.tokens:
+            return False
+        return self.seconds is None or spent.get("seconds", 0.0) < self.seconds
 
 
 def add_usage(left: Usage | None, right: Usage | None) -> Usage:
     """Reducer of the `usage` key: sum counts for the same question; a new question's count replaces the old.
 
     Example:
-        >>> add_usage({"question": "q1", "calls": 2, "tokens": 50}, {"question": "q1", "calls": 1, "tokens": 9})
-        {'question': 'q1', 'calls': 3, 'tokens': 59}
-        >>> add_usage({"question": "q1", "calls": 2, "tokens": 50}, {"question": "q2", "calls": 1, "tokens": 9})
-        {'question': 'q2', 'calls': 1, 'tokens': 9}
+        >>> add_usage({"question": "q1", "calls": 2, "tokens": 50, "seconds": 1.0}, {"question": "q1", "calls": 1, "tokens": 9, "seconds": 0.5})
+        {'question': 'q1', 'calls': 3, 'tokens': 59, 'seconds': 1.5}
+        >>> add_usage({"question": "q1", "calls": 2, "tokens": 50, "seconds": 1.0}, {"question": "q2", "calls": 1, "tokens": 9, "seconds": 0.5})
+        {'question': 'q2', 'calls': 1, 'tokens': 9, 'seconds': 0.5}
     """
     if not right:
-        return left or {"question": "", "calls": 0, "tokens": 0}
+        return left or _NOTHING
     if not left or left.get("question") != right.get("question"):
-        return dict(right)  # type: ignore[return-value]
-    calls, tokens = left["calls"] + right["calls"], left["tokens"] + right["tokens"]
-    return {"question": right["question"], "calls": calls, "tokens": tokens}
+        return {**_NOTHING, **right}
+    return {
+        "question": right["question"],
+        "calls": left.get("calls", 0) + right.get("calls", 0),
+        "tokens": left.get("tokens", 0) + right.get("tokens", 0),
+        "seconds": left.get("seconds", 0.0) + right.get("seconds", 0.0),
+    }
+
+
+_NOTHING: Usage = {"question": "", "calls": 0, "tokens": 0, "seconds": 0.0}
 
 
 def message_tokens(message: AIMessage) -> int:
@@ -81,18 +99,13 @@ def message_tokens(message: AIMessage) -> int:
     return approx_tokens(f"{message.text} {calls}")
 
 
-def spent_in_messages(messages: Sequence[AnyMessage]) -> Spent:
-    """Return the calls and tokens of the AI messages since the question (for graphs that keep every reply)."""
-    replies = [m for m in _since_question(messages) if isinstance(m, AIMessage)]
-    return Spent(len(replies), sum(message_tokens(m) for m in replies))
-
-
-def spent(state: dict[str, Any]) -> Spent:
+def spent(state: Mapping[str, Any]) -> Usage:
     """Return what the current question has cost: the `usage` key if it counts this question, else zero."""
     usage = state.get("usage") or {}
-    if usage.get("question") != question_id(state.get("messages") or []):
-        return Spent()
-    return Spent(int(usage.get("calls", 0)), int(usage.get("tokens", 0)))
+    question = question_id(state.get("messages") or [])
+    if usage.get("question") != question:
+        return {**_NOTHING, "question": question}
+    return {**_NOTHING, **usage}
 
 
 def question_id(messages: Sequence[AnyMessage]) -> str:
@@ -136,24 +149,51 @@ _COUNTER: contextvars.ContextVar[UsageCounter | None] = contextvars.ContextVar("
 register_configure_hook(_COUNTER, inheritable=True)
 
 
-def metered(node: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-    """Wrap `node` so that its update also carries `usage`: the model calls and tokens spent while it ran.
+def metered(node: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap `node` so that its update also carries `usage`: the model calls, tokens and seconds it spent.
 
-    Calls made by graphs the node runs inside itself are counted too. The state needs a `usage` key with the
-    `add_usage` reducer. A node that takes `(state, config)` keeps taking it.
+    Calls made by graphs the node runs inside itself are counted too; their seconds are part of the node's.
+    The state needs a `usage` key with the `add_usage` reducer. A node that takes `(state, config)` keeps
+    taking it, and an async node stays async.
     """
     takes_config = len(inspect.signature(node).parameters) >= 2
 
+    def usage_of(state: dict[str, Any], counter: UsageCounter, started: float) -> Usage:
+        question = question_id(state.get("messages") or [])
+        seconds = time.perf_counter() - started
+        return {"question": question, "calls": counter.calls, "tokens": counter.tokens, "seconds": seconds}
+
+    if inspect.iscoroutinefunction(node):
+
+        async def run_async(state: dict[str, Any], config: Any = None) -> dict[str, Any]:
+            counter, started = UsageCounter(parent=_COUNTER.get()), time.perf_counter()
+            token = _COUNTER.set(counter)
+            try:
+                update = await (node(state, config) if takes_config else node(state))
+            finally:
+                _COUNTER.reset(token)
+            return {**(update or {}), "usage": usage_of(state, counter, started)}
+
+        if takes_config:
+
+            async def async_with_config(state: dict[str, Any], config: Any) -> dict[str, Any]:
+                return await run_async(state, config)
+
+            return functools.wraps(node)(async_with_config)
+
+        async def async_state_only(state: dict[str, Any]) -> dict[str, Any]:
+            return await run_async(state)
+
+        return functools.wraps(node)(async_state_only)
+
     def run(state: dict[str, Any], config: Any = None) -> dict[str, Any]:
-        counter = UsageCounter(parent=_COUNTER.get())
+        counter, started = UsageCounter(parent=_COUNTER.get()), time.perf_counter()
         token = _COUNTER.set(counter)
         try:
             update = node(state, config) if takes_config else node(state)
         finally:
             _COUNTER.reset(token)
-        question = question_id(state.get("messages") or [])
-        usage: Usage = {"question": question, "calls": counter.calls, "tokens": counter.tokens}
-        return {**(update or {}), "usage": usage}
+        return {**(update or {}), "usage": usage_of(state, counter, started)}
 
     if takes_config:
         return functools.wraps(node)(lambda state, config: run(state, config))

@@ -11,7 +11,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from graphwright import GraphSetupError, calculator
 from graphwright.graphs import AssistantOptions, build_assistant, compile_graph, thread_config
 from graphwright.memory import open_checkpointer
-from graphwright.nodes import CRITIC_WRITES, PLANNER_WRITES, RESPONDER_WRITES
+from graphwright.nodes import CRITIC_WRITES, PLANNER_WRITES, RESPONDER_WRITES, Budget
 
 
 def arithmetic(messages, tool_names) -> AIMessage:
@@ -68,7 +68,7 @@ def test_critic_revision_is_used_by_the_planner() -> None:
 def test_model_call_limit_stops_a_looping_planner() -> None:
     counter = iter(range(100))
     model = ScriptedChatModel(rule=lambda messages, tools: call("calculator", f"c{next(counter)}", expression="1+1") if tools else AIMessage(""))
-    result = run(model, "loop", options=AssistantOptions(max_model_calls=3, max_revisions=5))
+    result = run(model, "loop", options=AssistantOptions(budget=Budget(model_calls=3), max_revisions=5))
     ai_turns = [m for m in result["messages"] if m.type == "ai"]
     assert len(ai_turns) <= 3 + 1
     assert result.get("verdict") != "approve"
@@ -96,8 +96,8 @@ def test_nodes_write_only_the_keys_they_declare() -> None:
     seen = set()
     for chunk in graph.stream({"messages": [HumanMessage("What is 2+2?")]}, stream_mode="updates"):
         for node, update in chunk.items():
-            if node in declared:
-                assert set(update) <= declared[node], node
+            if node in declared:  # and `usage`: the graph meters every node (model calls, tokens, seconds)
+                assert set(update) <= declared[node] | {"usage"} and "usage" in update, node
                 seen.add(node)
     assert seen == set(declared)
 

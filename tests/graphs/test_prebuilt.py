@@ -23,7 +23,7 @@ from graphwright.graphs import (
     compile_graph,
 )
 from graphwright.memory import KnowledgeGraph
-from graphwright.nodes import make_llm_critic
+from graphwright.nodes import Budget, make_llm_critic
 
 
 def ask(graph, question: str, **config):
@@ -51,7 +51,7 @@ def test_react_loops_through_the_tool_and_answers() -> None:
 def test_react_stops_when_model_calls_are_spent() -> None:
     counter = iter(range(100))
     model = ScriptedChatModel(rule=lambda messages, tools: call("calculator", f"c{next(counter)}", expression="1+1"))
-    result = ask(build_react(model, options=ReactOptions(max_model_calls=3)), "loop")
+    result = ask(build_react(model, options=ReactOptions(budget=Budget(model_calls=3))), "loop")
     assert sum(m.type == "ai" for m in result["messages"]) == 3
     assert not result.get("answer")
 
@@ -62,7 +62,7 @@ def test_react_stops_when_tokens_are_spent() -> None:
         reply.usage_metadata = {"input_tokens": 900, "output_tokens": 100, "total_tokens": 1000}
         return reply
 
-    result = ask(build_react(ScriptedChatModel(rule=costly), options=ReactOptions(max_tokens=2500)), "loop")
+    result = ask(build_react(ScriptedChatModel(rule=costly), options=ReactOptions(budget=Budget(tokens=2500))), "loop")
     assert sum(m.type == "ai" for m in result["messages"]) == 3  # 1000, 2000, 3000: the third crosses the budget
 
 
@@ -103,7 +103,7 @@ def test_plan_execute_replans_after_a_failed_step() -> None:
 
 
 def test_plan_execute_budget_ends_the_steps_early() -> None:
-    result = ask(build_plan_execute(ScriptedChatModel(rule=arithmetic_agent), options=PlanExecuteOptions(max_model_calls=2)), "What is (2+3)*4?")
+    result = ask(build_plan_execute(ScriptedChatModel(rule=arithmetic_agent), options=PlanExecuteOptions(budget=Budget(model_calls=2))), "What is (2+3)*4?")
     assert result["context"] == ["compute 2+3: 5"] and result["plan"] == ["multiply the result by 4"]
 
 
@@ -228,8 +228,10 @@ def test_bounds_and_overrides_are_checked_at_build_time(builder) -> None:
     with pytest.raises(GraphSetupError, match="no node 'nosuch'"):
         builder(model, nodes={"nosuch": lambda state: {}})
     options = {build_react: ReactOptions, build_plan_execute: PlanExecuteOptions, build_rag: RagOptions, build_supervisor: SupervisorOptions}[builder]
-    with pytest.raises(GraphSetupError, match="max_model_calls"):
-        builder(model, options=options(max_model_calls=0))
+    with pytest.raises(GraphSetupError, match="budget.model_calls"):
+        builder(model, options=options(budget=Budget(model_calls=0)))
+    with pytest.raises(GraphSetupError, match="budget.seconds"):
+        builder(model, options=options(budget=Budget(seconds=0)))
 
 
 # the real default model: one short task per graph
@@ -237,7 +239,7 @@ def test_bounds_and_overrides_are_checked_at_build_time(builder) -> None:
 
 @pytest.mark.model
 def test_real_model_react(local_chat_model) -> None:
-    result = ask(build_react(local_chat_model, options=ReactOptions(max_model_calls=3)), "What is 12 * 12 - 4?")
+    result = ask(build_react(local_chat_model, options=ReactOptions(budget=Budget(model_calls=3))), "What is 12 * 12 - 4?")
     assert any(m.type == "tool" and m.text == "140" for m in result["messages"])
 
 

@@ -19,6 +19,7 @@ from graphwright.nodes import (
     CRITIC,
     LLM_CRITIC_WRITES,
     PLAN_WRITES,
+    Budget,
     add_usage,
     cites_a_source,
     make_cited_responder,
@@ -26,6 +27,7 @@ from graphwright.nodes import (
     make_llm_critic,
     make_plan_writer,
     metered,
+    spent,
 )
 
 QUESTION = {"messages": [HumanMessage("What is (2+3)*4?")]}
@@ -107,7 +109,38 @@ def test_metered_counts_model_calls_including_nested_ones() -> None:
     update = metered(two_calls)(QUESTION)
     assert update["usage"]["calls"] == 2 and update["inner"]["calls"] == 1
     assert update["usage"]["question"] == QUESTION["messages"][0].id or update["usage"]["question"] == ""
+    assert update["usage"]["seconds"] >= update["inner"]["seconds"] >= 0  # the outer node's time holds the inner's
     assert add_usage(update["usage"], update["usage"])["calls"] == 4
+
+
+async def test_metered_keeps_an_async_node_async() -> None:
+    import inspect
+
+    model = ScriptedChatModel(rule=lambda messages, tools: AIMessage("one two three"))
+
+    async def one_call(state):
+        return {"x": (await model.ainvoke("a")).text}
+
+    node = metered(one_call)
+    assert inspect.iscoroutinefunction(node)
+    update = await node(QUESTION)
+    assert update["x"] == "one two three" and update["usage"]["calls"] == 1
+
+
+def test_a_budget_allows_work_while_every_bound_is_under_its_limit() -> None:
+    budget = Budget(model_calls=3, tokens=1000, seconds=2.0)
+    assert budget.allows(spent({}))  # nothing spent yet
+    assert budget.allows({"calls": 2, "tokens": 999, "seconds": 1.9})
+    assert not budget.allows({"calls": 3, "tokens": 0, "seconds": 0.0})
+    assert not budget.allows({"calls": 0, "tokens": 1000, "seconds": 0.0})
+    assert not budget.allows({"calls": 0, "tokens": 0, "seconds": 2.0})
+    assert Budget(seconds=None).allows({"calls": 0, "tokens": 0, "seconds": 1e9})
+
+
+def test_spent_counts_only_the_current_question() -> None:
+    usage = {"question": "q1", "calls": 2, "tokens": 10, "seconds": 0.5}
+    assert spent({"messages": [HumanMessage("one", id="q1")], "usage": usage})["calls"] == 2
+    assert spent({"messages": [HumanMessage("another", id="other")], "usage": usage})["calls"] == 0
 
 
 @pytest.mark.parametrize(
