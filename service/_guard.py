@@ -74,33 +74,41 @@ class Guard:
         if path in PUBLIC_PATHS and scope.get("method") in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
-        if self.auth is None:
-            tenant = ANONYMOUS
-        else:
-            tenant = self.auth.tenant_for(_presented_key(headers))
-            if tenant is None:
-                await _reply(
-                    send,
-                    401,
-                    "missing or invalid API key: send `x-api-key: KEY` or `Authorization: Bearer KEY`",
-                    {"www-authenticate": 'Bearer realm="graphwright"'},
-                )
-                return
+        tenant, refusal = self._admit(headers)
+        if refusal is not None:
+            await _reply(send, *refusal)
+            return
+        scope.setdefault("state", {})["tenant"] = tenant
+        await self._forward_capped(scope, receive, send)
+
+    def _admit(self, headers: dict[str, str]) -> tuple[str, tuple[int, str, dict[str, str]] | None]:
+        """The caller's tenant, and the refusal (status, detail, headers) when it may not go on: 401, 429, 400, 413.
+
+        Nothing of the body has been read yet, so a refused request costs the server no more than its headers.
+        """
+        tenant = ANONYMOUS
+        if self.auth is not None:
+            found = self.auth.tenant_for(_presented_key(headers))
+            if found is None:
+                detail = "missing or invalid API key: send `x-api-key: KEY` or `Authorization: Bearer KEY`"
+                return ANONYMOUS, (401, detail, {"www-authenticate": 'Bearer realm="graphwright"'})
+            tenant = found
         wait = self.buckets.take(tenant)
         if wait > 0:
             retry = max(1, math.ceil(wait))
-            await _reply(send, 429, f"rate limit exceeded; retry in {retry} s", {"retry-after": str(retry)})
-            return
+            return tenant, (429, f"rate limit exceeded; retry in {retry} s", {"retry-after": str(retry)})
         limit = self.options.max_body_bytes
         length = headers.get("content-length")
         if length is not None:
             if not length.isdigit():
-                await _reply(send, 400, "invalid Content-Length header")
-                return
+                return tenant, (400, "invalid Content-Length header", {})
             if int(length) > limit:
-                await _reply(send, 413, f"request body of {length} bytes exceeds the limit of {limit} bytes")
-                return
-        scope.setdefault("state", {})["tenant"] = tenant
+                return tenant, (413, f"request body of {length} bytes exceeds the limit of {limit} bytes", {})
+        return tenant, None
+
+    async def _forward_capped(self, scope: dict, receive: Any, send: Any) -> None:
+        """Pass the request to the app, answering 413 instead once a (chunked) body runs over the limit."""
+        limit = self.options.max_body_bytes
         seen = 0
         started = False
         too_large = False

@@ -154,7 +154,7 @@ class RunManager:
         handle.claimed = True
 
     async def _execute(self, handle: RunHandle) -> None:
-        run, req = handle.run, handle.request
+        run = handle.run
         thread_status = "idle"
         try:
             try:
@@ -165,32 +165,8 @@ class RunManager:
                 return
             handle.status = "running"
             await self.records.set_run_status(run["run_id"], "running")
-            config = _run_config(run, req, self.options)
-            graph_input: Any = req.get("input")
-            if req.get("command"):
-                graph_input = Command(**req["command"])
-            modes, wanted = _stream_modes(req.get("stream_mode"))
-            seen_messages: dict[str, Any] = {}
-            kwargs: dict[str, Any] = {}
-            if req.get("context") is not None:
-                kwargs["context"] = req["context"]
-            durability = req.get("durability") or ("exit" if req.get("temporary") else None)
-            if durability:  # a temporary thread is deleted afterwards: its steps need no checkpoints
-                kwargs["durability"] = durability
             async with asyncio.timeout(self.options.run_timeout):
-                async for ns, mode, chunk in handle.graph.astream(
-                    graph_input,
-                    config,
-                    stream_mode=modes,
-                    subgraphs=True,
-                    interrupt_before=req.get("interrupt_before"),
-                    interrupt_after=req.get("interrupt_after"),
-                    **kwargs,
-                ):
-                    if ns and not req.get("stream_subgraphs") and mode != "messages":
-                        continue
-                    for frame in _frames(ns, mode, chunk, wanted, seen_messages):
-                        handle.emit(frame)
+                await self._stream(handle)
             state = await handle.graph.aget_state({"configurable": {"thread_id": run["thread_id"]}})
             handle.result = run_result(state)
             thread_status = "interrupted" if state.next or state.interrupts else "idle"
@@ -215,6 +191,34 @@ class RunManager:
             handle.emit(sse("error", handle.error))
         finally:
             await asyncio.shield(self._finish(handle, thread_status))
+
+    async def _stream(self, handle: RunHandle) -> None:
+        """Run the graph for `handle`, emitting the events of the stream modes its request asked for."""
+        req = handle.request
+        graph_input: Any = req.get("input")
+        if req.get("command"):
+            graph_input = Command(**req["command"])
+        modes, wanted = _stream_modes(req.get("stream_mode"))
+        seen_messages: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {}
+        if req.get("context") is not None:
+            kwargs["context"] = req["context"]
+        durability = req.get("durability") or ("exit" if req.get("temporary") else None)
+        if durability:  # a temporary thread is deleted afterwards: its steps need no checkpoints
+            kwargs["durability"] = durability
+        async for ns, mode, chunk in handle.graph.astream(
+            graph_input,
+            _run_config(handle.run, req, self.options),
+            stream_mode=modes,
+            subgraphs=True,
+            interrupt_before=req.get("interrupt_before"),
+            interrupt_after=req.get("interrupt_after"),
+            **kwargs,
+        ):
+            if ns and not req.get("stream_subgraphs") and mode != "messages":
+                continue
+            for frame in _frames(ns, mode, chunk, wanted, seen_messages):
+                handle.emit(frame)
 
     async def _finish(self, handle: RunHandle, thread_status: str) -> None:
         run = handle.run
