@@ -31,7 +31,7 @@ from ._envs import (
     run_env_eval,
 )
 from ._checkers import KINDS, Checker, Exact, Numeric, Outcome, Predicate, Regex, ToolCall, numbers_in, parse_checker
-from ._html import render_html, save_report
+from ._html import render_html, save_html, save_report
 from ._report import (
     FORMAT,
     build_report,
@@ -44,7 +44,7 @@ from ._report import (
     summary_line,
     wilson_interval,
 )
-from ._run import RunRecorder, outcome_of, previous_results, run_eval, stub_tools
+from ._run import RunRecorder, claim_folder, outcome_of, previous_results, run_eval, stub_tools
 from ._tasks import Task, gsm8k_answer, load_tasks, thread_id_for
 
 __all__ = [
@@ -65,6 +65,7 @@ __all__ = [
     "build_report",
     "call_matches",
     "calls_match",
+    "claim_folder",
     "compare",
     "env_summary",
     "env_summary_line",
@@ -85,6 +86,7 @@ __all__ = [
     "render_html",
     "run_env_eval",
     "run_eval",
+    "save_html",
     "save_report",
     "stub_tools",
     "summary_line",

@@ -226,5 +226,18 @@ def save_report(
     folder.mkdir(parents=True, exist_ok=True)
     json_path, html_path = folder / "report.json", folder / "report.html"
     write_text_atomic(json_path, json.dumps(report, indent=1, ensure_ascii=False, default=str) + "\n")
-    write_text_atomic(html_path, render_html(report, baseline))
+    save_html(report, html_path, baseline)
     return json_path, html_path
+
+
+def save_html(report: Mapping[str, Any], path: Path, baseline: Mapping[str, Any] | None = None) -> Path:
+    """Write `render_html(report, baseline)` to `path` (replaced atomically: readers never see half a page).
+
+    Returns:
+        `path`.
+
+    Raises:
+        OSError: `path`'s folder is missing or not writable.
+    """
+    write_text_atomic(path, render_html(report, baseline))
+    return path

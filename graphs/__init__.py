@@ -15,7 +15,7 @@ from ._env_agent import (
     random_policy,
 )
 from ._diagram import Diagram, DiagramCluster, DiagramEdge, DiagramNode, diagram
-from ._draw import FORMATS, render, save_drawing, to_dot, to_mermaid
+from ._draw import ENGINES, FORMATS, check_drawing, render, save_drawing, to_dot, to_mermaid
 from ._history import CheckpointInfo, checkpoint_config, fork, list_checkpoints, state_at
 from ._plan_execute import PlanExecuteOptions, PlanExecuteState, build_plan_execute, make_step_runner
 from ._rag import RagOptions, RagState, build_rag, merge_context
@@ -24,7 +24,6 @@ from ._registry import BUILTIN_GRAPHS, DEFAULT_GRAPH, load_graph
 from ._runpath import RunPath, Visit, read_run_path
 from ._supervisor import SupervisorOptions, SupervisorState, build_supervisor, default_agents, make_agent_node
 from ._threads import check_thread_id, new_thread_id, thread_config
-from ._view import view_app
 
 __all__ = [
     "AssistantOptions",
@@ -36,6 +35,7 @@ __all__ = [
     "DiagramCluster",
     "DiagramEdge",
     "DiagramNode",
+    "ENGINES",
     "ENV_PROMPT",
     "EnvAgentOptions",
     "EnvAgentState",
@@ -59,6 +59,7 @@ __all__ = [
     "build_random_agent",
     "build_react",
     "build_supervisor",
+    "check_drawing",
     "check_thread_id",
     "checkpoint_config",
     "compile_graph",
@@ -81,5 +82,4 @@ __all__ = [
     "thread_config",
     "to_dot",
     "to_mermaid",
-    "view_app",
 ]

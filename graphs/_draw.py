@@ -29,6 +29,7 @@ Format = Literal["mermaid", "dot", "svg", "png"]
 FORMATS: tuple[str, ...] = ("mermaid", "dot", "svg", "png")
 """The formats `render` and `save_drawing` write; `svg` and `png` are pictures, the others text."""
 ENGINES = ("auto", "graphviz", "matplotlib")
+"""The picture renderers `render` and `save_drawing` take; `auto` is Graphviz when installed, else matplotlib."""
 FONT = "Helvetica,Arial,sans-serif"
 
 def to_mermaid(
@@ -182,6 +183,31 @@ def save_drawing(
     return target
 
 SUFFIXES = {".mmd": "mermaid", ".mermaid": "mermaid", ".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png"}
+
+def check_drawing(
+    format: str | None = None, path: str | os.PathLike[str] | None = None, *, engine: str = "auto"
+) -> str:
+    """Return the format a drawing gets (`format`, else the one `path`'s suffix names, else `mermaid`), after
+    checking that it can be made: a known format and engine, and `path` (when given) a file that can be written.
+
+    Nothing is drawn or written, so a command can refuse bad input before it loads a graph.
+
+    Raises:
+        DrawingError: an unknown format or engine, a format that disagrees with `path`'s suffix, or a `path`
+            that is a folder or lies in a folder that is missing or not writable.
+
+    Example:
+        >>> check_drawing(None, "graph.png"), check_drawing("dot")
+        ('png', 'dot')
+    """
+    target = Path(path) if path is not None else None
+    chosen = _check_format(format, target)
+    if engine not in ENGINES:
+        raise DrawingError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
+    if target is not None:
+        _check_target(target)
+    return chosen
+
 
 def _check_format(format: str | None, path: Path | None) -> str:
     """Return the format to write: `format`, or the one `path`'s suffix names, or `mermaid`.

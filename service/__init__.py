@@ -2,7 +2,8 @@
 
 API-key auth, tenant-owned threads, body and rate limits and a run timeout are on by default.
 
-`create_app` is imported on first use, so `graphwright --help` does not load the web stack.
+`create_app` and `view_app` (the live view's page in front of the API) are imported on first use, so
+`graphwright --help` does not load the web stack.
 """
 
 from typing import Any
@@ -15,6 +16,7 @@ __all__ = [
     "ApiKeyAuth",
     "ServiceOptions",
     "create_app",
+    "view_app",
 ]
 
 
@@ -23,4 +25,8 @@ def __getattr__(name: str) -> Any:
         from ._app import create_app
 
         return create_app
+    if name == "view_app":
+        from ._view_app import view_app
+
+        return view_app
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import GraphNotFoundError, ServiceSetupError
-from ._options import ApiKeyAuth, ServiceOptions
+from ._shared import DEFAULT_DB, add_db_option
+
+__all__ = ["SERVE_ENV", "add_serve_command", "app_from_env"]
 
 SERVE_ENV = "GRAPHWRIGHT_SERVE"
 """Environment variable carrying the serve settings (JSON) to each uvicorn worker process."""
@@ -49,12 +51,7 @@ def add_serve_command(subparsers: Any) -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=2024, help="port (default: 2024)")
-    serve.add_argument(
-        "--db",
-        default=os.environ.get("GRAPHWRIGHT_DB"),
-        help="SQLite file or postgresql:// URL for checkpoints (default: $GRAPHWRIGHT_DB or "
-        ".graphwright/checkpoints.sqlite); ':memory:' for none",
-    )
+    add_db_option(serve, "for checkpoints", note="; ':memory:' for none")
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (>1 needs Postgres)")
     serve.add_argument("--model", default=None, help="a .gguf file or Transformers folder (default: packaged)")
     serve.add_argument("--no-auth", action="store_true", help="serve without API keys (local use only)")
@@ -80,7 +77,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         "run_timeout": args.run_timeout,
         "multitask_strategy": args.multitask,
     }
-    db = args.db or str(Path(".graphwright") / "checkpoints.sqlite")
+    db = args.db or str(DEFAULT_DB)
     return {
         "graphs": list(args.graphs),
         "db": db,
@@ -95,6 +92,7 @@ def _cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     import uvicorn
 
     from ..memory import is_postgres_url
+    from ..service import ApiKeyAuth, ServiceOptions
 
     settings = _settings(args)
     if args.workers < 1:
@@ -113,7 +111,7 @@ def _cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     else:
         with _opened(settings):  # check everything once in this process before forking workers
             pass
-        app = "graphwright.service._cli:app_from_env"
+        app = "graphwright.cli._serve:app_from_env"
     auth_note = "auth off (--no-auth)" if args.no_auth else "API keys from $GRAPHWRIGHT_API_KEYS"
     where = f"http://{args.host}:{args.port}"
     print(f"serving {', '.join(settings['graphs'])} on {where} ({auth_note})", file=out, flush=True)
@@ -136,7 +134,7 @@ def _cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
 def _opened(settings: dict[str, Any]) -> Any:
     from ..graphs import load_graph
     from ..memory import open_checkpointer
-    from ._app import create_app
+    from ..service import ServiceOptions, create_app, view_app
 
     model = None
     if settings.get("model"):
@@ -161,8 +159,6 @@ def _opened(settings: dict[str, Any]) -> Any:
             options=ServiceOptions(**settings["options"]),
         )
         if settings.get("view", True):
-            from ..graphs import view_app
-
             app = view_app(graphs, api=app)  # the page and its pictures at /view/, the API everywhere else
         yield app
 

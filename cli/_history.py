@@ -13,19 +13,35 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import GraphwrightError
+from ._shared import (
+    AWAITING_APPROVAL,
+    GRAPH_HELP,
+    add_db_option,
+    existing_db,
+    pending_interrupts,
+    show_answer,
+    show_interrupts,
+    show_steps,
+)
 
-_DEFAULT_DB = Path(".graphwright") / "checkpoints.sqlite"
+__all__ = ["add_history_commands"]
 
 
 def add_history_commands(sub: Any) -> None:
-    """Add the `history`, `state` and `fork` subcommands to the `graphwright` subparsers `sub`."""
+    """Add the `history`, `state` and `fork` subcommands to the `graphwright` subparsers `sub`.
+
+    Example:
+        >>> parser = argparse.ArgumentParser(prog="graphwright")
+        >>> add_history_commands(parser.add_subparsers(dest="command"))
+        >>> args = parser.parse_args(["fork", "--thread", "t1", "--checkpoint", "c1", "--set", 'answer="no"'])
+        >>> args.graph, args.thread, args.checkpoint, args.set
+        (None, 't1', 'c1', ['answer="no"'])
+    """
     history = sub.add_parser("history", help="list a thread's checkpoints, newest first")
     _common(history)
     history.add_argument("--limit", type=int, default=None, help="show at most this many")
@@ -48,28 +64,18 @@ def add_history_commands(sub: Any) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("graph", nargs="?", default=None, help="built-in name or module:attr (default: assistant)")
+    parser.add_argument("graph", nargs="?", default=None, help=GRAPH_HELP)
     parser.add_argument("--thread", required=True, help="thread id")
-    parser.add_argument(
-        "--db",
-        default=os.environ.get("GRAPHWRIGHT_DB"),
-        help=f"SQLite file or postgresql:// URL of the checkpoints (default: $GRAPHWRIGHT_DB or {_DEFAULT_DB})",
-    )
+    add_db_option(parser, "of the checkpoints")
 
 
 @contextmanager
 def _opened(args: argparse.Namespace, model: Any = None) -> Iterator[Any]:
-    from ..memory import check_sqlite_path, is_postgres_url, open_checkpointer
-    from ._compile import compile_graph
-    from ._registry import DEFAULT_GRAPH, load_graph
-    from ._threads import check_thread_id
+    from ..graphs import DEFAULT_GRAPH, check_thread_id, compile_graph, load_graph
+    from ..memory import open_checkpointer
 
     check_thread_id(args.thread)
-    db = args.db or str(_DEFAULT_DB)
-    if not is_postgres_url(db):
-        if not Path(db).exists():
-            raise GraphwrightError(f"no checkpoint database at {db}")
-        check_sqlite_path(Path(db))
+    db = existing_db(args.db)
     builder = load_graph(args.graph or DEFAULT_GRAPH, model=model)
     compile_graph(builder)
     with open_checkpointer(db) as saver:
@@ -77,7 +83,7 @@ def _opened(args: argparse.Namespace, model: Any = None) -> Iterator[Any]:
 
 
 def _cmd_history(args: argparse.Namespace, out: TextIO) -> int:
-    from ._history import list_checkpoints
+    from ..graphs import list_checkpoints
 
     if args.limit is not None and args.limit < 1:
         raise GraphwrightError("--limit must be positive")
@@ -91,7 +97,7 @@ def _cmd_history(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_state(args: argparse.Namespace, out: TextIO) -> int:
-    from ._history import state_at
+    from ..graphs import state_at
 
     with _opened(args) as graph:
         snapshot = state_at(graph, args.thread, args.checkpoint)
@@ -105,8 +111,7 @@ def _cmd_state(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_fork(args: argparse.Namespace, out: TextIO) -> int:
-    from ..cli import AWAITING_APPROVAL, _pending_interrupts, _updates, describe_interrupt, describe_update
-    from ._history import fork
+    from ..graphs import fork, thread_config
 
     values = dict(_parse_set(item) for item in args.set)
     model = None
@@ -118,18 +123,13 @@ def _cmd_fork(args: argparse.Namespace, out: TextIO) -> int:
     with _opened(args, model) as graph:
         config = fork(graph, args.thread, args.checkpoint, values, as_node=args.as_node)
         print(f"forked: {config['configurable']['checkpoint_id']}", file=out, flush=True)
-        for node, update in _updates(graph, None, config):
-            for line in describe_update(node, update):
-                print(f"[{node}] {line}", file=out, flush=True)
-        snapshot = graph.get_state({"configurable": {"thread_id": args.thread}})
-        pending = _pending_interrupts(snapshot)
-        for node, value in pending:
-            print(f"[{node}] {describe_interrupt(value)}", file=out, flush=True)
+        show_steps(graph, None, config, out)
+        snapshot = graph.get_state(thread_config(args.thread))
+        pending = pending_interrupts(snapshot)
+        show_interrupts(pending, out)
     if pending:
         return AWAITING_APPROVAL
-    answer = (snapshot.values.get("answer") or "").strip() if isinstance(snapshot.values, dict) else ""
-    print(answer or "(no answer)", file=out, flush=True)
-    return 0 if answer and snapshot.values.get("verdict") in (None, "approve") else 1
+    return show_answer(snapshot.values, out)
 
 
 def _parse_set(item: str) -> tuple[str, Any]:

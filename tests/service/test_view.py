@@ -30,7 +30,7 @@ from scripted_graphs import slow_assistant
 from starlette.testclient import TestClient
 
 from graphwright.errors import DrawingError
-from graphwright.graphs import view_app
+from graphwright.service import view_app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -321,7 +321,7 @@ def test_graphwright_serve_hosts_the_live_view_behind_its_api_keys(browser: Brow
 
 
 def test_graphwright_serve_without_the_view(tmp_path: Path, monkeypatch) -> None:
-    from graphwright.service._cli import _opened
+    from graphwright.cli._serve import _opened
 
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
     settings = {"graphs": ["scripted_graphs:slow_assistant"], "db": ":memory:", "no_auth": True, "options": {}}

@@ -9,16 +9,14 @@ whole or not at all.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..errors import DrawingError, ThreadStateError
-from ._compile import compile_graph
-from ._draw import ENGINES, FORMATS, _check_format, _check_target, render, save_drawing
-from ._registry import DEFAULT_GRAPH, load_graph
-from ._runpath import read_run_path
-from ._threads import check_thread_id, thread_config
+from ..errors import DrawingError
+from ..graphs import ENGINES, FORMATS
+from ._shared import GRAPH_HELP, add_db_option, existing_db
+
+__all__ = ["add_draw_command"]
 
 
 def add_draw_command(subparsers: Any) -> argparse.ArgumentParser:
@@ -36,23 +34,19 @@ def add_draw_command(subparsers: Any) -> argparse.ArgumentParser:
         help="draw a graph (Mermaid, DOT, SVG, PNG), optionally with a thread's run on it",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
     )
-    draw.add_argument("graph", nargs="?", default=None, help="built-in name or module:attr (default: assistant)")
+    draw.add_argument("graph", nargs="?", default=None, help=GRAPH_HELP)
     draw.add_argument("--format", default=None, metavar="|".join(FORMATS), help="default: from -o's suffix, else mermaid")
     draw.add_argument("-o", "--output", default=None, metavar="FILE", help="write here instead of printing")
     draw.add_argument("--thread", default=None, help="draw this thread's latest run on the graph")
-    draw.add_argument(
-        "--db",
-        default=os.environ.get("GRAPHWRIGHT_DB"),
-        help="SQLite file or postgresql:// URL holding the thread (default: $GRAPHWRIGHT_DB or the run default)",
-    )
+    add_db_option(draw, "holding the thread")
     draw.add_argument("--xray", action="store_true", help="expand subgraphs")
     draw.add_argument("--conditions", action="store_true", help="Mermaid: label conditional edges with their router")
     draw.add_argument("--engine", default="auto", metavar="|".join(ENGINES), help="picture renderer (default: auto)")
-    draw.set_defaults(handler=run_draw)
+    draw.set_defaults(handler=_cmd_draw)
     return draw
 
 
-def run_draw(args: argparse.Namespace, out: TextIO) -> int:
+def _cmd_draw(args: argparse.Namespace, out: TextIO) -> int:
     """Carry out a parsed `draw` command, printing text or writing `args.output`; return the exit code.
 
     Everything that can be checked is checked before anything is read or written.
@@ -62,26 +56,19 @@ def run_draw(args: argparse.Namespace, out: TextIO) -> int:
         ThreadStateError: the thread has no checkpoints, or there is no database to read it from.
         GraphNotFoundError, InvalidThreadIdError, CheckpointerError: as their names say.
     """
-    from ..cli import DEFAULT_DB
-    from ..memory import check_sqlite_path, is_postgres_url, open_checkpointer
+    from ..graphs import DEFAULT_GRAPH, check_drawing, check_thread_id, compile_graph, load_graph, read_run_path
+    from ..graphs import thread_config
+    from ..memory import open_checkpointer
 
     target = Path(args.output) if args.output else None
-    format = _check_format(args.format, target)
-    if args.engine not in ENGINES:
-        raise DrawingError(f"unknown engine {args.engine!r}: use one of {', '.join(ENGINES)}")
+    format = check_drawing(args.format, target, engine=args.engine)
     if target is None and format in ("svg", "png"):
         raise DrawingError(f"{format} is a picture, not text: name the file to write with -o FILE")
-    if target is not None:
-        _check_target(target)
     thread = check_thread_id(args.thread) if args.thread is not None else None
-    db = args.db or str(DEFAULT_DB)
-    if thread is not None and not is_postgres_url(db):
-        if not Path(db).is_file():
-            raise ThreadStateError(f"no checkpoint database at {db}: nothing has run there (see --db)")
-        check_sqlite_path(Path(db))
+    db = existing_db(args.db) if thread is not None else None
     builder = load_graph(args.graph or DEFAULT_GRAPH)
     options: dict[str, Any] = {"xray": args.xray, "conditions": args.conditions, "engine": args.engine}
-    if thread is None:
+    if thread is None or db is None:
         return _emit(compile_graph(builder), target, format, options, out)
     with open_checkpointer(db) as saver:
         graph = compile_graph(builder, checkpointer=saver)
@@ -90,6 +77,8 @@ def run_draw(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _emit(graph: Any, target: Path | None, format: str, options: dict[str, Any], out: TextIO) -> int:
+    from ..graphs import render, save_drawing
+
     if target is None:
         out.write(render(graph, format, **options).decode())
         return 0

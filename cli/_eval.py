@@ -28,6 +28,8 @@ from typing import Any, TextIO
 
 from ..errors import GraphSetupError, GraphwrightError
 
+__all__ = ["DEFAULT_ROOT", "add_eval_commands"]
+
 DEFAULT_ROOT = Path(".graphwright") / "evals"
 """Where eval folders go when `--out` is not given."""
 
@@ -81,10 +83,17 @@ def _cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _eval(args: argparse.Namespace, out: TextIO) -> int:
-    from ._html import save_report
-    from ._report import build_report, format_comparison, format_table, gate, load_report
-    from ._run import previous_results, run_eval
-    from ._tasks import load_tasks
+    from ..evals import (
+        build_report,
+        format_comparison,
+        format_table,
+        gate,
+        load_report,
+        load_tasks,
+        previous_results,
+        run_eval,
+        save_report,
+    )
 
     for name, value in (("--limit", args.limit), ("--concurrency", args.concurrency),
                         ("--max-new-tokens", args.max_new_tokens), ("--recursion-limit", args.recursion_limit)):
@@ -135,9 +144,7 @@ def _eval(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
-    from ._html import render_html
-    from ._jsonl import write_text_atomic
-    from ._report import format_comparison, load_report
+    from ..evals import format_comparison, load_report, save_html
 
     before, after = load_report(args.before), load_report(args.after)
     print(format_comparison(before, after), file=out)
@@ -145,7 +152,7 @@ def _cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
         path = Path(args.output)
         if not path.parent.is_dir():
             raise GraphwrightError(f"cannot write {str(path)!r}: folder {str(path.parent)!r} does not exist")
-        write_text_atomic(path, render_html(after, before))
+        save_html(after, path, before)
         print(f"html: {path}", file=out)
     return 0
 
@@ -169,12 +176,14 @@ def _documents(folder: str) -> list[Path]:
 
 def _with_memory(args: argparse.Namespace, model: Any, folder: Path, documents: list[Path]) -> Any:
     """Build the graph with a vector memory holding `documents` (ingested once into the eval folder)."""
+    from ..evals import claim_folder
     from ..memory import open_vector_memory, packaged_embeddings
-    from ._run import claim_folder
 
     builder = _builder(args.graph)
     if builder is None or "memory" not in inspect.signature(builder).parameters:
-        raise GraphSetupError(f"--docs needs a graph that takes memory=: a built-in, or a builder function; not {args.graph!r}")
+        raise GraphSetupError(
+            f"--docs needs a graph that takes memory=: a built-in, or a builder function; not {args.graph!r}"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     claim_folder(folder, args.graph)  # a folder of another graph's eval is refused before anything is ingested
     memory = open_vector_memory(folder / "memory", ("eval",), embeddings=packaged_embeddings())
@@ -186,8 +195,8 @@ def _with_memory(args: argparse.Namespace, model: Any, folder: Path, documents: 
 
 def _graph_source(args: argparse.Namespace, tasks: list[Any], folder: Path, documents: list[Path] | None) -> Any:
     """Return `graph_for(tools)`, after checking up front that the graph loads and compiles."""
+    from ..evals import stub_tools
     from ..graphs import BUILTIN_GRAPHS, compile_graph, load_graph
-    from ._run import stub_tools
 
     model = None
     if args.model is not None or args.max_new_tokens is not None or args.graph in BUILTIN_GRAPHS:
