@@ -1,0 +1,169 @@
+"""Code as the action: programs as tool calls, voting over executed results, repairs, and the example slot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+
+from graphwright.graphs import AssistantOptions, build_assistant, compile_graph
+from graphwright.nodes import (
+    CODE_PLANNER_WRITES,
+    TRAINING_EXAMPLES,
+    VOTER_WRITES,
+    CodeOptions,
+    Example,
+    fixed_examples,
+    gsm8k_examples,
+    gsm8k_program,
+    program_of,
+    vote,
+)
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "gsm8k"
+
+
+class SeededModel(BaseChatModel):
+    """A chat model whose reply is `rule(messages, seed)`: the seed tells the samples of one turn apart."""
+
+    rule: Any
+    calls: list[tuple[list[BaseMessage], Any]] = []
+
+    @property
+    def _llm_type(self) -> str:
+        return "seeded"
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        self.calls.append((list(messages), kwargs.get("seed")))
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(self.rule(list(messages), kwargs.get("seed"))))])
+
+
+def fenced(code: str) -> str:
+    return f"Here is the program:\n```python\n{code}\n```\n"
+
+
+def run(model, question: str, **kwargs):
+    return compile_graph(build_assistant(model=model, **kwargs)).invoke({"messages": [HumanMessage(question)]})
+
+
+def test_programs_run_in_the_sandbox_and_the_majority_answer_wins() -> None:
+    programs = {None: "print(17 * 23 + 4)", 1: "x = 17 * 23\nx + 4", 2: "print(17 * 23)", 3: "print(395.0)", 4: "1/0"}
+    model = SeededModel(rule=lambda messages, seed: fenced(programs[seed]))
+    result = run(model, "What is 17 * 23 + 4?", options=AssistantOptions(code=CodeOptions(samples=5)))
+    assert result["answer"] == "395" and result["verdict"] == "approve"
+    calls = next(m for m in result["messages"] if m.type == "ai").tool_calls
+    assert [c["name"] for c in calls] == ["python"] * 5
+    assert calls[1]["args"]["code"] == "x = 17 * 23\nx + 4\nprint(x + 4)"  # a forgotten print is added
+    tools = [m for m in result["messages"] if m.type == "tool"]
+    assert len(tools) == 5 and "ZeroDivisionError" in tools[4].text
+    assert result["usage"]["calls"] == 5
+
+
+def test_identical_programs_run_once_and_keep_their_votes() -> None:
+    model = SeededModel(rule=lambda messages, seed: fenced("print(2)" if seed in (None, 1) else "print(3)"))
+    result = run(model, "2 or 3?", options=AssistantOptions(code=CodeOptions(samples=5)))
+    call_message = next(m for m in result["messages"] if m.type == "ai")
+    assert call_message.response_metadata["votes"] == {call_message.tool_calls[0]["id"]: 2, call_message.tool_calls[1]["id"]: 3}
+    assert result["answer"] == "3"
+
+
+def test_a_failed_program_goes_back_to_the_model_with_its_error() -> None:
+    def fixes(messages, seed):
+        if "The program failed" in messages[-1].text:
+            return fenced("print(sum([1, 2, 3]))")
+        return fenced("print(summ([1, 2, 3]))")
+
+    model = SeededModel(rule=fixes)
+    result = run(model, "Add 1, 2 and 3.", options=AssistantOptions(code=CodeOptions(samples=1)))
+    assert result["answer"] == "6" and result["verdict"] == "approve"
+    repair_prompt = model.calls[-1][0]
+    assert "NameError" in repair_prompt[-1].text and "summ([1, 2, 3])" in repair_prompt[-2].text
+    assert [m.type for m in result["messages"]].count("tool") == 2
+
+
+def test_a_reply_without_a_program_is_a_direct_answer() -> None:
+    model = SeededModel(rule=lambda messages, seed: "Paris is the capital of France.")
+    result = run(model, "Capital of France?", options=AssistantOptions(code=CodeOptions(samples=1)))
+    assert result["answer"] == "Paris is the capital of France." and result["verdict"] == "approve"
+    assert not any(m.type == "tool" for m in result["messages"])
+
+
+def test_code_nodes_write_only_the_keys_they_declare() -> None:
+    graph = compile_graph(build_assistant(model=SeededModel(rule=lambda m, s: fenced("print(4)"))))
+    declared = {"planner": CODE_PLANNER_WRITES, "responder": VOTER_WRITES}
+    seen = set()
+    for chunk in graph.stream({"messages": [HumanMessage("What is 2+2?")]}, stream_mode="updates"):
+        for node, update in chunk.items():
+            if node in declared:
+                assert set(update) <= declared[node] | {"usage"}, node
+                seen.add(node)
+    assert seen == set(declared)
+
+
+def test_the_example_slot_fills_the_prompt() -> None:
+    asked: list[str] = []
+
+    def examples(question: str) -> list[Example]:
+        asked.append(question)
+        return [Example("How many legs do 3 spiders have?", "legs = 3 * 8\nprint(legs)")]
+
+    model = SeededModel(rule=lambda messages, seed: fenced("print(12)"))
+    run(model, "What is 3 * 4?", examples=examples, options=AssistantOptions(code=CodeOptions(samples=1)))
+    prompt = model.calls[0][0]
+    assert asked == ["What is 3 * 4?"]
+    assert [m.type for m in prompt] == ["system", "human", "ai", "human"]
+    assert prompt[1].text == "How many legs do 3 spiders have?" and "legs = 3 * 8" in prompt[2].text
+    assert prompt[3].text == "What is 3 * 4?"
+
+
+def test_default_examples_are_training_problems_never_test_problems() -> None:
+    if not (DATA / "train.jsonl").exists():
+        pytest.skip("the GSM8K files are not here")
+    train = [json.loads(line) for line in (DATA / "train.jsonl").read_text().splitlines() if line.strip()]
+    tests = {json.loads(line)["question"] for path in DATA.glob("test*.jsonl") for line in path.read_text().splitlines() if line.strip()}
+    assert tests, "no test file to check against"
+    by_question = {row["question"]: row["answer"] for row in train}
+    for example in TRAINING_EXAMPLES:
+        assert example.question in by_question and example.question not in tests
+        assert example.program == gsm8k_program(by_question[example.question])
+    assert gsm8k_examples(DATA / "train.jsonl", limit=4) == list(TRAINING_EXAMPLES)
+    assert fixed_examples(TRAINING_EXAMPLES)("any question") == list(TRAINING_EXAMPLES)
+
+
+def test_training_solutions_become_programs_that_print_the_answer() -> None:
+    from graphwright.tools import run_python
+
+    solution = "She has 3*4 = <<3*4=12>>12 eggs.\nShe sells 12-5 = <<12-5=7>>7.\n#### 7"
+    program = gsm8k_program(solution)
+    assert program.splitlines()[-2:] == ["step2 = step1 - 5", "print(step2)"]
+    assert run_python(program).stdout.strip() == "7.0" or run_python(program).stdout.strip() == "7"
+    assert gsm8k_program("It is <<2+2=5>>5.\n#### 5") is None  # a wrong calculation is not an example
+    assert gsm8k_program("no final answer") is None
+
+
+def test_replies_and_votes_parse_as_documented() -> None:
+    assert program_of("no code here at all") is None
+    assert program_of("```python\nprint(1)\n```") == "print(1)"
+    assert program_of("```\ntotal = 2 + 2\n") == "total = 2 + 2\nprint(total)"  # cut off before the closing fence
+    assert vote([("1,200", 1), ("1200.0", 1), ("7", 1)]) == "1200"
+    assert vote([("yes", 1), ("no", 2)]) == "no"
+
+
+@pytest.mark.model
+def test_the_default_model_solves_a_word_problem_through_the_sandbox(local_chat_model) -> None:
+    question = "A baker makes 12 cakes a day for 5 days and sells 38 of them. How many cakes are left?"
+    result = run(local_chat_model, question, options=AssistantOptions(code=CodeOptions(samples=3)))
+    assert any(m.type == "tool" and "exit code 0" in m.text for m in result["messages"])
+    assert result["answer"] == "22" and result["verdict"] == "approve"
