@@ -1,12 +1,11 @@
 """Attention for decode steps and prompts: one C call (or two small matmuls) instead of SDPA's CPU kernel.
 
 A decode step asks one new position per sequence to attend over its cache. torch's CPU flash-attention
-kernel, which Transformers' `sdpa` attention calls, is built for blocks of queries: for one query it took
-0.30 ms per layer at batch 1 and 2.5 ms at batch 8 with a 500-token cache, against 0.06 and 0.18 ms for
-`softmax(q @ K^T) @ V` done directly (grouped query heads share their key/value head without copies). That
-was 20% of a batch-1 step and half of a batch-8 step. The bf16 matmuls cost another ~70 us per layer (oneDNN
-makes a new primitive for every cache length), so where the C kernels run (`models/_native.py`) one call
-does the whole attention in fp32; else the two matmuls. The C call also takes several new positions per
+kernel, which Transformers' `sdpa` attention calls, is built for blocks of queries: for one query it is
+several times slower than `softmax(q @ K^T) @ V` done directly (grouped query heads share their key/value
+head without copies), and a large share of a decode step. The bf16 matmuls still pay oneDNN's setup (it makes
+a new primitive for every cache length), so where the C kernels run (`models/_native.py`) one call does the
+whole attention in fp32; else the two matmuls. (Timings per machine: bench/README.md.) The C call also takes several new positions per
 sequence, each query row with its own (causal) mask row: a prompt suffix after a reused prefix, the tokens a
 grammar forced, a whole prompt of up to `NATIVE_QUERIES` positions.
 
@@ -24,9 +23,8 @@ NAME = "graphwright"
 """The attention implementation's name in Transformers' registry."""
 
 NATIVE_QUERIES = 1024
-"""Forwards with at most this many new positions per sequence take the C kernel (per layer, against `sdpa`:
-1.2 vs 1.5 ms for 8 sequences of 15 new positions after 195 cached, 1.1 vs 1.4 ms for one 195-token prompt,
-17 vs 19 ms for one of 800); longer prompts, not measured, take `sdpa`."""
+"""Forwards with at most this many new positions per sequence take the C kernel, which beat `sdpa` on every
+prompt length measured up to 800 positions; longer prompts, where it was not measured, take `sdpa`."""
 
 
 def attention(

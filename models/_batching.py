@@ -2,8 +2,8 @@
 
 Concurrent agent runs (threads, asyncio tasks, `Send` branches) each call `LocalModel.generate`; with batching
 on, those calls become requests to one scheduler thread, which decodes all active sequences in a single
-forward pass per step, reading the weights once for the whole batch (on the C kernels a step of 8 sequences
-of ~370 positions costs ~1.3-1.5x a step of one: 17.2 against 11.9 ms on an AMD Zen 5).
+forward pass per step, reading the weights once for the whole batch, so a step of several sequences costs
+far less than that many steps of one.
 
 Requests that arrive together are prefilled together: the prompt start they share is computed once into the
 `PrefixCache`, each then starts from the longest prefix the cache holds, and rows of similar length share one
@@ -16,9 +16,9 @@ finished, cancelled or failed sequence leaves the batch at once; a new one joins
 batching). Every request keeps its own sampling settings, stop strings, grammar, deadline and token stream.
 
 The scheduler thread is the model's one compute thread: with batching off, calls run there too, one at a
-time (`max_batch=1`). On this CPU that is worth ~1.4x in decode speed: libgomp throttles its worker threads'
-spinning when more OpenMP threads exist than cores, so torch compute spread over several Python threads
-(LangGraph runs nodes in a thread pool) is slower than the same compute on one thread.
+time (`max_batch=1`): libgomp throttles its worker threads' spinning when more OpenMP threads exist than
+cores, so torch compute spread over several Python threads (LangGraph runs nodes in a thread pool) is slower
+than the same compute on one thread.
 
 Under a grammar, the tokens it forces after a sampled one (the `{"name": "...", "arguments": {` of a tool
 call) are fed in one forward with the next step instead of one step each (jump-forward).
@@ -131,7 +131,7 @@ class BatchScheduler:
         from ._fastpath import fast_layer_count
         from ._native import kernel
 
-        self.native = kernel()  # for greedy picks (torch's masked argmax over the vocabulary took ~0.7 ms)
+        self.native = kernel()  # greedy picks under a grammar in one pass (see gw_argmax in native.c)
         fast, layers = fast_layer_count(model)
         self.mixed = 0 < fast == layers
         """Whether new requests join running rows in mixed steps (the fast layers skip a step's padding)."""
@@ -253,7 +253,11 @@ class BatchScheduler:
         self._waiting = still_waiting
         try:
             self._prefill_shared_prefix(admitted)
-        except Exception:  # only a saving: each request still prefills what it needs below
+        except Exception:  # broad on purpose:
+            # Only a saving: each request still prefills what it needs below, where a real failure fails that
+            # request alone. Broad because this runs the loaded model's forward (Transformers' code and our
+            # kernels, with no closed set of errors), and anything raised here would strand the admitted
+            # requests: they are off the queue and not yet rows, so nothing would ever settle their futures.
             pass
         entries = [(request, *self.prefix.longest(request.prompt_ids)) for request in admitted]
         if self._rows and self.mixed:
@@ -433,7 +437,7 @@ class BatchScheduler:
                 row.fresh = False
                 try:
                     self._remember(i, row)  # its prompt, for requests that start the same way
-                except Exception:  # only a saving
+                except (RuntimeError, MemoryError):  # no memory for the copy: only a saving is lost
                     pass
             try:
                 row.feed = [self._sample(row.request, logits[i])]
@@ -537,7 +541,7 @@ class BatchScheduler:
         end of the step: woken earlier, callers' threads would hold the GIL while the step's bookkeeping runs."""
         try:
             self._remember(self._rows.index(row), row)
-        except Exception:  # only a saving
+        except (RuntimeError, MemoryError):  # no memory for the copy (torch raises RuntimeError): a saving lost
             pass
         row.ended = reason
 
@@ -551,7 +555,7 @@ class BatchScheduler:
             piece, request.emitted = text[request.emitted :], len(text)
             try:
                 request.on_text(piece)
-            except Exception:  # a broken stream consumer must not take the scheduler down
+            except Exception:  # the caller's code can raise anything, and it must not stop the scheduler
                 pass
         return bool(request.stop) and any(s in text for s in request.stop)
 

@@ -64,7 +64,7 @@ class ChatLocal(BaseChatModel):
     model: str | None = None
     """Model reference: None for the packaged default, a `.gguf` file, or a Transformers model folder."""
     dtype: str = "bfloat16"
-    """Weight dtype; bf16 is the fastest that keeps greedy output identical on this CPU."""
+    """Weight dtype; bf16 reads half of fp32's bytes per decoded token, and int8 quantization needs it."""
     quantize: str | None = "int8"
     """`"int8"`: decode reads int8 weights (prefill keeps bf16); `"int8-lean"`: int8 only; None: off."""
     max_new_tokens: int = Field(default=512, gt=0)

@@ -158,7 +158,7 @@ def compile_grammar(lark: str) -> Grammar:
 
 
 def llg_tokenizer(tokenizer: Any, vocab_size: int) -> Any:
-    """Return the llguidance tokenizer for a Transformers fast tokenizer (built once per tokenizer, ~2 s)."""
+    """Return the llguidance tokenizer for a Transformers fast tokenizer (built once per tokenizer: it walks the whole vocabulary)."""
     import llguidance.hf
 
     with _TOKENIZERS_LOCK:

@@ -1,8 +1,8 @@
 """A key/value cache layer that appends in place: no copy of the whole cache at every decode step.
 
 Transformers' `DynamicLayer` grows by concatenating its keys and values with the new ones into new tensors, so
-every decode step copies the whole cache of every layer: at 8 sequences of ~400 positions that was ~12% of a
-batched decode step here. `GrowingLayer` keeps them in buffers with free room after the end and writes new
+every decode step copies the whole cache of every layer, a cost that grows with the batch and the length of
+its sequences. `GrowingLayer` keeps them in buffers with free room after the end and writes new
 positions into that room; `keys`/`values` are views of the filled part.
 """
 

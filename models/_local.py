@@ -117,11 +117,11 @@ class LocalModel:
 
         Args:
             ref: None for the packaged default model, a `.gguf` file, or a Transformers model folder.
-            dtype: weight dtype; bf16 decodes ~1.4x faster than fp32 on this CPU with the same greedy tokens.
+            dtype: weight dtype; bf16 (the default) reads half of fp32's bytes per decoded token.
             quantize: `"int8"` (the default): the linear layers get int8 weights (per-channel scales). Where
                 graphwright's C kernels run (x86 with AVX-512 VNNI, `models/_native.py`) every call uses them
-                and the bf16 weights are dropped (`bench/decode.py`: decode 3.3-3.7x, prefill 2.1-4.2x bf16's
-                speed on the 2-core machines measured); elsewhere decode steps take torch's int8 kernel and
+                and the bf16 weights are dropped (faster than bf16 for decode and prompts alike; figures from
+                `bench/decode.py` in bench/README.md); elsewhere decode steps take torch's int8 kernel and
                 prompts keep bf16 copies of the weights, which `"int8-lean"` drops (less memory, slower
                 prompts). None: no quantization. Needs bf16.
 
@@ -257,13 +257,12 @@ def _check_quantize(quantize: str | None, dtype: str) -> str | None:
 
 
 def _freeze_heap() -> None:
-    """Move every object alive now (torch, Transformers, the model's modules: ~470K objects) out of the cyclic
-    garbage collector's reach (`gc.freeze`), garbage collected first.
+    """Move every object alive now (torch, Transformers, the model's modules: hundreds of thousands of objects)
+    out of the cyclic garbage collector's reach (`gc.freeze`), garbage collected first.
 
-    A full collection walks every tracked object while every thread waits: with the model loaded that took
-    ~250 ms here, a stall that lands in the middle of whichever agent runs are in flight (measured: one in six
-    8-run waves of `bench/concurrency.py` took 1.34 s instead of ~1.13 s). Frozen objects are still freed when
-    nothing refers to them; only a reference cycle among them, if they become garbage later, stays.
+    A full collection walks every tracked object while every thread waits: with the model loaded that is a
+    stall long enough to show in the latency of whichever agent runs are in flight. Frozen objects are still
+    freed when nothing refers to them; only a reference cycle among them, if they become garbage later, stays.
     """
     import gc
 
@@ -276,7 +275,7 @@ def release_openmp_threads() -> bool:
 
     libgomp keeps a pool of spinning workers per thread that ever ran a parallel region, and spins them less
     when the pools hold more threads than there are cores. After loading, the scheduler thread does all the
-    model's compute, so the loading thread's pool only slows it down (measured: 34 vs 24 ms per token).
+    model's compute, so the loading thread's pool only slows it down.
     """
     import ctypes
 

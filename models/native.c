@@ -25,13 +25,13 @@
 
 #define QBLOCK 128       /* activation elements per scale */
 #define ROWS 65536       /* activation rows per call, at most */
-#define ROW_BLOCK 128    /* activation rows computed together (their int8 copies stay in cache; 128 vs 64: prompts of
-                          * 96-304 rows ~3% faster on a Zen 4, the weights streamed half as often) */
+#define ROW_BLOCK 128    /* activation rows computed together: as many as keep their int8 copies in cache, since
+                          * a prompt's product streams the weights once per block */
 
 /* Run fn over [0, n) on `threads` OpenMP threads (torch's own libgomp, so torch and these kernels share one
  * pool of workers), in chunks taken from a shared counter: a worker that wakes late (libgomp puts its workers
  * to sleep quickly when several threads own pools) leaves its chunks to the others instead of making them
- * wait at the end (measured: a fixed half each left the caller waiting ~20% of a decode step). */
+ * wait at the end, as a fixed share per worker would. */
 typedef void (*task_fn)(void *ctx, int begin, int end);
 
 /* Units per chunk when n units are cut for `threads` workers: about 16 chunks a worker. */
@@ -135,7 +135,7 @@ int gw_block(void) { return QBLOCK; }
 int gw_max_rows(void) { return ROWS; }
 
 /* exp(x) for 16 floats: Cephes' expf (range reduction by ln 2, a degree-5 polynomial, scaling by 2^n), within
- * ~2 ulp; libm's scalar expf in the MLP's epilogue cost ~15% of a decode step at 8 rows. */
+ * ~2 ulp; libm's expf is scalar, one float at a time, and the MLP's epilogue and softmax call it per element. */
 static inline __m512 exp16(__m512 x) {
     x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
     const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
@@ -171,17 +171,16 @@ static inline __m512 round_bf16(__m512 v) {
  *
  * Two shapes of pass. Decode steps (fewer than WIDE_MIN rows) take the narrow one: up to 2 strips x TILE rows,
  * so each weight, read from memory, serves all of a step's rows (two strips give each broadcast two
- * multiply-adds and the memory two streams, ~10% faster than one). Prompts take the wide one: WIDE strips x
- * WROWS rows, 12 independent sums. Measured on an AMD Zen 5, where a loop of vpdpbusd ran 8.4 G a core (~2 a
- * cycle) with 8-15 independent sums and half as fast with 16: a 896 -> 4864 -> 896 gated MLP at 256 rows took
- * 3.9 ms wide against 5.5 narrow, and at 8 rows the narrow pass beat every wide shape tried (3x5, 3x4, 4x4,
- * 2x4). */
+ * multiply-adds and the memory two streams). Prompts take the wide one: WIDE strips x WROWS rows, 12
+ * independent sums, so that vpdpbusd has enough independent sums in flight to run at its full rate and every
+ * broadcast serves four strips. The shapes were chosen by measurement, not derived: below WIDE_MIN rows no
+ * wide shape tried beat the narrow pass (the shapes tried and their timings are in bench/README.md). */
 #define STRIP 16      /* output channels per strip */
 #define TILE 8        /* activation rows per narrow pass */
 #define WIDE 4        /* strips per wide pass */
 #define WROWS 3       /* activation rows per wide pass */
 #define WIDE_MIN 16   /* rows in a block from which passes are wide */
-#define PREFETCH 2048 /* bytes ahead in a strip (8 rows of a 4864x896 layer: 208 vs 283 us without) */
+#define PREFETCH 2048 /* bytes ahead in a strip: decode steps stream each strip once, so fetch it early */
 
 /* w [N, K] int8 (N % 16 == 0, K % 4 == 0) into packed [N / 16][K / 4][16][4] bytes of w + 128. */
 void gw_pack(const int8_t *w, int N, int K, uint8_t *packed) {
@@ -265,7 +264,7 @@ static void tile(int wide, const uint8_t *const *strips, int S, int K, const qua
 }
 
 /* ---- AMX passes ---------------------------------------------------------------------------------------------
- * Where the CPU has AMX (Intel Sapphire Rapids and later), prompts' products run on its tile unit: one
+ * Where the CPU has AMX-INT8 (and the OS grants its tile state), prompts' products run on its tile unit: one
  * tdpbsud multiplies a tile of 16 activation rows x 64 int8 inputs by a tile of 64 inputs x 16 channels of
  * unsigned weights, 16K multiply-adds where vpdpbusd does 64. A packed strip's 64-byte vectors are already
  * the layout its second operand wants (16 rows of 4 inputs x 16 channels), so the same packed weights serve
@@ -463,7 +462,7 @@ static int block_units(linear_task *t, int b) {
 
 /* A prompt's product in one parallel region: each worker quantizes a share of the rows, then all take chunks of
  * every block from one counter, so no worker waits at the end of a block for the other, nor while the caller
- * quantizes alone (prompts of 210 rows: ~5% faster than a region per block). */
+ * quantizes alone, as a parallel region per block would leave them. */
 static void prompt_products(linear_task *t, const uint16_t *x, int blocks, int threads) {
     linear_task probe = *t;
     const int units = block_units(&probe, 0), size = chunk_size(units, threads);
@@ -522,7 +521,7 @@ int gw_int8_silu_mul(const uint16_t *x, int M, int K, const uint8_t *wg, const f
 }
 
 /* RMS norm as Transformers' Llama/Qwen2 compute it: y = w * bf16(x / sqrt(mean(x^2) + eps)), x and w bf16,
- * K a multiple of 16 (16 lanes at a time: the scalar loop was ~6% of a short prompt's forward). */
+ * K a multiple of 16 (16 lanes at a time: it runs twice a layer over every position). */
 void gw_rmsnorm(const uint16_t *x, int M, int K, const uint16_t *w, float eps, uint16_t *y) {
     for (int m = 0; m < M; m++) {
         const uint16_t *row = x + (size_t)m * K;
@@ -555,8 +554,8 @@ void gw_rotary(uint16_t *x, int M, int heads, int D, long stride, const uint16_t
         }
 }
 
-/* row[0..n) = softmax(row), 16 lanes at a time (with libm's scalar expf an 8-sequence decode step took ~35 ms,
- * with this ~32); -inf entries (masked positions) become exactly 0, a row of nothing but -inf all 0. */
+/* row[0..n) = softmax(row), 16 lanes at a time (exp16, not libm's scalar expf); -inf entries (masked positions)
+ * become exactly 0, a row of nothing but -inf all 0. */
 static void softmax(float *row, int n) {
     const __m512 neg_inf = _mm512_set1_ps(-INFINITY);
     __m512 top = neg_inf;
@@ -705,8 +704,8 @@ int gw_attention(const uint16_t *q, const uint16_t *k, const uint16_t *v, long s
 
 /* The index of the largest of x[0..n) (bf16) among the tokens `allowed` lets through (a bitmask, token t in
  * bit t % 32 of word t / 32, as llguidance computes it; NULL: all), the first such index on ties as
- * torch.argmax; -1 when none is allowed or all allowed are -inf or NaN. (torch's masked_fill and argmax over a
- * 152k vocabulary took ~0.7 ms a token here.) */
+ * torch.argmax; -1 when none is allowed or all allowed are -inf or NaN. (In torch this is a masked_fill that
+ * writes a copy of the whole vocabulary's logits, then an argmax: two passes and an allocation per token.) */
 long gw_argmax(const uint16_t *x, long n, const uint32_t *allowed) {
     const uint16_t *words = (const uint16_t *)allowed;
     __m512 best = _mm512_set1_ps(-INFINITY);
