@@ -20,7 +20,8 @@ _EXPORTS = {
     "ApiKeyAuth": "graphwright.service",
     "AssistantOptions": "graphwright.graphs",
     "AssistantState": "graphwright.graphs",
-    "BatchingConfig": "graphwright.models",
+    "BatchingOptions": "graphwright.models",
+    "Budget": "graphwright.nodes",
     "ChatLocal": "graphwright.models",
     "CheckpointerError": "graphwright.errors",
     "ChromaStore": "graphwright.memory",
@@ -88,10 +89,11 @@ if TYPE_CHECKING:
         open_vector_memory,
     )
     from .models import (
-        BatchingConfig,
+        BatchingOptions,
         ChatLocal,
     )
     from .nodes import (
+        Budget,
         make_executor,
     )
     from .service import (

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from graphwright.graphs import build_assistant, compile_graph  # noqa: E402
-from graphwright.models import BatchingConfig, ChatLocal  # noqa: E402
+from graphwright.models import BatchingOptions, ChatLocal  # noqa: E402
 from graphwright.models._prefix import PrefixCache  # noqa: E402
 
 QUESTIONS = [f"What is {a} * {b} + {c}?" for a, b, c in [(17, 23, 4), (12, 12, 5), (31, 7, 9), (45, 3, 11), (19, 21, 2), (8, 64, 3), (27, 14, 6), (56, 9, 1)]]
@@ -68,15 +68,17 @@ def main() -> None:
     parser.add_argument("--quantize", default="int8", choices=("int8", "int8-lean", "none"), help="decode weights")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
-    model = ChatLocal(max_new_tokens=args.max_new_tokens, quantize=None if args.quantize == "none" else args.quantize)
+    quantize = None if args.quantize == "none" else args.quantize
+    apps = {}  # one chat model per mode; both share the process's loaded weights and their scheduler
+    for mode, batching in (("on", BatchingOptions()), ("off", None)):
+        model = ChatLocal(max_new_tokens=args.max_new_tokens, quantize=quantize, batching=batching)
+        apps[mode] = compile_graph(build_assistant(model=model))
     local = model.load()
-    app = compile_graph(build_assistant(model=model))
-    one_run(app, QUESTIONS[0])  # warm-up: grammar tokenizer, kernels
+    one_run(apps["on"], QUESTIONS[0])  # warm-up: grammar tokenizer, kernels
     waves: dict[tuple[str, int], list[dict]] = {}
     for n in levels:
         for _ in range(args.repeat):  # modes alternate within each level, so drifting machine load hits both alike
-            for mode, config in (("on", BatchingConfig()), ("off", None)):
-                local.batching = config
+            for mode, app in apps.items():
                 local.prefix_cache = PrefixCache()  # each wave starts cold: no prompt of an earlier one is held
                 row = level(app, n, local._scheduler)
                 waves.setdefault((mode, n), []).append(row)

@@ -1,6 +1,6 @@
 """The in-process Transformers chat model: loading, chat templates, constrained decoding, routing."""
 
-from ._batching import BatchingConfig, RequestCancelled
+from ._batching import BatchingOptions, RequestCancelled
 from ._chat import ChatLocal
 from ._grammar import Grammar, GrammarError, bound_strings, compile_grammar, json_grammar, tool_call_grammar
 from ._local import Generation, LocalModel
@@ -9,7 +9,7 @@ from ._toolcalls import ParsedOutput, parse_tool_calls
 from ._weights import DEFAULT_MODEL, ResolvedModel, cache_dir, default_gguf_path, resolve
 
 __all__ = [
-    "BatchingConfig",
+    "BatchingOptions",
     "ChatLocal",
     "DEFAULT_MODEL",
     "Generation",

@@ -40,15 +40,15 @@ from ._prefix import PrefixCache, cache_from
 
 
 @dataclass(frozen=True)
-class BatchingConfig:
-    """How the scheduler batches concurrent requests."""
+class BatchingOptions:
+    """How a model call may be batched with concurrent ones (each call carries its own; see `BatchRequest`)."""
 
     max_batch: int = 8
-    """Sequences decoded together; more requests queue until one finishes."""
+    """Sequences decoded together, at most (1: the call runs alone); more requests queue until one finishes."""
     max_tokens_in_flight: int = 16_384
     """Upper bound on the batch's padded KV length times its size (memory); requests beyond it queue."""
     window: float = 0.02
-    """Seconds an idle scheduler waits after a first request for others to join it."""
+    """Seconds an idle scheduler waits after this call, when it comes first, for others to join it."""
     jump_forward: bool = True
     """Feed the tokens a request's grammar forces (a tool call's `{"name": ...` skeleton) in one forward."""
 
@@ -69,6 +69,9 @@ class BatchRequest:
     deadline: float | None = None
     make_processor: Callable[[], Any] | None = None
     """Builds the grammar processor (inside the scheduler, so a bad grammar fails only this request)."""
+    batching: BatchingOptions = BatchingOptions()
+    """How this request may be batched: a batch holds at most the smallest `max_batch` (and
+    `max_tokens_in_flight`) of the requests in it, so a request with `max_batch=1` runs alone."""
     on_text: Callable[[str], None] | None = None
     """Receives decoded text pieces as they are generated."""
     future: Future = field(default_factory=Future)
@@ -117,7 +120,6 @@ class BatchScheduler:
         model: Any,
         tokenizer: Any,
         eos_ids: set[int],
-        config: BatchingConfig = BatchingConfig(),
         prefix: PrefixCache | None = None,
     ) -> None:
         """Start the scheduler thread for `model` (a Transformers causal LM) and its `tokenizer`; prompts reuse
@@ -126,7 +128,6 @@ class BatchScheduler:
         self.prefix = prefix if prefix is not None else PrefixCache()
         self.tokenizer = tokenizer
         self.eos_ids = eos_ids
-        self.config = config
         self.vocab_size = int(model.config.vocab_size)
         from ._fastpath import fast_layer_count
         from ._native import kernel
@@ -207,7 +208,7 @@ class BatchScheduler:
         while True:
             if not self._rows and not self._waiting:
                 self._take(self._inbox.get())
-                deadline = time.perf_counter() + self.config.window
+                deadline = time.perf_counter() + self._waiting[0].batching.window
                 while (left := deadline - time.perf_counter()) > 0:
                     try:
                         self._take(self._inbox.get(timeout=left))
@@ -243,9 +244,10 @@ class BatchScheduler:
                 continue
             rows = len(self._rows) + len(admitted)
             longest = max([self._length(), len(request.prompt_ids)] + [len(r.prompt_ids) for r in admitted])
+            batch = [row.request.batching for row in self._rows] + [r.batching for r in admitted] + [request.batching]
             if rows and (
-                rows >= self.config.max_batch
-                or (longest + request.max_new_tokens) * (rows + 1) > self.config.max_tokens_in_flight
+                rows >= min(b.max_batch for b in batch)
+                or (longest + request.max_new_tokens) * (rows + 1) > min(b.max_tokens_in_flight for b in batch)
             ):
                 still_waiting.append(request)
                 continue
@@ -375,7 +377,7 @@ class BatchScheduler:
         """Return the tokens the request's grammar forces before its first choice (the opening of a tool call
         that must be made), consumed and recorded as generated, to be fed with the prompt instead of sampled
         and then fed in a step of their own (jump-forward from the first token; none with it turned off)."""
-        if request.processor is None or not self.config.jump_forward:
+        if request.processor is None or not request.batching.jump_forward:
             return []
         lead = request.processor.forced()[: request.max_new_tokens - 1]
         if lead:
@@ -523,7 +525,7 @@ class BatchScheduler:
         if request.processor is not None:
             request.processor.consume(token)
             room = request.max_new_tokens - len(request.generated)
-            forced = request.processor.forced()[:room] if self.config.jump_forward and room > 1 else []
+            forced = request.processor.forced()[:room] if request.batching.jump_forward and room > 1 else []
             if len(forced) >= 2:  # one forward for them all; a single forced token is just the next step
                 request.processor.consume_many(forced)
                 request.generated.extend(forced)

@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from pydantic.v1 import BaseModel as BaseModelV1
 from pydantic.v1 import ValidationError as ValidationErrorV1
 
+from ._batching import BatchingOptions
 from ._grammar import json_grammar, tool_call_grammar
 from ._local import Generation, LocalModel
 from ._toolcalls import parse_tool_calls
@@ -77,6 +78,10 @@ class ChatLocal(BaseChatModel):
     """Seconds one call may generate for before it stops with `finish_reason="timeout"`."""
     constrained: bool = True
     """Decode tool calls and structured output under a grammar, so they are valid by construction."""
+    batching: BatchingOptions | None = BatchingOptions()
+    """How this model's calls may share a batch with concurrent calls to the same weights (on by default);
+    None runs each call alone. The weights and their one compute thread are shared per process, but the
+    options travel with each call, so chat models with different settings do not change each other's."""
 
     _local: LocalModel | None = PrivateAttr(default=None)
 
@@ -144,6 +149,7 @@ class ChatLocal(BaseChatModel):
             "stop": stop,
             "timeout": kwargs.get("timeout", self.timeout),
             "grammar": grammar,
+            "batching": self.batching,
         }
         rendered = _to_template_messages(messages)
         if schema is not None:

@@ -2,7 +2,9 @@
 
 `LocalModel.load(ref)` returns the one shared instance for a model reference, so every chat model, node and
 test in a process uses the same weights. All its compute runs on one thread, the batching scheduler's:
-concurrent calls share a batch (or, with batching off, take turns), and never fight over the cores.
+concurrent calls share a batch (or, with batching off, take turns), and never fight over the cores. How a call
+may be batched travels with the call (`generate(batching=...)`, set per `ChatLocal`), so chat models with
+different settings share the weights and the scheduler without changing each other's behaviour.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ContextLengthError, ModelLoadError
-from ._batching import BatchingConfig, BatchRequest, BatchScheduler
+from ._batching import BatchingOptions, BatchRequest, BatchScheduler
 from ._grammar import Grammar, GrammarProcessor, llg_tokenizer
 from ._prefix import PrefixCache
 from ._weights import resolve
@@ -88,19 +90,8 @@ class LocalModel:
         eos = self.model.generation_config.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, list) else [eos])
         self._scheduler = BatchScheduler(self.model, self.tokenizer, self.eos_ids)
-        self._batching: BatchingConfig | None = self._scheduler.config
         release_openmp_threads()  # from now on the scheduler thread alone computes (see models/_batching.py)
         _freeze_heap()
-
-    @property
-    def batching(self) -> BatchingConfig | None:
-        """How concurrent calls are batched (on by default); None runs them one at a time."""
-        return self._batching
-
-    @batching.setter
-    def batching(self, config: BatchingConfig | None) -> None:
-        self._batching = config
-        self._scheduler.config = config if config is not None else ONE_AT_A_TIME
 
     @property
     def prefix_cache(self) -> PrefixCache:
@@ -166,11 +157,12 @@ class LocalModel:
         grammar: Grammar | None = None,
         on_text: Callable[[str], None] | None = None,
         cancel: threading.Event | None = None,
+        batching: BatchingOptions | None = BatchingOptions(),
     ) -> Generation:
         """Continue `prompt` and return the new text; greedy unless `temperature` > 0.
 
         With `batching` on (the default), the call joins the scheduler's running batch; with `batching` None
-        the scheduler runs calls one at a time. Both give the same greedy tokens up to floating-point batch
+        it runs alone, and nothing joins it. Both give the same greedy tokens up to floating-point batch
         variance.
 
         Args:
@@ -183,6 +175,7 @@ class LocalModel:
             grammar: decode under this grammar (see `graphwright.models.tool_call_grammar`).
             on_text: receives decoded text pieces as they are generated.
             cancel: set it to stop the call; it then raises `RequestCancelled`.
+            batching: how this call may be batched with concurrent ones; None: one at a time.
 
         Raises:
             ContextLengthError: the prompt leaves no room for a single new token.
@@ -209,6 +202,7 @@ class LocalModel:
             stop=stop,
             deadline=None if timeout is None else started + timeout,
             make_processor=make_processor,
+            batching=batching if batching is not None else ONE_AT_A_TIME,
             on_text=on_text,
         )
         if cancel is not None:
@@ -241,8 +235,8 @@ class LocalModel:
                 return
 
 
-ONE_AT_A_TIME = BatchingConfig(max_batch=1, window=0.0)
-"""The scheduler's settings with batching off: the same decoding, one call at a time."""
+ONE_AT_A_TIME = BatchingOptions(max_batch=1, window=0.0)
+"""A call's batching options with batching off: the same decoding, one call at a time."""
 
 QUANTIZE_MODES = ("int8", "int8-lean")
 """The values `quantize` takes besides None."""

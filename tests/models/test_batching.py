@@ -9,7 +9,8 @@ import pytest
 
 from graphwright import calculator
 from graphwright.models import ChatLocal, Grammar, LocalModel
-from graphwright.models._batching import BatchingConfig, BatchRequest, RequestCancelled
+from graphwright.models._batching import BatchingOptions, BatchRequest, RequestCancelled
+from graphwright.models._local import ONE_AT_A_TIME
 
 pytestmark = pytest.mark.model
 
@@ -18,9 +19,7 @@ PROMPTS = ["Say hello.", "Name three colors.", "What is 2+2? Answer briefly."]
 
 @pytest.fixture
 def local(local_chat_model: ChatLocal) -> LocalModel:
-    model = local_chat_model.load()
-    yield model
-    model.batching = BatchingConfig()
+    return local_chat_model.load()
 
 
 def _concurrently(local: LocalModel, prompts: list[str], **options) -> list:
@@ -39,9 +38,7 @@ def _concurrently(local: LocalModel, prompts: list[str], **options) -> list:
 
 def test_batched_greedy_output_matches_unbatched(local: LocalModel) -> None:
     prompts = [local.render([{"role": "user", "content": q}]) for q in PROMPTS]
-    local.batching = None
-    alone = _concurrently(local, prompts, max_new_tokens=12)
-    local.batching = BatchingConfig()
+    alone = _concurrently(local, prompts, max_new_tokens=12, batching=None)
     steps_before = local._scheduler.steps if local._scheduler else 0
     batched = _concurrently(local, prompts, max_new_tokens=12)
     assert [r.text for r in batched] == [r.text for r in alone]
@@ -51,10 +48,9 @@ def test_batched_greedy_output_matches_unbatched(local: LocalModel) -> None:
 
 def test_batched_tool_calls_match_unbatched(local_chat_model: ChatLocal, local: LocalModel) -> None:
     bound = local_chat_model.bind_tools([calculator], tool_choice="required")
+    one_at_a_time = local_chat_model.model_copy(update={"batching": None}).bind_tools([calculator], tool_choice="required")
     questions = [[("human", f"What is {a} * {b}?")] for a, b in ((12, 13), (7, 8))]
-    local.batching = None
-    alone = [bound.invoke(q).tool_calls for q in questions]
-    local.batching = BatchingConfig()
+    alone = [m.tool_calls for m in one_at_a_time.batch(questions)]
     batched = bound.batch(questions)
     assert [m.tool_calls for m in batched] == alone
 
@@ -143,6 +139,33 @@ def test_a_process_that_used_the_model_exits_cleanly() -> None:
         assert (done.returncode, done.stdout.strip()) == (0, "done"), done.stderr[-2000:]
 
 
+def test_chat_models_with_other_batching_share_the_weights_and_keep_their_own_options(local_chat_model: ChatLocal, local: LocalModel) -> None:
+    """Batching options travel with each call: one shared scheduler batches the calls that allow it, and a call
+    with batching off runs alone (it waits for the running batch, and nothing joins it), without changing how
+    the other chat model's calls run."""
+    alone_model = local_chat_model.model_copy(update={"batching": None})
+    assert alone_model.load() is local and local_chat_model.batching == BatchingOptions()
+    scheduler = local._scheduler
+    finished: list[str] = []
+
+    def submit(name: str, text: str, tokens: int, **extra) -> BatchRequest:
+        request = _request(local, text, tokens, **extra)
+        request.future.add_done_callback(lambda _: finished.append(name))
+        return scheduler.submit(request)
+
+    running = submit("running", "Count from 1 to 300, one number per line.", 40)
+    while len(running.generated) < 3:
+        time.sleep(0.01)
+    alone = submit("alone", "Name three colors.", 12, batching=ONE_AT_A_TIME)
+    submit("joins", "Name three fruits.", 12)
+    while not alone.generated:  # it starts once the running batch is done
+        time.sleep(0.01)
+    late = submit("late", "Say hi.", 2)  # short: had it joined the lone call, it would end first
+    for request in (running, alone, late):
+        request.future.result(timeout=300)
+    assert finished == ["joins", "running", "alone", "late"]
+
+
 def test_a_closed_scheduler_refuses_new_work_instead_of_hanging(local: LocalModel) -> None:
     from graphwright.models._batching import BatchScheduler
 
@@ -158,8 +181,7 @@ def test_the_scheduler_decodes_as_transformers_generate_does(local: LocalModel) 
     import torch
 
     prompt = local.render([{"role": "user", "content": "Name three colors."}])
-    local.batching = None
-    ours = local.generate(prompt, max_new_tokens=12)
+    ours = local.generate(prompt, max_new_tokens=12, batching=None)
     ids = local.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")
     with torch.inference_mode():
         out = local.model.generate(**ids, max_new_tokens=12, do_sample=False, pad_token_id=local.tokenizer.pad_token_id)
@@ -167,12 +189,12 @@ def test_the_scheduler_decodes_as_transformers_generate_does(local: LocalModel) 
 
 
 def test_tokens_the_grammar_forces_are_fed_in_one_step_and_change_no_call(local_chat_model: ChatLocal, local: LocalModel) -> None:
-    bound = local_chat_model.bind_tools([calculator], tool_choice="required")
     question = [("human", "What is 12 * 13?")]
     scheduler = local._scheduler
     counts = {}
     for jump in (False, True):
-        local.batching = BatchingConfig(jump_forward=jump)
+        chat = local_chat_model.model_copy(update={"batching": BatchingOptions(jump_forward=jump)})
+        bound = chat.bind_tools([calculator], tool_choice="required")
         before = scheduler.steps
         reply = bound.invoke(question)
         counts[jump] = (scheduler.steps - before, reply.tool_calls)
@@ -223,9 +245,7 @@ def test_a_request_joining_a_running_batch_is_fed_beside_it_and_decodes_as_it_wo
     from graphwright.models._prefix import PrefixCache
 
     long_text, short_text = "Count from 1 to 300, one number per line.", "Name three colors."
-    local.batching = None
-    alone = [local.generate(local.render([{"role": "user", "content": t}]), max_new_tokens=n).text for t, n in ((long_text, 40), (short_text, 12))]
-    local.batching = BatchingConfig()
+    alone = [local.generate(local.render([{"role": "user", "content": t}]), max_new_tokens=n, batching=None).text for t, n in ((long_text, 40), (short_text, 12))]
     local.prefix_cache = PrefixCache(held)
     scheduler = local._scheduler
     assert scheduler.mixed, "the default model runs on the fast layers"
@@ -259,8 +279,13 @@ def test_what_a_grammar_forces_before_the_first_choice_is_fed_with_the_prompt(lo
     local.prefix_cache = PrefixCache(0)  # every prompt token computed: the count below is exact
     texts = {}
     for jump in (False, True):
-        local.batching = BatchingConfig(jump_forward=jump)
-        request = _request(local, "What is the capital of France? Reply in JSON.", 16, make_processor=lambda: GrammarProcessor(grammar, tokenizer))
+        request = _request(
+            local,
+            "What is the capital of France? Reply in JSON.",
+            16,
+            make_processor=lambda: GrammarProcessor(grammar, tokenizer),
+            batching=BatchingOptions(jump_forward=jump),
+        )
         before = scheduler.prefilled
         tokens, _ = scheduler.submit(request).future.result(timeout=300)
         texts[jump] = local.tokenizer.decode(tokens)

@@ -9,7 +9,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from graphwright import calculator
 from graphwright.errors import ModelLoadError
 from graphwright.models import ChatLocal, LocalModel
-from graphwright.models._batching import BatchingConfig
+from graphwright.models._batching import BatchingOptions
 from graphwright.models._prefix import PrefixCache
 from graphwright.models._quant import Int8Linear
 
@@ -56,17 +56,17 @@ def test_a_shared_prompt_prefix_is_reused_and_changes_no_token(batching: bool) -
     AMX, where torch's bf16 matmul takes another kernel for another shape, "Apple." came out as "Apple"; with
     the int8 default the decode kernel's int8 activations did the same once.)"""
     local = LocalModel.load(None, dtype="float32", quantize=None)
-    local.batching = BatchingConfig() if batching else None
+    options = BatchingOptions() if batching else None
     system = {"role": "system", "content": "You are a terse assistant. Answer in one short sentence. " * 4}
     prompts = [local.render([system, {"role": "user", "content": q}]) for q in ("Name a color.", "Name a fruit.")]
     try:
         local.prefix_cache = PrefixCache(0)  # no reuse: every prompt prefilled in full
-        fresh = [local.generate(p, max_new_tokens=8).text for p in prompts]
+        fresh = [local.generate(p, max_new_tokens=8, batching=options).text for p in prompts]
         local.prefix_cache = PrefixCache()
-        reused = [local.generate(p, max_new_tokens=8).text for p in prompts]
+        reused = [local.generate(p, max_new_tokens=8, batching=options).text for p in prompts]
         shared = local.prefix_cache.hits
     finally:
-        local.batching, local.prefix_cache = BatchingConfig(), PrefixCache()
+        local.prefix_cache = PrefixCache()
     assert reused == fresh
     system_tokens = local.count_tokens(local.render([system]))
     assert shared >= system_tokens - 8  # the second prompt reused (about) the system prompt's tokens
