@@ -24,6 +24,7 @@ from graphwright.graphs import (
     compile_graph,
 )
 from graphwright.nodes import Budget
+from graphwright.tools import calculator
 
 TOKENS_PER_CALL = 1000
 
@@ -55,7 +56,7 @@ def slow(messages, tools) -> AIMessage:
 
 def build(name: str, model: ScriptedChatModel, budget: Budget):
     if name == "assistant":
-        return build_assistant(model, options=AssistantOptions(budget=budget, max_revisions=10))
+        return build_assistant(model, [calculator], options=AssistantOptions(budget=budget, max_revisions=10))
     if name == "react":
         return build_react(model, options=ReactOptions(budget=budget))
     if name == "plan_execute":
