@@ -41,7 +41,11 @@ class Usage(TypedDict):
 
 @dataclass(frozen=True)
 class Budget:
-    """What one question may spend; a graph starts no new model work once any bound is reached."""
+    """What one question may spend; a graph starts no new model work once any bound is reached.
+
+    Each prebuilt graph's options hold its own default `budget`; a `Budget` you pass replaces it whole, so the
+    fields you leave out take the defaults below (`dataclasses.replace(options.budget, ...)` keeps the graph's).
+    """
 
     model_calls: int = 8
     """Chat-model calls per question, nested agents' included (a small model can loop)."""
