@@ -13,6 +13,7 @@ catches `ValueError` or `LookupError` keeps working. Each message says what was 
     ├── ModelLoadError (RuntimeError)
     ├── ContextLengthError (ValueError)      a prompt does not fit the model's context
     ├── GrammarError (ValueError)            a schema or grammar cannot be compiled for constrained decoding
+    ├── RequestCancelled                     a model call was cancelled, or its model's scheduler closed
     ├── ToolDefinitionError (TypeError)      a function cannot become a tool
     ├── ToolPathError (PermissionError)      a workspace path leaves the workspace
     ├── ToolHostError (PermissionError)      a URL outside the HTTP tool's allow-list
@@ -26,7 +27,9 @@ catches `ValueError` or `LookupError` keeps working. Each message says what was 
     ├── InvalidActionError (ValueError)      an action the environment does not accept here
     ├── EpisodeStateError (RuntimeError)     a step before `reset()` or after the episode ended
     ├── TaskFileError (ValueError)           an evaluation task file is missing or malformed
-    └── EvalReportError (ValueError)         an evaluation report cannot be used
+    ├── EvalReportError (ValueError)         an evaluation report cannot be used
+    ├── ExperienceError (ValueError)         an experience record or store is malformed or unreadable
+    └── LearningError (RuntimeError)         a learner cannot train, merge or save as asked
 
 Example:
     >>> from graphwright.errors import GraphSetupError, GraphwrightError
@@ -44,16 +47,19 @@ __all__ = [
     "EnvSetupError",
     "EpisodeStateError",
     "EvalReportError",
+    "ExperienceError",
     "GrammarError",
     "GraphNotFoundError",
     "GraphSetupError",
     "GraphwrightError",
     "InvalidActionError",
     "InvalidThreadIdError",
+    "LearningError",
     "MemoryInputError",
     "MemoryUnavailableError",
     "ModelLoadError",
     "ModelNotFoundError",
+    "RequestCancelled",
     "SandboxUnavailableError",
     "ServiceSetupError",
     "TaskFileError",
@@ -103,6 +109,11 @@ class ContextLengthError(GraphwrightError, ValueError):
 
 class GrammarError(GraphwrightError, ValueError):
     """A schema or grammar cannot be compiled for constrained decoding."""
+
+
+class RequestCancelled(GraphwrightError):
+    """A model call was cancelled before it finished (its `cancel` event was set), or the model's scheduler was
+    closed (the process is exiting)."""
 
 
 class ToolDefinitionError(GraphwrightError, TypeError):
@@ -175,3 +186,11 @@ class TaskFileError(GraphwrightError, ValueError):
 
 class EvalReportError(GraphwrightError, ValueError):
     """An evaluation report or results folder cannot be used: unreadable, not a report, or from another eval."""
+
+
+class ExperienceError(GraphwrightError, ValueError):
+    """An experience record is malformed, or the experience store (or a thread it refers to) cannot be read."""
+
+
+class LearningError(GraphwrightError, RuntimeError):
+    """A learner cannot do what it was asked: no usable examples, a model that cannot be trained or saved."""
