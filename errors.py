@@ -13,6 +13,7 @@ catches `ValueError` or `LookupError` keeps working. Each message says what was 
     ├── ModelLoadError (RuntimeError)
     ├── ContextLengthError (ValueError)      a prompt does not fit the model's context
     ├── GrammarError (ValueError)            a schema or grammar cannot be compiled for constrained decoding
+    ├── RequestCancelled                     a model call was cancelled, or its model's scheduler closed
     ├── ToolDefinitionError (TypeError)      a function cannot become a tool
     ├── ToolPathError (PermissionError)      a workspace path leaves the workspace
     ├── ToolHostError (PermissionError)      a URL outside the HTTP tool's allow-list
@@ -58,6 +59,7 @@ __all__ = [
     "MemoryUnavailableError",
     "ModelLoadError",
     "ModelNotFoundError",
+    "RequestCancelled",
     "SandboxUnavailableError",
     "ServiceSetupError",
     "TaskFileError",
@@ -107,6 +109,11 @@ class ContextLengthError(GraphwrightError, ValueError):
 
 class GrammarError(GraphwrightError, ValueError):
     """A schema or grammar cannot be compiled for constrained decoding."""
+
+
+class RequestCancelled(GraphwrightError):
+    """A model call was cancelled before it finished (its `cancel` event was set), or the model's scheduler was
+    closed (the process is exiting)."""
 
 
 class ToolDefinitionError(GraphwrightError, TypeError):

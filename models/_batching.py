@@ -35,7 +35,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import GraphwrightError
+from ..errors import RequestCancelled
 from ._prefix import PrefixCache, cache_from
 
 
@@ -51,10 +51,6 @@ class BatchingOptions:
     """Seconds an idle scheduler waits after this call, when it comes first, for others to join it."""
     jump_forward: bool = True
     """Feed the tokens a request's grammar forces (a tool call's `{"name": ...` skeleton) in one forward."""
-
-
-class RequestCancelled(GraphwrightError):
-    """The request was cancelled before it finished."""
 
 
 @dataclass(eq=False)
