@@ -6,10 +6,10 @@ With rewards of 1 for what passed and examples of reward 0 left out, this is rej
 with expert demonstrations it is imitation. The loss is the negative of J over the completion tokens only,
 divided by their count: prompt tokens are context, never targets.
 
-Only completion positions need the output layer. Its 151,936-word projection on every position is most of a
-short step's compute, so the hidden states are sliced to the positions that predict a completion token
-before `lm_head` runs (`completion_logits_only`, on by default; off computes every position's logits and
-gives the same loss).
+Only completion positions need the output layer (a 151,936-word projection for the default model), so the
+hidden states are sliced to the positions that predict a completion token before `lm_head` runs
+(`completion_logits_only`, on by default): the same loss, with the output layer's work and its float32
+logits cut to the completion's size. Off computes every position's logits; bench/README.md has both speeds.
 
 Training goes through PEFT (`LoraConfig` on every linear projection of the decoder). `LoraTrainer.save`
 merges the adapter into the weights and writes a plain Transformers folder (safetensors, config, tokenizer,

@@ -1,0 +1,82 @@
+"""Learning in the weights on the real default model: a LoRA step lowers its example's loss, the output layer on
+completion positions only gives the same loss, and the merged folder loads on the int8 kernels and calls a tool.
+
+Kept tiny (one ~40-token example, two steps, one short generation): the machine's cores are shared.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from graphwright.learning import LoraOptions, LoraTrainer, TrainingExample
+
+pytestmark = pytest.mark.model
+
+EXAMPLE = TrainingExample(
+    ({"role": "user", "content": "What is 12 times 7?"},),
+    "step1 = 12 * 7\nprint(step1)  # 84",
+)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[LoraTrainer, float, float, Path]:
+    trainer = LoraTrainer(options=LoraOptions(epochs=2, batch_size=1, learning_rate=1e-3, max_tokens=128))
+    before = trainer.evaluate([EXAMPLE])
+    result = trainer.train([EXAMPLE])
+    assert result.steps == 2 and result.completion_tokens > 0 and result.tokens <= 128
+    after = trainer.evaluate([EXAMPLE])
+    folder = trainer.save(tmp_path_factory.mktemp("learned") / "model")
+    return trainer, before, after, folder
+
+
+def test_a_lora_step_lowers_the_loss_of_its_example(trained: tuple[LoraTrainer, float, float, Path]) -> None:
+    _, before, after, _ = trained
+    assert after < before * 0.8, (before, after)
+
+
+def test_only_completion_tokens_are_targets() -> None:
+    trainer = LoraTrainer(options=LoraOptions(max_tokens=128))
+    ids, prompt = trainer.encode(EXAMPLE)
+    assert trainer.tokenizer.decode(ids[prompt:]) == EXAMPLE.completion + "<|im_end|>"
+    assert trainer.tokenizer.decode(ids[:prompt]).endswith("<|im_start|>assistant\n")
+    import torch
+
+    with torch.no_grad():
+        sliced, count = trainer.loss([(ids, prompt)], [1.0], completion_logits_only=True)
+        full, _ = trainer.loss([(ids, prompt)], [1.0], completion_logits_only=False)
+        half, _ = trainer.loss([(ids, prompt)], [0.5])  # J weighs each example's log-likelihood by its reward
+    assert count == len(ids) - prompt
+    assert abs(float(sliced) - float(full)) < 1e-3
+    assert abs(float(half) - 0.5 * float(sliced)) < 1e-3
+
+
+def test_the_merged_model_loads_on_int8_kernels_and_calls_a_tool(trained: tuple[LoraTrainer, float, float, Path]) -> None:
+    from langchain_core.tools import tool
+
+    from graphwright.models import ChatLocal
+    from graphwright.models._native import kernel
+
+    folder = trained[3]
+    assert {"model.safetensors", "config.json", "tokenizer.json", "chat_template.jinja", "learning.json"} <= {
+        p.name for p in folder.iterdir()
+    }
+
+    @tool
+    def calculator(expression: str) -> str:
+        """Evaluate an arithmetic expression.
+
+        Args:
+            expression: the expression, e.g. 2*(3+4).
+        """
+        return str(eval(expression))  # noqa: S307 - test tool
+
+    chat = ChatLocal(model=str(folder), max_new_tokens=40)
+    local = chat.load()
+    assert local.quantize == "int8"
+    if kernel() is not None:
+        assert local.fast_layers == 24  # every layer on graphwright's int8 kernels
+    reply = chat.bind_tools([calculator]).invoke("What is 17 * 23 + 4? Use the calculator.")
+    assert reply.tool_calls and reply.tool_calls[0]["name"] == "calculator"
+    assert set(reply.tool_calls[0]["args"]) == {"expression"}
