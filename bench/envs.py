@@ -2,7 +2,8 @@
 framework's per-step cost apart from the model.
 
     .venv/bin/python bench/envs.py [--episodes 10] [--max-steps 30] [--first-seed 0] [--games coin,twc]
-                                   [--concurrency 4] [--skip-model] [--overhead-steps 200] [--json OUT]
+                                   [--concurrency 4] [--skip-model] [--model-games coin,mapreader]
+                                   [--model-episodes N] [--overhead-steps 200] [--json OUT]
 
 Every graph plays the same test-fold seeds. Per game and graph: mean score, successes with their Wilson 95%
 interval, valid-action rate, mean steps, p50 seconds per episode. The gold path (the engine's expert actions,
@@ -58,11 +59,12 @@ def measure_games(args: argparse.Namespace, model: Any) -> list[dict[str, Any]]:
             "gold": build_env_agent(policy=gold_policy(game), options=options),
             "random": build_random_agent(seed=0, options=options),
         }
-        if model is not None:
+        if model is not None and game in args.model_games:
             graphs["env_agent"] = build_env_agent(model, options=options)
         for name, graph in graphs.items():
             started = time.perf_counter()
-            results = run_env_eval(graph, spec, episodes=args.episodes, first_seed=args.first_seed,
+            episodes = args.model_episodes if name == "env_agent" and args.model_episodes else args.episodes
+            results = run_env_eval(graph, spec, episodes=episodes, first_seed=args.first_seed,
                                    concurrency=args.concurrency if name == "env_agent" else 1, label=name)
             summary = env_summary(results)
             wins = sum(r["success"] for r in results)
@@ -143,6 +145,10 @@ def main() -> None:
     parser.add_argument("--games", type=lambda s: s.split(","), default=list(TWX_GAMES))
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--skip-model", action="store_true", help="only gold and random")
+    parser.add_argument("--model-games", type=lambda s: s.split(","), default=list(TWX_GAMES),
+                        help="games env_agent plays (default all; the model is the slow part)")
+    parser.add_argument("--model-episodes", type=int, default=None,
+                        help="episodes env_agent plays per game (default --episodes; the first seeds of the same run)")
     parser.add_argument("--overhead-steps", type=int, default=200)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
