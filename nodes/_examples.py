@@ -86,7 +86,7 @@ def nearest_examples(examples: Sequence[Example], k: int = 4, *, embeddings: Any
 
 
 _CALC = re.compile(r"<<([^<>=]*)=([^<>]*)>>")
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_NUMBER = re.compile(r"(?<![\d.])\d+(?:\.\d+)?")  # a number standing alone, not the "5" of ".5"
 
 
 def gsm8k_program(solution: str) -> str | None:
@@ -112,6 +112,7 @@ def gsm8k_program(solution: str) -> str | None:
     lines: list[str] = []
     names: dict[float, str] = {}
     last: tuple[str, float] | None = None
+    steps = 0  # not len(names): two steps that compute the same value share one entry there
     for line in body.strip().splitlines():
         if not line.strip():
             continue
@@ -127,7 +128,8 @@ def gsm8k_program(solution: str) -> str | None:
                 return None
             if abs(computed - stated) > 1e-6 * max(1.0, abs(stated)):
                 return None
-            name = f"step{len(names) + 1}"
+            steps += 1
+            name = f"step{steps}"
             lines.append(f"{name} = {_with_names(expr, names)}")
             names[round(computed, 6)] = name
             last = (name, computed)
