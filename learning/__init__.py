@@ -2,8 +2,8 @@
 
 - `ExperienceStore` keeps trajectories (`Trajectory`) from eval runs, environment episodes and expert
   demonstrations in one SQLite file, in one documented record format (see `graphwright.learning._experience`).
-- `ExampleMemory` embeds the successful ones in Chroma and returns the nearest as worked `Example`s:
-  `memory.examples(question)` plugs into an agent's prompt example slot.
+- `ExampleMemory` embeds the successful ones in Chroma and returns the nearest as worked examples (the code
+  agent's `graphwright.nodes.Example`): `memory.examples` plugs into its example slot.
 - `LoraTrainer` / `train_lora` fine-tune the local model with LoRA on rewarded completions
   (J = sum_i r_i log p(b_i), completion tokens only) and save a merged model folder `ChatLocal` loads.
 - `learn` runs the loop: collect, filter, learn, check on a held-back dev split, keep only what is better.
@@ -17,7 +17,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "Example": "._in_context",
     "ExampleMemory": "._in_context",
     "ExperienceStore": "._experience",
     "FORMAT": "._experience",
@@ -31,11 +30,9 @@ _EXPORTS = {
     "Trajectory": "._experience",
     "calls_of": "._experience",
     "examples_of": "._in_context",
-    "format_examples": "._in_context",
     "from_episodes": "._experience",
     "from_eval_results": "._experience",
     "gsm8k_demonstrations": "._experience",
-    "gsm8k_program": "._experience",
     "gsm8k_solution_text": "._experience",
     "learn": "._learn",
     "load_learned": "._learn",
@@ -58,11 +55,10 @@ if TYPE_CHECKING:
         from_episodes,
         from_eval_results,
         gsm8k_demonstrations,
-        gsm8k_program,
         gsm8k_solution_text,
         twx_demonstrations,
     )
-    from ._in_context import Example, ExampleMemory, examples_of, format_examples, open_examples
+    from ._in_context import ExampleMemory, examples_of, open_examples
     from ._learn import Learned, LearnOptions, learn, load_learned
     from ._lora import LoraOptions, LoraResult, LoraTrainer, TrainingExample, pick_device, train_lora, training_examples
 

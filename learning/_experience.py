@@ -52,7 +52,6 @@ __all__ = [
     "from_episodes",
     "from_eval_results",
     "gsm8k_demonstrations",
-    "gsm8k_program",
     "gsm8k_solution_text",
     "thread_messages",
     "twx_demonstrations",
@@ -400,46 +399,6 @@ def gsm8k_solution_text(answer: str) -> str:
     return f"{body}\nThe answer is {final.strip().replace(',', '')}."
 
 
-def gsm8k_program(answer: str) -> str:
-    """Return a GSM8K training solution as a short Python program that prints the answer: each worked line a
-    comment, each calculation `<<expr=value>>` a numbered step, the last step (or the final number) printed.
-
-    Example:
-        >>> print(gsm8k_program("May: 48/2 = <<48/2=24>>24.\\nIn all 48+24 = <<48+24=72>>72.\\n#### 72"))
-        # May: 48/2 = 24.
-        step1 = 48/2
-        # In all 48+24 = 72.
-        step2 = 48+24
-        print(step2)
-    """
-    body, _, final = answer.rpartition("####")
-    final = final.strip().replace(",", "")
-    lines, last, count = [], None, 0
-    for line in body.strip().splitlines():
-        if not line.strip():
-            continue
-        lines.append("# " + _CALC.sub("", line).strip())
-        for expr, value in _CALC.findall(line):
-            expr = expr.replace("x", "*").replace("X", "*").replace("÷", "/").strip()
-            if not expr or not re.fullmatch(r"[\d\s.+\-*/()%]+", expr):
-                continue
-            count += 1
-            lines.append(f"step{count} = {expr}")
-            last = (count, value.strip().replace(",", ""))
-    if last is not None and _same_number(last[1], final):
-        lines.append(f"print(step{last[0]})")
-    else:
-        lines.append(f"print({final})")
-    return "\n".join(lines)
-
-
-def _same_number(a: str, b: str) -> bool:
-    try:
-        return abs(float(a) - float(b)) < 1e-9
-    except ValueError:
-        return False
-
-
 def gsm8k_demonstrations(
     path: str | Path, *, limit: int | None = None, skip: Iterable[str] = (), style: Literal["text", "program"] = "text"
 ) -> Iterator[Trajectory]:
@@ -447,17 +406,21 @@ def gsm8k_demonstrations(
 
     Task ids are `<file stem>-<line>` (as `graphwright.evals.load_tasks` names them), so the same problem has
     the same id here and in an eval. The call's prompt is the question alone; its completion the worked
-    solution (`gsm8k_solution_text`) or a program (`gsm8k_program`).
+    solution (`gsm8k_solution_text`) or a program that prints the answer (`graphwright.nodes.gsm8k_program`,
+    the code agent's own conversion; a solution it cannot convert cleanly is left out).
 
     Args:
         path: the JSON-lines file (e.g. the GSM8K training split).
         limit: at most this many demonstrations.
         skip: task ids to leave out (a held-back dev split).
-        style: `text` for a worked solution, `program` for a Python program that prints the answer.
+        style: `text` for a worked solution, `program` for a Python program that prints the answer (the form
+            the code agent's examples take).
 
     Raises:
         ExperienceError: the file cannot be read, or a line is not a GSM8K problem.
     """
+    from ..nodes import gsm8k_program
+
     source = Path(path)
     skipped = set(skip)
     made = 0
@@ -482,6 +445,8 @@ def gsm8k_demonstrations(
             if task_id in skipped:
                 continue
             solution = gsm8k_program(answer) if style == "program" else gsm8k_solution_text(answer)
+            if solution is None:
+                continue
             made += 1
             yield Trajectory(
                 id=f"demo:{style}:{task_id}",

@@ -3,8 +3,9 @@
 `ExampleMemory` embeds the question of each successful trajectory (for an environment episode, each step's
 task and observation) in a Chroma namespace of graphwright's vector memory, with the solution (the
 completion the model or expert wrote, or the action taken) beside it. `ExampleMemory.examples(question)`
-returns the `k` nearest as `Example`s, best first: a plain callable, so it plugs into an agent's prompt
-example slot (`examples=memory.examples`), and a fresh question gets the solved problems most like it.
+returns the `k` nearest as the code agent's own `graphwright.nodes.Example`s (`question`, `program`), the
+nearest last as its `ExampleSource` contract asks: it plugs into the agent's example slot
+(`build_assistant(examples=memory.examples)`), and a fresh question gets the solved problems most like it.
 
 Nothing is trained: adding an example costs one embedding, retrieving one a vector search, so this learner
 fits a CPU budget and a result is kept or dropped by deleting a folder.
@@ -15,38 +16,22 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import LearningError
+from ..nodes import Example
 from ._experience import Trajectory, calls_of
 
 __all__ = [
     "DEFAULT_NAMESPACE",
-    "Example",
     "ExampleMemory",
     "examples_of",
-    "format_examples",
     "open_examples",
 ]
 
 DEFAULT_NAMESPACE = ("learning", "examples")
 """The vector-memory namespace examples go to unless another is given."""
-
-
-@dataclass(frozen=True)
-class Example:
-    """A worked example for an agent's prompt: a question and how it was solved."""
-
-    question: str
-    """The problem (for an environment: the task and what was seen)."""
-    solution: str
-    """What solved it: worked text, a program, or the action taken."""
-    score: float = 0.0
-    """How near the question it was retrieved for (cosine similarity, 1 is identical); 0 when not retrieved."""
-    source: str = ""
-    """The id of the trajectory it came from."""
 
 
 def examples_of(trajectory: Trajectory) -> list[Example]:
@@ -59,18 +44,18 @@ def examples_of(trajectory: Trajectory) -> list[Example]:
         >>> t = Trajectory("d1", "demonstration", "t1", "6*7?", 1.0,
         ...                calls=({"prompt": [{"role": "user", "content": "6*7?"}], "completion": "print(6*7)"},))
         >>> examples_of(t)
-        [Example(question='6*7?', solution='print(6*7)', score=0.0, source='d1')]
+        [Example(question='6*7?', program='print(6*7)')]
     """
     if trajectory.steps is not None:
         return [
-            Example(f"Task: {trajectory.task}\nYou see: {step['observation']}", str(step["action"]), source=trajectory.id)
+            Example(f"Task: {trajectory.task}\nYou see: {step['observation']}", str(step["action"]))
             for step in trajectory.steps
         ]
     calls = calls_of(trajectory)
     if not calls:
         return []
     question = trajectory.task or _first_user(calls[0]["prompt"])
-    return [Example(question, calls[-1]["completion"], source=trajectory.id)] if question.strip() else []
+    return [Example(question, calls[-1]["completion"])] if question.strip() else []
 
 
 def _first_user(prompt: Sequence[dict[str, Any]]) -> str:
@@ -84,7 +69,7 @@ class ExampleMemory:
         >>> memory = ExampleMemory(":memory:", namespace=("doc", "examples"), k=1)
         >>> memory.add([Example("What is 6 times 7?", "print(6*7)"), Example("Name a red fruit.", "apple")])
         2
-        >>> [e.solution for e in memory.examples("What is 8 times 9?")]
+        >>> [e.program for e in memory.examples("What is 8 times 9?")]
         ['print(6*7)']
     """
 
@@ -129,14 +114,14 @@ class ExampleMemory:
         Returns:
             How many examples were given and fit (`max_chars`).
         """
-        fitting = [e for e in examples if e.question.strip() and e.solution.strip() and len(e.solution) <= self.max_chars]
+        fitting = [e for e in examples if e.question.strip() and e.program.strip() and len(e.program) <= self.max_chars]
         if not fitting:
             return 0
         ids = [_example_id(e) for e in fitting]
         unique = dict(zip(ids, fitting))
         self.memory.add_texts(
             [e.question for e in unique.values()],
-            metadatas=[{"solution": e.solution, "source": e.source} for e in unique.values()],
+            metadatas=[{"program": e.program} for e in unique.values()],
             ids=list(unique),
         )
         return len(fitting)
@@ -153,39 +138,22 @@ class ExampleMemory:
                 examples.extend(examples_of(trajectory))
         return self.add(examples)
 
-    def examples(self, question: str) -> list[Example]:
-        """Return the `k` kept examples nearest `question`, best first (fewer when fewer are kept)."""
+    def nearest(self, question: str) -> list[tuple[Example, float]]:
+        """Return up to `k` kept examples nearest `question` with their cosine similarity, best first."""
         if not question.strip() or self.memory.count() == 0:
             return []
         found = self.memory.recall(question, k=self.k, score_threshold=self.min_score)
-        return [
-            Example(doc.page_content, str(doc.metadata.get("solution", "")), round(score, 6), str(doc.metadata.get("source", "")))
-            for doc, score in found
-        ]
+        return [(Example(doc.page_content, str(doc.metadata.get("program", ""))), round(score, 6)) for doc, score in found]
+
+    def examples(self, question: str) -> list[Example]:
+        """Return the `k` kept examples nearest `question`, the nearest last (next to the question in a prompt)."""
+        return [example for example, _ in reversed(self.nearest(question))]
 
     __call__ = examples
 
 
 def _example_id(example: Example) -> str:
-    return "ex-" + hashlib.sha256(f"{example.question}\x00{example.solution}".encode()).hexdigest()[:24]
-
-
-def format_examples(examples: Sequence[Example], *, heading: str = "Solved examples like this one:") -> str:
-    """Return examples as prompt text: a heading, then each question and its solution.
-
-    Example:
-        >>> print(format_examples([Example("6*7?", "print(6*7)")]))
-        Solved examples like this one:
-        <BLANKLINE>
-        Question: 6*7?
-        Solution:
-        print(6*7)
-    """
-    if not examples:
-        return ""
-    parts = [heading]
-    parts += [f"Question: {e.question}\nSolution:\n{e.solution}" for e in examples]
-    return "\n\n".join(parts)
+    return "ex-" + hashlib.sha256(f"{example.question}\x00{example.program}".encode()).hexdigest()[:24]
 
 
 def open_examples(folder: str | Path, **options: Any) -> ExampleMemory:

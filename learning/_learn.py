@@ -39,7 +39,8 @@ from langgraph.pregel import Pregel
 
 from ..errors import LearningError
 from ._experience import ExperienceStore, from_episodes, from_eval_results, gsm8k_demonstrations, twx_demonstrations
-from ._in_context import Example, ExampleMemory
+from ..nodes import Example
+from ._in_context import ExampleMemory
 from ._lora import LoraOptions
 
 __all__ = [
@@ -64,7 +65,7 @@ class Learned:
     """What a learn run kept, for the agent builder: worked examples, a fine-tuned model folder, or neither."""
 
     examples: Callable[[str], list[Example]] | None = None
-    """Returns the worked examples nearest a question (an agent's prompt example slot); None: no examples."""
+    """Returns the worked examples nearest a question (the code agent's `ExampleSource` slot); None: none."""
     model: str | None = None
     """Folder of the fine-tuned, merged model (`ChatLocal(model=...)`); None: the model as it was."""
 

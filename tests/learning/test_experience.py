@@ -28,7 +28,6 @@ from graphwright.learning import (
     from_episodes,
     from_eval_results,
     gsm8k_demonstrations,
-    gsm8k_program,
     twx_demonstrations,
 )
 
@@ -64,22 +63,40 @@ def test_gsm8k_demonstrations_round_trip(tmp_path: Path) -> None:
     first = back[0].to_record()
     assert first["format"] == FORMAT and first["source"] == "demonstration" and first["reward"] == 1.0
     assert first["calls"][0]["prompt"][0]["content"].startswith("Natalia sold clips")
-    program = first["calls"][0]["completion"]
-    assert "step1 = 48/2" in program and program.endswith("print(step2)")
+    program = first["calls"][0]["completion"]  # the code agent's own conversion (graphwright.nodes.gsm8k_program)
+    assert "step1 = 48 / 2" in program and program.endswith("print(step2)")
 
 
-def test_gsm8k_programs_print_the_answer() -> None:
-    """The program form of every training solution in the copy prints its `#### n` answer."""
+def test_gsm8k_demonstrations_print_their_answers() -> None:
+    """Every program demonstration of the copy prints its `#### n` answer; text ones end by stating it."""
     import contextlib
     import io
 
-    for line in TRAIN.read_text().splitlines():
-        item = json.loads(line)
+    programs = list(gsm8k_demonstrations(TRAIN, style="program"))
+    assert len(programs) >= 90  # the few the conversion refuses are left out, not kept wrong
+    for demo in programs:
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            exec(gsm8k_program(item["answer"]), {})  # noqa: S102 - our own generated arithmetic
-        want = float(item["answer"].rpartition("####")[2].replace(",", ""))
-        assert abs(float(out.getvalue()) - want) < 1e-6, item["answer"]
+            exec(demo.calls[0]["completion"], {})  # noqa: S102 - arithmetic converted from the solutions
+        assert abs(float(out.getvalue()) - float(demo.meta["answer"])) < 1e-6, demo.task_id
+    text = next(gsm8k_demonstrations(TRAIN, style="text", limit=1))
+    assert text.calls[0]["completion"].endswith("The answer is 72.") and "<<" not in text.calls[0]["completion"]
+
+
+def test_program_demonstrations_survive_repeated_values_and_decimals(tmp_path: Path) -> None:
+    """Two steps computing the same value get two names, and `.5` is not read as `.` + a step's value."""
+    import contextlib
+    import io
+
+    solutions = ["Kept 3/5*400 = <<3/5*400=240>>240 and 800-560 = <<800-560=240>>240.\nSo 240+240 = <<240+240=480>>480.\n#### 480",
+                 "Half is 2*.5 = <<2*.5=1>>1 and 1+.5 = <<1+.5=1.5>>1.5.\n#### 1.5"]
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps({"question": f"q{i}", "answer": a}) + "\n" for i, a in enumerate(solutions)))
+    for demo in gsm8k_demonstrations(path, style="program"):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(demo.calls[0]["completion"], {})  # noqa: S102 - arithmetic converted from the solutions
+        assert float(out.getvalue()) == float(demo.meta["answer"]), demo.calls[0]["completion"]
 
 
 def test_twx_gold_paths_and_episodes_round_trip(tmp_path: Path) -> None:

@@ -52,7 +52,7 @@ class Agent:
             question = state["messages"][0].text
             examples = learned.examples(question) if learned.examples else []
             self.shown.append(len(examples))
-            if any("+" in e.solution for e in examples):
+            if any("+" in e.program for e in examples):
                 return {"messages": [AIMessage(f"{sum(int(n) for n in re.findall(r'[0-9]+', question))}")]}
             return {"messages": [AIMessage("I do not know.")]}
 
@@ -85,7 +85,7 @@ def test_learn_in_context_keeps_what_helps_and_resumes(tmp_path: Path) -> None:
     learned = load_learned(tmp_path / "out")
     assert learned.model is None
     dev_question = "Ann has 100 apples and Bob has 1 apples. How many in all?"
-    assert [e.solution.startswith("# Together") for e in learned.examples(dev_question)] == [True, True]
+    assert [e.program.startswith("# Together") for e in learned.examples(dev_question)] == [True, True]
 
 
 def test_learn_drops_what_does_not_help(tmp_path: Path) -> None:
