@@ -50,7 +50,8 @@ def add_eval_commands(subparsers: Any) -> None:
         description=__doc__.split("\n\n", 2)[2] if __doc__ else None,
     )
     run.add_argument("graph", help="built-in name (assistant) or module:attr")
-    run.add_argument("tasks", help="a task file (.jsonl, GSM8K .jsonl, BFCL_v4_*.json) or a folder of BFCL files")
+    run.add_argument("tasks", help="a task file (.jsonl, GSM8K .jsonl, BFCL_v4_*.json), a folder of BFCL files, or "
+                     "an environment: twx:GAME or gym:ENV_ID (see --first-seed, --fold, --max-steps)")
     run.add_argument("--limit", type=int, default=None, help="run only the first N tasks")
     run.add_argument("--out", default=None, help="the eval folder (give an interrupted run's folder to resume it)")
     run.add_argument("--concurrency", type=int, default=4, help="tasks run at the same time (default 4)")
@@ -65,6 +66,9 @@ def add_eval_commands(subparsers: Any) -> None:
         help="a folder of documents to ingest into a vector memory (kept in the eval folder) given to the "
         "graph as memory= (for document-QA task sets such as bench/tasks/docs.jsonl)",
     )
+    run.add_argument("--first-seed", type=int, default=0, help="environments: the first episode's seed (default 0)")
+    run.add_argument("--fold", default="test", help="environments: train, dev or test (default test)")
+    run.add_argument("--max-steps", type=int, default=50, help="environments: actions per episode (default 50)")
     run.set_defaults(handler=_cmd_eval)
 
     both = subparsers.add_parser("eval-compare", help="compare two eval reports side by side (before, after)")
@@ -83,6 +87,10 @@ def _cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _eval(args: argparse.Namespace, out: TextIO) -> int:
+    from ._eval_env import eval_env, is_env_target
+
+    if is_env_target(args.tasks):
+        return eval_env(args, out)
     from ..evals import (
         build_report,
         format_comparison,
