@@ -1,5 +1,8 @@
 """The `assistant` graph: planner ⇄ tools, a responder that answers from tool results, and a critic.
 
+By default (no tools given) its action is code: the planner samples short Python programs, the sandbox runs
+them, and the responder takes the answer most of them printed.
+
 With `memory=`, a retriever recalls what long-term memory knows about the question first.
 """
 
@@ -18,15 +21,21 @@ from langgraph.graph.message import add_messages
 from ..errors import GraphSetupError
 from ..nodes import (
     Budget,
+    TRAINING_EXAMPLES,
     Check,
+    CodeOptions,
+    ExampleSource,
     RetrieverOptions,
     Usage,
     add_usage,
+    fixed_examples,
     grounded_answer,
+    make_code_planner,
     make_critic,
     make_executor,
     make_planner,
     make_responder,
+    make_voter,
     metered,
     spent,
 )
@@ -58,6 +67,8 @@ class AssistantOptions:
     """Times the critic may send the planner back per question."""
     retriever: RetrieverOptions = RetrieverOptions()
     """How much memory is recalled for the question (used only with `memory`)."""
+    code: CodeOptions = CodeOptions()
+    """How the planner writes programs (used only when the assistant acts by code: no `tools` given)."""
 
 
 def build_assistant(
@@ -68,8 +79,15 @@ def build_assistant(
     check: Check = grounded_answer,
     options: AssistantOptions = AssistantOptions(),
     nodes: Mapping[str, Node] | None = None,
+    examples: ExampleSource | None = None,
 ) -> StateGraph:
     """Build the assistant graph: the planner calls tools or answers, the critic approves or sends it back.
+
+    With no `tools`, the action is code: the planner writes short Python programs (`options.code.samples` of
+    them, sampled in one batch), the sandboxed `python` tool runs them, and the responder is a voter that
+    answers what most programs printed (`graphwright.nodes.make_voter`). When every program failed, the
+    critic sends the planner back, which then sees the failed program and its error. With `tools`, the
+    planner calls them and the responder answers from their results with the model.
 
     Flow: `planner` → `tools` (when it calls tools) → `responder` (answers from the results) → `critic`;
     `planner` → `critic` when it answers directly; `critic` → `planner` to revise or → end. A run stops when
@@ -78,12 +96,14 @@ def build_assistant(
 
     Args:
         model: the chat model for the planner and responder; None loads the packaged default model.
-        tools: the tools the planner may call; None gives the calculator.
+        tools: the tools the planner may call; None: the planner acts by writing programs (see above).
         memory: optional long-term memory: a `VectorMemory`, a `KnowledgeGraph`, a pair of them, or a
             retriever node.
         check: the critic's check (see `graphwright.nodes.grounded_answer`).
         options: run bounds.
         nodes: replacements for nodes by name (`planner`, `tools`, `responder`, `critic`, `retriever`).
+        examples: the code planner's worked examples for a question; None: `TRAINING_EXAMPLES` (four GSM8K
+            training problems as programs).
 
     Returns:
         An uncompiled `StateGraph` over `AssistantState`; compile it with `compile_graph`.
@@ -95,10 +115,11 @@ def build_assistant(
         from ..models import ChatLocal
 
         model = ChatLocal()
-    if tools is None:
-        from ..tools import calculator
+    code_action = tools is None
+    if code_action:
+        from ..tools import python_tool
 
-        tools = [calculator]
+        tools = [python_tool(permission=None)]  # no tools given: running code is the action asked for
     names = [tool.name for tool in tools]
     if len(set(names)) != len(names):
         raise GraphSetupError(f"tool names must be unique, got {names}")
@@ -118,10 +139,15 @@ def build_assistant(
             return "planner"
         return END
 
+    if code_action:
+        source = fixed_examples(TRAINING_EXAMPLES) if examples is None else examples
+        planner, responder = make_code_planner(model, examples=source, options=options.code), make_voter()
+    else:
+        planner, responder = make_planner(model, tools), make_responder(model)
     parts: dict[str, Node] = {
-        "planner": make_planner(model, tools),
+        "planner": planner,
         "tools": make_executor(list(tools)),
-        "responder": make_responder(model),
+        "responder": responder,
         "critic": make_critic(check, max_revisions=options.max_revisions),
     }
     retriever = retriever_for(memory, options.retriever)

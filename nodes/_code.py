@@ -19,6 +19,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.runnables.config import ContextThreadPoolExecutor
 
+from ..errors import GraphSetupError
 from ._examples import Example, ExampleSource, no_examples
 from ._messages import CRITIC, question_of
 
@@ -76,7 +77,12 @@ def make_code_planner(
         examples: the example slot: worked examples for a question (see `graphwright.nodes.ExampleSource`).
         options: samples, temperature, token bound and prompt.
         tool: the name of the tool that runs a program (its one argument is `code`).
+
+    Raises:
+        GraphSetupError: `options.samples` is below 1.
     """
+    if options.samples < 1:
+        raise GraphSetupError(f"samples must be at least 1, got {options.samples}")
     per_call: dict[str, Any] = {"stop": _STOP}
     if "max_new_tokens" in getattr(type(model), "model_fields", {}):
         per_call["max_new_tokens"] = options.max_new_tokens

@@ -153,9 +153,9 @@ def test_sigkilled_run_resumes_from_postgres_to_the_same_final_state(
 
 
 @pytest.mark.model
-def test_demo_question_is_answered_with_the_calculator_on_the_default_model(tmp_path: Path) -> None:
+def test_demo_question_is_answered_by_a_program_on_the_default_model(tmp_path: Path) -> None:
     done = graphwright("run", "What is 17 * 23 + 4?", "--db", str(tmp_path / "c.sqlite"))
     assert done.returncode == 0, done.stderr
-    assert "[planner] calls calculator(" in done.stdout
-    assert "[tools] calculator returned: 395" in done.stdout
+    assert "[planner] calls python(code=" in done.stdout
+    assert "[tools] python returned: exit code 0 stdout: 395" in done.stdout
     assert "395" in done.stdout.strip().splitlines()[-1]

@@ -20,6 +20,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
 from graphwright.graphs import build_assistant
+from graphwright.tools import calculator
 
 GSM8K = Path(__file__).resolve().parents[1] / "data" / "evalsets" / "gsm8k" / "test_dev.jsonl"
 
@@ -102,7 +103,7 @@ def _gsm8k_rule(answers: dict[str, str]):
 def gsm8k_assistant() -> StateGraph:
     """The real assistant graph on a scripted model that knows the GSM8K dev answers: it gets every third
     question (index 2, 5, 8, ...) wrong by one and the rest right through the calculator."""
-    return build_assistant(model=ScriptedChatModel(rule=_gsm8k_rule(_gsm8k_answers())))
+    return build_assistant(model=ScriptedChatModel(rule=_gsm8k_rule(_gsm8k_answers())), tools=[calculator])
 
 
 def tool_caller(model=None, tools=None) -> StateGraph:

@@ -1,4 +1,8 @@
-"""The assistant graph's logic on a scripted model: tool path, direct answers, critic loops, bounds."""
+"""The assistant graph's logic on a scripted model: tool path, direct answers, critic loops, bounds.
+
+These build the assistant with the calculator, so the planner calls tools; without tools it acts by writing
+programs (tests/nodes/test_code.py).
+"""
 
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ def arithmetic(messages, tool_names) -> AIMessage:
 
 
 def run(model, question: str, **options):
-    graph = compile_graph(build_assistant(model=model, **options))
+    graph = compile_graph(build_assistant(model=model, tools=[calculator], **options))
     return graph.invoke({"messages": [HumanMessage(question)]})
 
 
@@ -92,7 +96,7 @@ def test_duplicate_tool_names_fail_at_build_time() -> None:
 
 def test_nodes_write_only_the_keys_they_declare() -> None:
     declared = {"planner": PLANNER_WRITES, "responder": RESPONDER_WRITES, "critic": CRITIC_WRITES}
-    graph = compile_graph(build_assistant(model=ScriptedChatModel(rule=arithmetic)))
+    graph = compile_graph(build_assistant(model=ScriptedChatModel(rule=arithmetic), tools=[calculator]))
     seen = set()
     for chunk in graph.stream({"messages": [HumanMessage("What is 2+2?")]}, stream_mode="updates"):
         for node, update in chunk.items():
@@ -104,7 +108,7 @@ def test_nodes_write_only_the_keys_they_declare() -> None:
 
 def test_a_thread_remembers_across_questions_and_bounds_reset_per_question() -> None:
     with open_checkpointer(":memory:") as saver:
-        graph = compile_graph(build_assistant(model=ScriptedChatModel(rule=arithmetic)), checkpointer=saver)
+        graph = compile_graph(build_assistant(model=ScriptedChatModel(rule=arithmetic), tools=[calculator]), checkpointer=saver)
         config = thread_config("t")
         graph.invoke({"messages": [HumanMessage("What is 2+2?")]}, config)
         second = graph.invoke({"messages": [HumanMessage("What is 3+3?")]}, config)
@@ -117,3 +121,11 @@ def test_assistant_answers_on_the_default_model(local_chat_model) -> None:
     result = run(local_chat_model, "What is 12 * 12 - 4?")
     assert any(m.type == "tool" and m.text == "140" for m in result["messages"])
     assert "140" in result["answer"] and result["verdict"] == "approve"
+
+
+def test_without_tools_the_assistant_acts_by_code() -> None:
+    model = ScriptedChatModel(rule=lambda messages, tools: AIMessage("```python\nprint(6 * 7)\n```"))
+    result = compile_graph(build_assistant(model=model)).invoke({"messages": [HumanMessage("What is 6 * 7?")]})
+    assert [m.type for m in result["messages"]] == ["human", "ai", "tool", "ai"]
+    assert result["messages"][1].tool_calls[0]["name"] == "python"
+    assert result["answer"] == "42" and result["verdict"] == "approve"

@@ -16,6 +16,7 @@ from langgraph.types import Send
 from graphwright.graphs import ReactState, build_assistant, build_react, compile_graph
 from graphwright.memory import KnowledgeGraph
 from graphwright.nodes import SUB_QUESTION_PROMPT, make_cited_responder, make_plan_writer, make_retriever
+from graphwright.tools import calculator
 
 
 def test_a_users_callable_replaces_a_prebuilt_node() -> None:
@@ -25,7 +26,7 @@ def test_a_users_callable_replaces_a_prebuilt_node() -> None:
         seen.append(state["answer"])
         return {"verdict": "give_up"}
 
-    graph = compile_graph(build_assistant(ScriptedChatModel(rule=arithmetic_agent), nodes={"critic": strict_critic}))
+    graph = compile_graph(build_assistant(ScriptedChatModel(rule=arithmetic_agent), [calculator], nodes={"critic": strict_critic}))
     result = graph.invoke({"messages": [HumanMessage("What is 6*7?")]})
     assert seen == ["It is 42."] and result["verdict"] == "give_up"
 

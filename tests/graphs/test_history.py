@@ -15,6 +15,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from graphwright import GraphSetupError, ThreadStateError
 from graphwright.graphs import build_assistant, compile_graph, fork, list_checkpoints, state_at, thread_config
+from graphwright.tools import calculator
 from graphwright.memory import open_checkpointer
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -22,7 +23,7 @@ TESTS = Path(__file__).resolve().parents[1]
 
 def test_a_forked_thread_continues_from_the_edited_state(tmp_path: Path) -> None:
     with open_checkpointer(str(tmp_path / "c.sqlite")) as saver:
-        graph = compile_graph(build_assistant(model=ScriptedChatModel(rule=arithmetic_agent)), checkpointer=saver)
+        graph = compile_graph(build_assistant(model=ScriptedChatModel(rule=arithmetic_agent), tools=[calculator]), checkpointer=saver)
         first = graph.invoke({"messages": [HumanMessage("What is 6*7?")]}, thread_config("t"))
         assert first["answer"] == "It is 42."
         history = list_checkpoints(graph, "t")
@@ -46,7 +47,7 @@ def test_a_forked_thread_continues_from_the_edited_state(tmp_path: Path) -> None
 
 
 def test_time_travel_errors_are_typed(tmp_path: Path) -> None:
-    graph = build_assistant(model=ScriptedChatModel(rule=arithmetic_agent))
+    graph = build_assistant(model=ScriptedChatModel(rule=arithmetic_agent), tools=[calculator])
     with pytest.raises(GraphSetupError, match="checkpointer"):
         list_checkpoints(compile_graph(graph), "t")
     with open_checkpointer(":memory:") as saver:

@@ -20,6 +20,7 @@ from langgraph.graph.message import add_messages
 from langgraph.types import interrupt
 
 from graphwright.graphs import build_assistant
+from graphwright.tools import calculator
 
 
 def arithmetic(messages, tool_names) -> AIMessage:
@@ -37,7 +38,7 @@ def arithmetic(messages, tool_names) -> AIMessage:
 
 def assistant():
     """The flagship assistant graph on the scripted model, with the calculator."""
-    return build_assistant(model=ScriptedChatModel(rule=arithmetic))
+    return build_assistant(model=ScriptedChatModel(rule=arithmetic), tools=[calculator])
 
 
 class ApprovalState(TypedDict, total=False):
