@@ -32,8 +32,8 @@ def grounded_answer(answer: str, messages: Sequence[AnyMessage]) -> str | None:
     if _looks_like_call(text):
         return "The answer was written as a tool call. Call the tool properly, or answer in plain words."
     results = [m for m in messages if isinstance(m, ToolMessage) and m.status != "error"]
-    numbers = {n for m in results for n in _NUMBER.findall(m.text)}
-    if numbers and not numbers & set(_NUMBER.findall(text.replace(",", ""))):
+    numbers = {float(n) for m in results for n in _NUMBER.findall(m.text)}  # by value: 29.0 states 29
+    if numbers and not numbers & {float(n) for n in _NUMBER.findall(text.replace(",", ""))}:
         return "The answer does not state the result the tool returned. Answer using the tool result."
     return None
 

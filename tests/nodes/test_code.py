@@ -167,3 +167,10 @@ def test_the_default_model_solves_a_word_problem_through_the_sandbox(local_chat_
     result = run(local_chat_model, question, options=AssistantOptions(code=CodeOptions(samples=3)))
     assert any(m.type == "tool" and "exit code 0" in m.text for m in result["messages"])
     assert result["answer"] == "22" and result["verdict"] == "approve"
+
+
+def test_an_answer_that_writes_a_printed_float_plainly_is_approved() -> None:
+    model = SeededModel(rule=lambda messages, seed: fenced("print(58 / 2)"))
+    result = run(model, "Half of 58?", options=AssistantOptions(code=CodeOptions(samples=1)))
+    assert result["answer"] == "29" and result["verdict"] == "approve"
+    assert [m.type for m in result["messages"]].count("tool") == 1
