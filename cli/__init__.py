@@ -1,4 +1,4 @@
-"""The `graphwright` command: run, resume, draw, serve and evaluate agent graphs.
+"""The `graphwright` command: run, resume, draw, serve, evaluate and teach agent graphs.
 
     graphwright run [GRAPH] "question" [--thread ID] [--db PATH|URL] [--model PATH]
     graphwright resume [GRAPH] --thread ID [--db PATH|URL] [--model PATH] [--approve | --reject [WHY] | --edit JSON]
@@ -8,6 +8,10 @@
     graphwright serve GRAPH [GRAPH ...] [--port N] [--db PATH|URL]   (the LangGraph server API, live view at /view/)
     graphwright eval GRAPH TASKS [--limit N] [--out DIR] [--baseline REPORT --max-drop F]   (see `eval --help`)
     graphwright eval-compare BEFORE.json AFTER.json -o FILE.html
+    graphwright eval GRAPH TASKS|twx:GAME --learned DIR   (with what `learn` kept in DIR)
+    graphwright learn GRAPH TASKS|twx:GAME --out DIR [--minutes M] [--method in_context|lora|both]
+                      [--device cpu|cuda|auto] [--limit N]   (keeps what helps; see `learn --help`)
+    graphwright trajectories export EVAL_DIR [-o FILE.jsonl]   (an eval's episodes or task runs as JSON lines)
 
 GRAPH is a built-in name (`assistant`, the default) or `module:attr`. Steps are printed as they happen; the
 last line of `run` and `resume` is the answer alone. When a tool call waits for a human's approval, the call is
@@ -15,9 +19,10 @@ printed; on a terminal you are asked to approve, edit or reject it, otherwise an
 `--reject [WHY]` or `--edit '{"arg": ...}'`. Exit codes: 0 answered, 1 the run ended without an approved
 answer, 2 bad input (nothing is written), 3 waiting for approval, 130 interrupted.
 
-Each family of commands has its module (`_run`, `_draw`, `_history`, `_view`, `_serve`, `_eval`); what they
-share (the default database, how steps and answers are printed, approval answers) is in `_shared`. The command
-modules load when the parser is built, so `import graphwright.cli` stays light.
+Each family of commands has its module (`_run`, `_draw`, `_history`, `_view`, `_serve`, `_eval`, `_eval_env`,
+`_learn`, `_trajectories`); what they share (the default database, how steps and answers are printed, approval
+answers) is in `_shared`. The command modules load when the parser is built, so `import graphwright.cli` stays
+light.
 """
 
 from __future__ import annotations
@@ -58,8 +63,10 @@ def _parser() -> argparse.ArgumentParser:
     from ._draw import add_draw_command
     from ._eval import add_eval_commands
     from ._history import add_history_commands
+    from ._learn import add_learn_command
     from ._run import add_run_commands
     from ._serve import add_serve_command
+    from ._trajectories import add_trajectories_command
     from ._view import add_view_command
 
     parser = argparse.ArgumentParser(prog="graphwright", description="Agents as state graphs on a local model.")
@@ -67,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     add_run_commands(sub)
     add_draw_command(sub)
     add_eval_commands(sub)
+    add_learn_command(sub)
+    add_trajectories_command(sub)
     add_history_commands(sub)
     add_serve_command(sub)
     add_view_command(sub)

@@ -1,7 +1,7 @@
 """`graphwright eval` and `graphwright eval-compare`: measure a graph on a task set; compare two reports.
 
     graphwright eval GRAPH TASKS [--limit N] [--out DIR] [--concurrency N] [--baseline REPORT [--max-drop F]]
-                     [--model PATH] [--max-new-tokens N] [--recursion-limit N] [--docs FOLDER]
+                     [--model PATH] [--max-new-tokens N] [--recursion-limit N] [--docs FOLDER] [--learned DIR]
     graphwright eval-compare BEFORE AFTER [-o OUT.html]
 
 `eval` runs every task of TASKS (our JSONL, GSM8K JSONL, or BFCL files: see `graphwright.evals.load_tasks`)
@@ -11,7 +11,8 @@ same command with the same `--out` after an interruption and finished tasks are 
 to stdout and its last line is `success_rate=S tasks=N p50_s=X p95_s=Y`. With `--baseline` (a report.json or
 its folder) the two are compared, and the exit code is 1 when the success rate fell by more than `--max-drop`
 (the regression gate for CI). With `--docs FOLDER` the documents are ingested into a vector memory in the eval
-folder and given to the graph as `memory=` (document-QA sets). Exit codes: 0 done (and the gate passed), 1 the
+folder and given to the graph as `memory=` (document-QA sets). With `--learned DIR` the graph gets what
+`graphwright learn ... --out DIR` kept (see `learn --help`). Exit codes: 0 done (and the gate passed), 1 the
 gate failed, 2 bad input, 130 interrupted.
 """
 
@@ -69,6 +70,9 @@ def add_eval_commands(subparsers: Any) -> None:
     run.add_argument("--first-seed", type=int, default=0, help="environments: the first episode's seed (default 0)")
     run.add_argument("--fold", default="test", help="environments: train, dev or test (default test)")
     run.add_argument("--max-steps", type=int, default=50, help="environments: actions per episode (default 50)")
+    run.add_argument("--learned", default=None,
+                     help="a `graphwright learn --out` folder: the graph gets what that run kept (worked examples, "
+                     "a fine-tuned model)")
     run.set_defaults(handler=_cmd_eval)
 
     both = subparsers.add_parser("eval-compare", help="compare two eval reports side by side (before, after)")
@@ -205,6 +209,11 @@ def _graph_source(args: argparse.Namespace, tasks: list[Any], folder: Path, docu
     """Return `graph_for(tools)`, after checking up front that the graph loads and compiles."""
     from ..evals import stub_tools
     from ..graphs import BUILTIN_GRAPHS, compile_graph, load_graph
+
+    if args.learned is not None:
+        from ._learn import learned_graph_for
+
+        return learned_graph_for(args, tasks, documents)
 
     model = None
     if args.model is not None or args.max_new_tokens is not None or args.graph in BUILTIN_GRAPHS:

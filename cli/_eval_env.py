@@ -5,7 +5,8 @@
 
 Episodes `--first-seed` .. `--first-seed + --limit - 1` of the fold, `--concurrency` at a time (their model calls
 batch). The eval folder (`--out`) gets `checkpoints.sqlite` (each episode's thread), `trajectories.jsonl` (see
-`graphwright.evals.export_trajectories`) and `summary.json`. The last line printed is
+`graphwright.evals.export_trajectories`; `graphwright trajectories export` writes them out) and `summary.json`.
+With `--learned DIR` the graph gets what `graphwright learn` kept in DIR. The last line printed is
 `success_rate=S tasks=N p50_s=X p95_s=Y mean_score=M valid_action_rate=V`.
 """
 
@@ -61,15 +62,21 @@ def eval_env(args: argparse.Namespace, out: TextIO) -> int:
     spec = env_spec(f"{kind}:{name}", **options, max_steps=args.max_steps)
     make_env(spec).close()  # an unknown game or env fails here, before anything is written
 
-    builder = BUILTIN_GRAPHS.get(args.graph)
-    takes_model = builder is None or "model" in inspect.signature(builder).parameters
-    model = None
-    if takes_model and (args.model is not None or builder is not None):
-        from ..models import ChatLocal
+    if args.learned is not None:  # the graph with what `graphwright learn` kept
+        from ._learn import learned_graph
 
-        model = ChatLocal(model=args.model, **({"max_new_tokens": args.max_new_tokens} if args.max_new_tokens else {}))
-        model.load()
-    graph = load_graph(args.graph, model=model)
+        graph = learned_graph(args)
+    else:
+        builder = BUILTIN_GRAPHS.get(args.graph)
+        takes_model = builder is None or "model" in inspect.signature(builder).parameters
+        model = None
+        if takes_model and (args.model is not None or builder is not None):
+            from ..models import ChatLocal
+
+            bounds = {"max_new_tokens": args.max_new_tokens} if args.max_new_tokens else {}
+            model = ChatLocal(model=args.model, **bounds)
+            model.load()
+        graph = load_graph(args.graph, model=model)
     compile_graph(graph)
 
     folder = Path(args.out) if args.out else _default_folder(args.graph, f"{kind}-{name}")

@@ -1,0 +1,43 @@
+"""Graphs for the `graphwright learn` CLI tests, importable as `learn_graphs:NAME` (tests/learning/ on PYTHONPATH).
+
+Environment: GW_LEARN_SLOW (seconds each `summing` run sleeps, to stop a learn run mid-way).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import Annotated, TypedDict
+
+from langchain_core.messages import AIMessage, AnyMessage
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+
+from graphwright.nodes import ExampleSource
+
+
+class QA(TypedDict, total=False):
+    """Messages in, the answer as the last message."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+def summing(examples: ExampleSource | None = None) -> StateGraph:
+    """A builder with an example slot and no model: it answers with the sum of the question's numbers only when
+    a worked example it is given for the question shows a sum, so learning in context is what makes it pass."""
+
+    def solve(state: QA) -> QA:
+        time.sleep(float(os.environ.get("GW_LEARN_SLOW", "0")))
+        question = next(m.text for m in state["messages"] if m.type == "human")
+        shown = examples(question) if examples is not None else []
+        if any("+" in example.program for example in shown):
+            total = sum(int(n) for n in re.findall(r"[0-9]+", question))
+            return {"messages": [AIMessage(f"The answer is {total}.")]}
+        return {"messages": [AIMessage("I do not know.")]}
+
+    graph = StateGraph(QA)
+    graph.add_node("solve", solve)
+    graph.add_edge(START, "solve")
+    graph.add_edge("solve", END)
+    return graph
