@@ -92,6 +92,9 @@ def _cmd_learn(args: argparse.Namespace, out: TextIO) -> int:
         options, graphs = _checked(args)
         report = _learn(args, options, graphs)
     except KeyboardInterrupt:
+        if not (folder / "state.json").exists() and not (folder / "experience.sqlite").exists():
+            print("\ngraphwright: interrupted before anything was written", file=sys.stderr, flush=True)
+            return 130
         print(f"\ngraphwright: interrupted; what was collected and every finished phase are kept in {folder}. "
               "Run the same command again to resume: learn goes on where it stopped.", file=sys.stderr, flush=True)
         sys.stdout.flush()
