@@ -80,7 +80,7 @@ def last_number_is(answer: str, expected: list[str]) -> bool:
     """True when the last number written in `answer` is the expected number (GSM8K's rule).
 
     Example:
-        >>> last_number_is("3 + 4 = 7, so 70", ["70"]), last_number_is("70, not 7", ["7"])
+        >>> last_number_is("3 + 4 = 7, so 70", ["70"]), last_number_is("7 apples and 70 pears", ["7"])
         (True, False)
     """
     numbers = numbers_in(answer)

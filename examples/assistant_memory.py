@@ -12,6 +12,7 @@ from graphwright.graphs import AssistantOptions, build_assistant, compile_graph
 from graphwright.memory import KnowledgeGraph
 from graphwright.models import ChatLocal
 from graphwright.nodes import Budget
+from graphwright.tools import calculator
 
 QUESTION = "Who created the language NetworkX is written in?"
 EXPECTED = "Guido"
@@ -23,7 +24,10 @@ def main(model=None) -> dict:
     memory = KnowledgeGraph()
     memory.add("NetworkX", "written in", "Python", source="networkx METADATA")
     memory.add("Python", "created by", "Guido van Rossum", source="python.org")
-    graph = compile_graph(build_assistant(model, memory=memory, options=AssistantOptions(budget=Budget(model_calls=3), max_revisions=1)))
+    # With tools the planner answers from what memory recalled (or calls them); without, it would write programs,
+    # which suit computation more than recalling facts.
+    options = AssistantOptions(budget=Budget(model_calls=3), max_revisions=1)
+    graph = compile_graph(build_assistant(model, [calculator], memory=memory, options=options))
     return run_and_show(graph, QUESTION)
 
 
