@@ -43,8 +43,9 @@ _STOP = ["\n```\n"]
 class CodeOptions:
     """How a code planner asks for programs."""
 
-    samples: int = 5
-    """Programs asked for per turn: the first greedy, the rest sampled; their results vote (1: no voting)."""
+    samples: int = 1
+    """Programs asked for per turn: the first greedy, the rest sampled; their results vote. Each sample is one
+    more model call (batched with the others); the default, one greedy program, is the cheapest."""
     temperature: float = 0.7
     """Sampling temperature of the samples after the first."""
     max_new_tokens: int = 384
