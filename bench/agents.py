@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sets", default=",".join(SETS), help="comma-separated task sets")
     parser.add_argument("--max-new-tokens", type=int, default=64, help="tokens each model call may write")
     parser.add_argument("--workers", type=int, default=4, help="tasks run at once, so model calls batch (default 4)")
-    parser.add_argument("--samples", default="1", help="assistant: programs per turn, comma-separated (default 1)")
+    parser.add_argument("--samples", default="5", help="assistant: programs per turn, comma-separated (default 5)")
     parser.add_argument("--examples", default="fixed", help="assistant: none, fixed, nearest (comma-separated)")
     parser.add_argument("--no-baselines", dest="baselines", action="store_false", help="skip the bare-model rows")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds one model call may run (default 600)")

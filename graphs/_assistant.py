@@ -84,7 +84,7 @@ def build_assistant(
     """Build the assistant graph: the planner calls tools or answers, the critic approves or sends it back.
 
     With no `tools`, the action is code: the planner writes short Python programs (`options.code.samples` of
-    them, sampled in one batch; one greedy program by default), the sandboxed `python` tool runs them, and the responder is a voter that
+    them, sampled in one batch), the sandboxed `python` tool runs them, and the responder is a voter that
     answers what most programs printed (`graphwright.nodes.make_voter`). When every program failed, the
     critic sends the planner back, which then sees the failed program and its error. With `tools`, the
     planner calls them and the responder answers from their results with the model.

@@ -43,9 +43,10 @@ _STOP = ["\n```\n"]
 class CodeOptions:
     """How a code planner asks for programs."""
 
-    samples: int = 1
-    """Programs asked for per turn: the first greedy, the rest sampled; their results vote. Each sample is one
-    more model call (batched with the others); the default, one greedy program, is the cheapest."""
+    samples: int = 5
+    """Programs asked for per turn: the first greedy, the rest sampled; their results vote (1: no voting). Each
+    sample is one more model call, batched with the others: a greedy program alone can print a number it
+    worked out in a comment, and the sampled ones outvote it."""
     temperature: float = 0.7
     """Sampling temperature of the samples after the first."""
     max_new_tokens: int = 384
