@@ -39,7 +39,7 @@ from pydantic.v1 import BaseModel as BaseModelV1
 from pydantic.v1 import ValidationError as ValidationErrorV1
 
 from ._batching import BatchingOptions
-from ._grammar import json_grammar, tool_call_grammar
+from ._grammar import Grammar, json_grammar, tool_call_grammar
 from ._local import Generation, LocalModel
 from ._toolcalls import parse_tool_calls
 
@@ -155,6 +155,8 @@ class ChatLocal(BaseChatModel):
         if schema is not None:
             rendered = _with_schema_instruction(rendered, schema)
         prompt = local.render(rendered, tools)
+        if grammar is not None and schema is None and choice in (None, "auto"):
+            options["grammar"] = _call_or_answer(local, prompt, tools, grammar, options, kwargs.get("cancel"))
         return _Request(local, prompt, {t["function"]["name"] for t in tools}, options)
 
     def _generate(
@@ -211,7 +213,7 @@ class ChatLocal(BaseChatModel):
                 return
             buffer += piece
             if calls_mode is None and buffer.strip():
-                calls_mode = buffer.lstrip()[0] in "<{["
+                calls_mode = buffer.lstrip()[0] in "<{[`"
             if calls_mode is False:
                 chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
                 if run_manager:
@@ -307,6 +309,29 @@ class _StructuredParser:
             return {"raw": message, "parsed": self.parse_text(message.text), "parsing_error": None}
         except (ValueError, TypeError, jsonschema.ValidationError, ValidationErrorV1) as exc:
             return {"raw": message, "parsed": None, "parsing_error": exc}
+
+
+def _call_or_answer(
+    local: LocalModel,
+    prompt: str,
+    tools: list[dict[str, Any]],
+    grammar: Grammar,
+    options: dict[str, Any],
+    cancel: threading.Event | None,
+) -> Grammar:
+    """Decide between calling and answering first, then return the grammar for the whole reply.
+
+    The decision is the reply's first token under `grammar` (text, or a call's start), decoded alone. A call
+    then goes on under the calls-only grammar, which admits the fenced form in which the model writes several
+    calls; an answer goes on under `grammar`. Decided inside one grammar that admits both the fence and text,
+    the model opens a fence for nearly every question, calls included where no tool fits. The second request
+    starts from the first one's cached prompt, so the decision costs about one decoding step.
+    """
+    rest = {k: v for k, v in options.items() if k not in ("max_new_tokens", "stop", "grammar")}
+    first = local.generate(prompt, max_new_tokens=1, grammar=grammar, cancel=cancel, **rest)
+    if first.text.lstrip().startswith(("{", "[", "<tool_call>")):
+        return tool_call_grammar(tools, "required", tag_tokens=local.tag_tokens)
+    return grammar
 
 
 def _with_schema_instruction(messages: list[dict[str, Any]], schema: dict[str, Any]) -> list[dict[str, Any]]:

@@ -85,10 +85,13 @@ def tool_call_grammar(tools: list[dict[str, Any]], tool_choice: str | None, *, t
         tool_choice: None/"auto" (text or calls), "required" (one or more calls) or a tool's name (calls to it).
         tag_tokens: True when `<tool_call>` and `</tool_call>` are single special tokens of the tokenizer.
 
-    Calls may be written tagged (`<tool_call>\\n{...}\\n</tool_call>`, what Qwen-style templates ask for) or as
-    bare JSON objects one per line (what small models tend to write); plain text may not start with `{`, `[`,
-    `<` or a backtick, so a reply is never a malformed call (the 0.5B model otherwise wraps calls to tools it
-    made up in a ```json fence).
+    A reply may hold several calls. They may be written tagged (`<tool_call>\\n{...}\\n</tool_call>` blocks,
+    what Qwen-style templates ask for) or as bare JSON objects one per line (what small models tend to write);
+    where a call is required, also as JSON objects one per line in a ```json fence, the form a small coder model
+    writes most readily and the one in which it goes on to a second call (where text is allowed too, that habit
+    would crowd out plain answers, so the fence is left out). Plain text may not start with `{`, `[`, `<` or a
+    backtick, so a reply is never a malformed call (the 0.5B model otherwise wraps calls to tools it made up in
+    a ```json fence).
 
     Raises:
         GrammarError: a tool's schema cannot be compiled, or `tool_choice` names no bound tool.
@@ -108,7 +111,8 @@ def tool_call_grammar(tools: list[dict[str, Any]], tool_choice: str | None, *, t
         rules.insert(0, "start: TEXT | tagged+ | bare")
         rules.append(r"TEXT: /[^<{\[\s`](?s:.)*/")  # not a call's start, nor a code fence (a fenced call)
     else:
-        rules.insert(0, "start: tagged+ | bare")
+        rules.insert(0, "start: tagged+ | bare | fenced")
+        rules.append('fenced: "```json\\n" call ("\\n" call)* "\\n```"')
     return compile_grammar("\n".join(rules))
 
 

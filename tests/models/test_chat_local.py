@@ -30,6 +30,20 @@ def test_default_model_emits_a_valid_calculator_call(local_chat_model: ChatLocal
     assert reply.response_metadata["model_name"] == "qwen2.5-coder-0.5b-instruct"
 
 
+def test_a_question_asking_for_two_things_gets_two_calls(local_chat_model: ChatLocal) -> None:
+    weather = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Current weather in a city.",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        },
+    }
+    reply = local_chat_model.bind_tools([weather]).invoke([HumanMessage("What is the weather in Paris and in Tokyo?")])
+    assert sorted(c["args"]["city"] for c in reply.tool_calls) == ["Paris", "Tokyo"]
+    assert len({c["id"] for c in reply.tool_calls}) == 2
+
+
 def test_async_call_does_not_block_the_event_loop(local_chat_model: ChatLocal) -> None:
     async def scenario() -> tuple[AIMessage, int]:
         ticks = 0

@@ -83,7 +83,7 @@ def test_auto_accepts_text_and_valid_calls_tagged_or_bare(tokenizers) -> None:
         call("add", a="one", b=2),  # type
         '{"name": "add", "arguments": {"a": 1, "b": 2}',  # unterminated
         "```json\n" + call("delete_everything") + "\n```",  # a made-up tool in a code fence
-        "```json\n" + call("add", a=1, b=2) + "\n```",  # a fenced call: not a form the parser reads as a call
+        "```json\n" + call("add", a=1, b=2) + "\n```",  # fenced: only where a call is required
     ],
 )
 def test_auto_rejects_invalid_calls(tokenizers, bad: str) -> None:
@@ -97,6 +97,17 @@ def test_required_rejects_text_and_named_choice_rejects_other_tools(tokenizers) 
     only_add = tool_call_grammar([WEATHER, ADD], "add", tag_tokens=True)
     assert accepts(tokenizers, only_add, call("add", a=1, b=2))
     assert not accepts(tokenizers, only_add, GOOD)
+
+
+def test_a_reply_holds_several_calls_or_a_plain_answer(tokenizers) -> None:
+    auto = tool_call_grammar([WEATHER, ADD], "auto", tag_tokens=True)
+    two = [call("add", a=1, b=2), call("add", a=3, b=4)]
+    assert accepts(tokenizers, auto, "".join(f"<tool_call>\n{c}\n</tool_call>\n" for c in two))
+    assert accepts(tokenizers, auto, "\n".join(two))
+    assert accepts(tokenizers, auto, "No tool fits; the answer is 3.")
+    required = tool_call_grammar([WEATHER, ADD], "required", tag_tokens=True)
+    assert accepts(tokenizers, required, "```json\n" + "\n".join([GOOD, *two]) + "\n```")
+    assert not accepts(tokenizers, required, "```json\n" + call("delete_everything") + "\n```")
 
 
 def test_named_choice_must_be_bound() -> None:

@@ -56,3 +56,15 @@ def test_call_ids_are_stable_for_the_same_prompt_and_output() -> None:
     first = parse_tool_calls(text, TOOLS, id_seed="prompt A").tool_calls[0]["id"]
     assert first == parse_tool_calls(text, TOOLS, id_seed="prompt A").tool_calls[0]["id"]
     assert first != parse_tool_calls(text, TOOLS, id_seed="prompt B").tool_calls[0]["id"]
+
+
+def test_several_calls_in_one_reply_get_distinct_ids_even_when_repeated() -> None:
+    same = '{"name": "calculator", "arguments": {"expression": "1"}}'
+    for text in (
+        f"<tool_call>\n{same}\n</tool_call>\n<tool_call>\n{same}\n</tool_call>",
+        f"{same}\n{same}",
+        f"```json\n{same}\n{same}\n```",
+    ):
+        calls = parse_tool_calls(text, TOOLS, id_seed="p").tool_calls
+        assert [(c["name"], c["args"]) for c in calls] == [("calculator", {"expression": "1"})] * 2
+        assert len({c["id"] for c in calls}) == 2
