@@ -6,6 +6,7 @@ or arguments that do not match the tool's schema each get an error `ToolMessage`
 anything runs (a resumed node starts over, so nothing may have run before an interrupt). The calls left run
 with the tool's timeout: read-only calls in parallel, side-effecting calls one after another in the order the
 model gave them (a later one may depend on an earlier one's effect), each recorded in the side-effect ledger.
+One reply may hold several calls; two calls that share an id (a model that repeats one) are still two calls.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class _Ready:
     tool: BaseTool
     meta: ToolMeta
     call: dict[str, Any]
+    key_id: str
+    """The call's id in its idempotency key: its own id, or id#index for an id an earlier call already has."""
 
 
 def make_executor(
@@ -95,6 +98,7 @@ def make_executor(
             return {"messages": []}
         answers: dict[int, ToolMessage] = {}
         ready: list[_Ready] = []
+        seen_ids: set[str] = set()
         for index, bad in enumerate(last.invalid_tool_calls):
             answers[-1 - index] = _error(
                 bad.get("id") or f"invalid-{index}",
@@ -105,13 +109,15 @@ def make_executor(
         for index, call in enumerate(last.tool_calls):
             call = dict(call)
             call["id"] = call.get("id") or f"call-{index}"
+            key_id = call["id"] if call["id"] not in seen_ids else f"{call['id']}#{index}"
+            seen_ids.add(call["id"])
             problem, tool = _check(call, by_name, policy)
             if problem is None and tool_meta(tool).needs_approval:
                 problem, call = _ask_approval(call, tool)
             if problem is not None:
                 answers[index] = _error(call["id"], call["name"], problem)
             else:
-                ready.append(_Ready(index, tool, tool_meta(tool), call))
+                ready.append(_Ready(index, tool, tool_meta(tool), call, key_id))
         if ready:
             run_ledger = ledger if ledger is not None else ledger_for(_configurable(config).get(_CHECKPOINTER_KEY))
             if any(item.meta.side_effects for item in ready):
@@ -179,7 +185,7 @@ def _run_all(
 
 def _run_one(item: _Ready, ledger: ToolLedger | None, run_key: str, options: ExecutorOptions) -> ToolMessage:
     call_id, name = item.call["id"], item.call["name"]
-    key = f"{run_key}|{call_id}"  # the idempotency key: (thread, checkpoint, call id)
+    key = f"{run_key}|{item.key_id}"  # the idempotency key: (thread, checkpoint, call id)
     record = ledger is not None and item.meta.side_effects
     if record:
         entry = ledger.lookup(key)

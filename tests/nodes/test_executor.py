@@ -291,6 +291,25 @@ def test_side_effecting_calls_are_recorded_and_never_repeated(ran) -> None:
     assert len(ran) == 2
 
 
+def test_several_calls_in_one_reply_all_run_even_with_a_repeated_id(ran) -> None:
+    @register_tool(side_effects=True)
+    def charge(amount: int) -> str:
+        """Charge a card.
+
+        Args:
+            amount: cents.
+        """
+        ran.append(("charge", amount))
+        return f"charged {amount}"
+
+    node = make_executor([charge], ledger=ToolLedger())
+    state = {"messages": [ai_calls(*({"name": "charge", "args": {"amount": a}, "id": "same"} for a in (5, 7)))]}
+    config = {"configurable": {"thread_id": "t", "checkpoint_map": {"": "cp-1"}, "checkpoint_ns": "tools:abc"}}
+    out = node(state, config)
+    assert [m.text for m in out["messages"]] == ["charged 5", "charged 7"] and ran == [("charge", 5), ("charge", 7)]
+    assert node(state, config) == out and len(ran) == 2  # a replay still repeats neither
+
+
 def test_a_side_effecting_tool_sees_its_idempotency_key() -> None:
     keys: list[str] = []
 
