@@ -5,9 +5,14 @@ Runs every `BFCL_v4_<category>.json` in `--data` (a folder laid out like ../shar
 AST rules (`graphwright.evals.calls_match`: function name; required arguments present, and every argument whose
 allowed values do not include ""; every given argument's value among the allowed ones,
 numbers by value, strings after case and space normalisation; for `irrelevance`, correct means no call), and
-prints a table per mode and category. Last line: `constrained: cases=N valid=V% accuracy=A%`.
+prints a table per mode and category with Wilson 95% intervals. Last line: `constrained: cases=N valid=V%
+accuracy=A%`.
 
-    .venv/bin/python bench/toolcalls.py --limit 5 [--data ../shared/data/bfcl] [--modes constrained,free]
+Folds: `dev` is the cases at even positions (0, 2, 4, ...) of each file, the ones prompts and grammars were
+tuned on; `heldout` is the cases at odd positions, run only to report. `--limit N` takes the first N of the
+fold per category. Cases run `--concurrency` at a time, as concurrent calls do in an agent (they share batches).
+
+    .venv/bin/python bench/toolcalls.py --fold dev --limit 25 [--data ../shared/data/bfcl] [--modes constrained,free]
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import os
 import statistics
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +30,7 @@ import jsonschema
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from graphwright.evals import bfcl_cases, bfcl_files, calls_match, to_json_schema, tool_of  # noqa: E402
+from graphwright.evals import bfcl_cases, bfcl_files, calls_match, to_json_schema, tool_of, wilson_interval  # noqa: E402
 from graphwright.models import ChatLocal  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "bfcl"
@@ -42,52 +48,75 @@ def valid(reply: Any, tools: dict[str, dict[str, Any]]) -> bool:
     return True
 
 
-def load_cases(data: Path, limit: int | None) -> dict[str, list[tuple[dict, list | None]]]:
-    """Cases per category: (case, accepted calls, or None for irrelevance)."""
-    return {
-        path.stem.removeprefix("BFCL_v4_"): [(case, truth) for _, case, truth in bfcl_cases(path)][:limit]
-        for path in bfcl_files(data)
-    }
+FOLDS = {"dev": 0, "heldout": 1}
+"""Position parity of each fold's cases in their file: dev is tuned on, heldout only reported."""
 
 
-def run(mode: str, cases: dict[str, list], max_new_tokens: int) -> list[tuple[str, int, int, int, float]]:
+def load_cases(data: Path, limit: int | None, fold: str = "all") -> dict[str, list[tuple[dict, list | None]]]:
+    """Cases per category: (case, accepted calls, or None for irrelevance), from `fold` ("dev", "heldout", "all")."""
+    out = {}
+    for path in bfcl_files(data):
+        items = [(case, truth) for _, case, truth in bfcl_cases(path)]
+        if fold in FOLDS:
+            items = items[FOLDS[fold] :: 2]
+        out[path.stem.removeprefix("BFCL_v4_")] = items[:limit]
+    return out
+
+
+def run(mode: str, cases: dict[str, list], max_new_tokens: int, concurrency: int) -> list[tuple[str, int, int, int, float]]:
     """Run every case in `mode`; return rows (category, cases, valid, correct, median seconds)."""
     model = ChatLocal(constrained=(mode == "constrained"), max_new_tokens=max_new_tokens)
+    model.load()
+
+    def one(item: tuple[dict, list | None]) -> tuple[bool, bool, float]:
+        case, truth = item
+        tools = [tool_of(f) for f in case["function"]]
+        by_name = {t["function"]["name"]: t for t in tools}
+        functions = {f["name"]: to_json_schema(f) for f in case["function"]}
+        messages = [(m["role"], m["content"]) for m in case["question"][0]]
+        started = time.perf_counter()
+        reply = model.bind_tools(tools, tool_choice="auto").invoke(messages)
+        seconds = time.perf_counter() - started
+        ok = valid(reply, by_name)
+        correct = ok and calls_match(reply.tool_calls, truth, functions)
+        calls = [(c["name"], c["args"]) for c in reply.tool_calls] or reply.content
+        print(f"  {mode:11} {case['id']:22} valid={ok!s:5} correct={correct!s:5} {calls}"[:220], file=sys.stderr, flush=True)
+        return ok, correct, seconds
+
     rows = []
-    for category, items in cases.items():
-        n_valid = n_correct = 0
-        seconds = []
-        for case, truth in items:
-            tools = [tool_of(f) for f in case["function"]]
-            by_name = {t["function"]["name"]: t for t in tools}
-            functions = {f["name"]: to_json_schema(f) for f in case["function"]}
-            messages = [(m["role"], m["content"]) for m in case["question"][0]]
-            started = time.perf_counter()
-            reply = model.bind_tools(tools, tool_choice="auto").invoke(messages)
-            seconds.append(time.perf_counter() - started)
-            ok = valid(reply, by_name)
-            n_valid += ok
-            n_correct += ok and calls_match(reply.tool_calls, truth, functions)
-            print(f"  {mode:11} {case['id']:22} valid={ok!s:5} calls={[(c['name'], c['args']) for c in reply.tool_calls]}"[:200], file=sys.stderr, flush=True)
-        rows.append((category, len(items), n_valid, n_correct, statistics.median(seconds) if seconds else 0.0))
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        for category, items in cases.items():
+            results = list(pool.map(one, items))
+            seconds = [r[2] for r in results]
+            rows.append((category, len(items), sum(r[0] for r in results), sum(r[1] for r in results), statistics.median(seconds) if seconds else 0.0))
     return rows
+
+
+def _share(k: int, n: int) -> str:
+    low, high = wilson_interval(k, n)
+    return f"{100 * k / n:5.1f}% [{100 * low:4.1f}, {100 * high:5.1f}]"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder laid out like shared/data/bfcl")
-    parser.add_argument("--limit", type=int, default=None, help="first N cases per category")
+    parser.add_argument("--fold", choices=["dev", "heldout", "all"], default="dev", help="dev: even positions; heldout: odd")
+    parser.add_argument("--limit", type=int, default=None, help="first N cases of the fold per category")
     parser.add_argument("--modes", default="free,constrained", help="comma-separated: free, constrained")
     parser.add_argument("--max-new-tokens", type=int, default=256)
+    parser.add_argument("--concurrency", type=int, default=6, help="cases in flight at once")
     args = parser.parse_args()
-    cases = load_cases(args.data, args.limit)
+    cases = load_cases(args.data, args.limit, args.fold)
     if not cases:
         raise SystemExit(f"no BFCL_v4_*.json cases with answers in {args.data}")
-    results = {mode: run(mode, cases, args.max_new_tokens) for mode in args.modes.split(",")}
-    print(f"{'mode':12} {'category':14} {'cases':>5} {'valid':>7} {'accuracy':>9} {'median s':>9}")
+    results = {mode: run(mode, cases, args.max_new_tokens, args.concurrency) for mode in args.modes.split(",")}
+    print(f"fold={args.fold}")
+    print(f"{'mode':12} {'category':14} {'cases':>5} {'valid':>7} {'accuracy [Wilson 95%]':>24} {'median s':>9}")
     for mode, rows in results.items():
         for category, n, n_valid, n_correct, median in rows:
-            print(f"{mode:12} {category:14} {n:5d} {100 * n_valid / n:6.1f}% {100 * n_correct / n:8.1f}% {median:9.2f}")
+            print(f"{mode:12} {category:14} {n:5d} {100 * n_valid / n:6.1f}% {_share(n_correct, n):>24} {median:9.2f}")
+        total = sum(r[1] for r in rows)
+        print(f"{mode:12} {'all':14} {total:5d} {100 * sum(r[2] for r in rows) / total:6.1f}% {_share(sum(r[3] for r in rows), total):>24}")
     for mode, rows in results.items():
         total = sum(r[1] for r in rows)
         print(f"{mode}: cases={total} valid={100 * sum(r[2] for r in rows) / total:.1f}% accuracy={100 * sum(r[3] for r in rows) / total:.1f}%")
