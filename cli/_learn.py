@@ -28,7 +28,6 @@ build a graph with what a learn run kept (`LearnedGraphs`, `learned_graph`) serv
 from __future__ import annotations
 
 import argparse
-import importlib
 import inspect
 import json
 import os
@@ -247,11 +246,11 @@ class LearnedGraphs:
         Raises:
             GraphNotFoundError: `ref` names no graph or builder.
         """
-        from ..graphs import BUILTIN_GRAPHS
+        from ..graphs import BUILTIN_GRAPHS, graph_target
 
         self.ref, self.base, self.max_new_tokens = ref, model, max_new_tokens
         self.builtin = ref in BUILTIN_GRAPHS
-        self.target: Any = BUILTIN_GRAPHS[ref] if self.builtin else _resolve(ref)
+        self.target: Any = graph_target(ref)
         self.is_builder = not _is_graph(self.target)
         self.params: Mapping[str, Any] = {}
         if self.is_builder:
@@ -351,28 +350,6 @@ def _learned(args: argparse.Namespace) -> tuple[LearnedGraphs, Any]:
         kept = [name for name, value in (("worked examples", learned.examples), ("model", learned.model)) if value]
         print(f"graphwright: with what {args.learned} learned: {' and '.join(kept)}", file=sys.stderr, flush=True)
     return LearnedGraphs(args.graph, model=args.model, max_new_tokens=args.max_new_tokens), learned
-
-
-def _resolve(ref: str) -> Any:
-    """The graph or builder function `module:attr` names (the current folder importable, as `load_graph` does)."""
-    from ..graphs import load_graph
-
-    module_name, sep, attr = ref.partition(":")
-    if not sep or not module_name or not attr:
-        load_graph(ref)  # raises GraphNotFoundError naming the built-in graphs
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise GraphNotFoundError(f"cannot import module {module_name!r} for graph {ref!r}: {exc}") from exc
-    for part in attr.split("."):
-        if not hasattr(target, part):
-            raise GraphNotFoundError(f"module {module_name!r} has no attribute {attr!r}")
-        target = getattr(target, part)
-    if not callable(target) and not _is_graph(target):
-        raise GraphNotFoundError(f"{ref!r} is a {type(target).__name__}, not a StateGraph, compiled graph or builder")
-    return target
 
 
 def _is_graph(value: Any) -> bool:

@@ -20,7 +20,7 @@ from ._history import CheckpointInfo, checkpoint_config, fork, list_checkpoints,
 from ._plan_execute import PlanExecuteOptions, PlanExecuteState, build_plan_execute, make_step_runner
 from ._rag import RagOptions, RagState, build_rag, merge_context
 from ._react import ReactOptions, ReactState, build_react
-from ._registry import BUILTIN_GRAPHS, DEFAULT_GRAPH, load_graph
+from ._registry import BUILTIN_GRAPHS, DEFAULT_GRAPH, graph_target, load_graph
 from ._runpath import RunPath, Visit, read_run_path
 from ._supervisor import SupervisorOptions, SupervisorState, build_supervisor, default_agents, make_agent_node
 from ._threads import check_thread_id, new_thread_id, thread_config
@@ -66,6 +66,7 @@ __all__ = [
     "default_agents",
     "diagram",
     "fork",
+    "graph_target",
     "list_checkpoints",
     "load_graph",
     "make_agent_node",

@@ -57,8 +57,35 @@ def load_graph(ref: str, *, model: BaseChatModel | None = None) -> StateGraph | 
         >>> type(load_graph("assistant")).__name__
         'StateGraph'
     """
+    target = graph_target(ref)
+    if isinstance(target, (StateGraph, Pregel)):
+        return target
+    try:
+        built = _call_builder(target, model)
+    except TypeError as exc:
+        if ref in BUILTIN_GRAPHS:
+            raise
+        raise GraphNotFoundError(f"{ref!r} could not be called as a graph builder: {exc}") from exc
+    if isinstance(built, (StateGraph, Pregel)):
+        return built
+    raise GraphNotFoundError(f"{ref!r} returned {type(built).__name__}, not a StateGraph or compiled graph")
+
+
+def graph_target(ref: str) -> Any:
+    """Return what `ref` names without building it: a built-in's builder, or the graph or builder at `module:attr`.
+
+    For callers that build the graph themselves (with learned examples, say); `load_graph` builds it.
+
+    Raises:
+        GraphNotFoundError: the name is unknown, the module cannot be imported, the attribute is missing,
+            or it is neither a graph nor callable.
+
+    Example:
+        >>> graph_target("assistant").__name__
+        'build_assistant'
+    """
     if ref in BUILTIN_GRAPHS:
-        return _call_builder(BUILTIN_GRAPHS[ref], model)
+        return BUILTIN_GRAPHS[ref]
     module_name, sep, attr = ref.partition(":")
     if not sep or not module_name or not attr:
         raise GraphNotFoundError(
@@ -75,16 +102,8 @@ def load_graph(ref: str, *, model: BaseChatModel | None = None) -> StateGraph | 
         if not hasattr(target, part):
             raise GraphNotFoundError(f"module {module_name!r} has no attribute {attr!r}")
         target = getattr(target, part)
-    if isinstance(target, (StateGraph, Pregel)):
+    if isinstance(target, (StateGraph, Pregel)) or callable(target):
         return target
-    if callable(target):
-        try:
-            built = _call_builder(target, model)
-        except TypeError as exc:
-            raise GraphNotFoundError(f"{ref!r} could not be called as a graph builder: {exc}") from exc
-        if isinstance(built, (StateGraph, Pregel)):
-            return built
-        raise GraphNotFoundError(f"{ref!r} returned {type(built).__name__}, not a StateGraph or compiled graph")
     raise GraphNotFoundError(f"{ref!r} is a {type(target).__name__}, not a StateGraph, compiled graph or builder")
 
 
