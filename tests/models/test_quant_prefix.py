@@ -44,7 +44,9 @@ def test_the_int8_default_makes_the_same_tool_call_as_bf16(local_chat_model: Cha
     dense = ChatLocal(max_new_tokens=64, quantize=None)
     assert not any(isinstance(m, Int8Linear) for m in dense.load().model.modules())
     calls = [m.bind_tools([calculator]).invoke(QUESTION).tool_calls for m in (local_chat_model, dense)]
-    assert calls[0] == calls[1]
+    # The same call: name and arguments. Ids hash the reply's text, which may frame the same call differently
+    # (a fenced block or a bare object) and so differ.
+    assert [(c["name"], c["args"]) for c in calls[0]] == [(c["name"], c["args"]) for c in calls[1]]
     assert calculator.invoke(calls[0][0]["args"]["expression"]) == "395"
 
 
