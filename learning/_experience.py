@@ -424,41 +424,41 @@ def gsm8k_demonstrations(
     source = Path(path)
     skipped = set(skip)
     made = 0
+    for number, question, answer in _gsm8k_rows(source):
+        if limit is not None and made >= limit:
+            return
+        if "####" not in answer:
+            raise ExperienceError(f"{source}:{number}: the answer has no '#### n' final line")
+        task_id = f"{source.stem}-{number}"
+        if task_id in skipped:
+            continue
+        solution = gsm8k_program(answer) if style == "program" else gsm8k_solution_text(answer)
+        if solution is None:
+            continue
+        made += 1
+        yield Trajectory(
+            id=f"demo:{style}:{task_id}",
+            source="demonstration",
+            task_id=task_id,
+            task=question,
+            reward=1.0,
+            success=True,
+            calls=({"prompt": [{"role": "user", "content": question}], "completion": solution},),
+            meta={"answer": answer.rpartition("####")[2].strip().replace(",", ""), "style": style},
+        )
+
+
+
+def _gsm8k_rows(source: Path) -> Iterator[tuple[int, str, str]]:
+    """`graphwright.nodes.gsm8k_rows`, with an unreadable file or a malformed line as an `ExperienceError`."""
+    from ..nodes import gsm8k_rows
+
     try:
-        handle = source.open(encoding="utf-8")
+        yield from gsm8k_rows(source)
     except OSError as exc:
         raise ExperienceError(f"cannot read demonstrations from {str(source)!r}: {exc}") from exc
-    with handle:
-        for number, line in enumerate(handle, start=1):
-            if limit is not None and made >= limit:
-                return
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-                question, answer = item["question"], item["answer"]
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise ExperienceError(f"{source}:{number}: not a GSM8K problem (question, answer): {exc}") from exc
-            if "####" not in answer:
-                raise ExperienceError(f"{source}:{number}: the answer has no '#### n' final line")
-            task_id = f"{source.stem}-{number}"
-            if task_id in skipped:
-                continue
-            solution = gsm8k_program(answer) if style == "program" else gsm8k_solution_text(answer)
-            if solution is None:
-                continue
-            made += 1
-            yield Trajectory(
-                id=f"demo:{style}:{task_id}",
-                source="demonstration",
-                task_id=task_id,
-                task=question,
-                reward=1.0,
-                success=True,
-                calls=({"prompt": [{"role": "user", "content": question}], "completion": solution},),
-                meta={"answer": answer.rpartition("####")[2].strip().replace(",", ""), "style": style},
-            )
-
+    except ValueError as exc:
+        raise ExperienceError(str(exc)) from exc
 
 def twx_demonstrations(game: str, seeds: Iterable[int], *, fold: str = "train", max_steps: int = 100) -> Iterator[Trajectory]:
     """Yield TextWorldExpress gold action sequences of `game` as demonstrations, one per seed of `fold`.

@@ -31,6 +31,7 @@ from ._examples import (
     fixed_examples,
     gsm8k_examples,
     gsm8k_program,
+    gsm8k_rows,
     nearest_examples,
     no_examples,
 )
@@ -88,6 +89,7 @@ __all__ = [
     "grounded_answer",
     "gsm8k_examples",
     "gsm8k_program",
+    "gsm8k_rows",
     "make_cited_responder",
     "make_code_planner",
     "make_critic",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -155,6 +155,27 @@ def _with_names(expr: str, names: dict[float, str]) -> str:
     return _NUMBER.sub(name_of, spaced)
 
 
+def gsm8k_rows(path: str | Path) -> Iterator[tuple[int, str, str]]:
+    """Yield `(line number, question, answer)` for each problem of a GSM8K-style JSON-lines file, in file order.
+
+    Blank lines are skipped; line numbers count them, so a number names the line in the file.
+
+    Raises:
+        OSError: the file cannot be read.
+        ValueError: a line is not JSON with `question` and `answer`; the message names the file and line.
+    """
+    with Path(path).open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                question, answer = row["question"], row["answer"]
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{number}: not a GSM8K problem (question, answer): {exc}") from exc
+            yield number, question, answer
+
+
 def gsm8k_examples(path: str | Path, *, limit: int | None = None) -> list[Example]:
     """Return the problems of a GSM8K-style JSON-lines file (`question`, `answer` with `<<…>>` calculations and
     a final `#### n`) that convert to programs (`gsm8k_program`), in file order, at most `limit`.
@@ -166,20 +187,12 @@ def gsm8k_examples(path: str | Path, *, limit: int | None = None) -> list[Exampl
         ValueError: a line is not JSON with `question` and `answer`.
     """
     found: list[Example] = []
-    with Path(path).open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if limit is not None and len(found) >= limit:
-                break
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                question, answer = row["question"], row["answer"]
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}:{number}: not a GSM8K problem (question, answer): {exc}") from exc
-            program = gsm8k_program(answer)
-            if program is not None:
-                found.append(Example(question, program))
+    for _, question, answer in gsm8k_rows(path):
+        if limit is not None and len(found) >= limit:
+            break
+        program = gsm8k_program(answer)
+        if program is not None:
+            found.append(Example(question, program))
     return found
 
 
