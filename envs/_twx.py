@@ -25,10 +25,11 @@ class TextWorldEnv(TextEnv):
     """One TextWorldExpress game on one fold: `reset(seed=k)` plays the fold's k-th game.
 
     `info` adds `gold_actions` (see `gold_actions()`), `raw_score` and `failed` to the `TextEnv` keys.
-    Close it (or use it as a context manager) to stop its JVM.
+    Close it (or use it as a context manager) to stop its JVM. The game is fixed by its seed; the engine's gold
+    path is one expert route through it and may differ (and differ in length) from one call to the next.
 
     Example:
-        >>> env = TextWorldEnv("coin", fold="test", max_steps=20)
+        >>> env = TextWorldEnv("coin", fold="test", max_steps=100)
         >>> observation, info = env.reset(seed=0)
         >>> info["task"].startswith("Your task is to search the environment and find the coin")
         True

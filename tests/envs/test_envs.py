@@ -35,18 +35,20 @@ def test_reset_gives_text_and_the_info_agents_read(coin) -> None:
     assert again == observation  # a seed names one episode
 
 
-def test_the_gold_path_solves_the_episode(coin) -> None:
-    coin.reset(seed=0)
-    gold = coin.gold_actions()
-    assert gold and gold[-1] == "take coin"
-    rewards = []
-    for action in gold:
-        _, reward, terminated, truncated, info = coin.step(action)
-        rewards.append(reward)
-    assert (terminated, truncated, info["success"], info["score"], info["step"]) == (True, False, True, 1.0, len(gold))
-    assert sum(rewards) == pytest.approx(1.0)
-    with pytest.raises(EpisodeStateError, match="ended after"):
-        coin.step("look around")
+def test_the_gold_path_solves_the_episode() -> None:
+    # The engine's gold path is one expert route and its length varies between calls: room for all of it.
+    with twx_env("coin", fold="test", max_steps=100) as coin:
+        coin.reset(seed=0)
+        gold = coin.gold_actions()
+        assert gold and gold[-1] == "take coin"
+        rewards = []
+        for action in gold:
+            _, reward, terminated, truncated, info = coin.step(action)
+            rewards.append(reward)
+        assert (terminated, truncated, info["success"], info["score"], info["step"]) == (True, False, True, 1.0, len(gold))
+        assert sum(rewards) == pytest.approx(1.0)
+        with pytest.raises(EpisodeStateError, match="ended after"):
+            coin.step("look around")
 
 
 def test_a_bad_action_is_a_typed_error_naming_it_and_the_valid_ones(coin) -> None:
