@@ -5,9 +5,11 @@ Environment: GW_LEARN_SLOW (seconds each `summing` run sleeps, to stop a learn r
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
+from pathlib import Path
 from typing import Annotated, TypedDict
 
 from langchain_core.messages import AIMessage, AnyMessage
@@ -41,3 +43,15 @@ def summing(examples: ExampleSource | None = None) -> StateGraph:
     graph.add_edge(START, "solve")
     graph.add_edge("solve", END)
     return graph
+
+
+def write_problems(path: Path, count: int) -> Path:
+    """Write `count` GSM8K-style problems whose worked solutions are sums (demonstrations for `learn`) to `path`."""
+    lines = []
+    for i in range(count):
+        a, b = 3 * i + 2, 7 * i + 5
+        answer = f"Together they have {a}+{b} = <<{a}+{b}={a + b}>>{a + b} apples.\n#### {a + b}"
+        lines.append(json.dumps({"question": f"Ann has {a} apples and Bob has {b} apples. How many in all?",
+                                 "answer": answer}))
+    path.write_text("\n".join(lines) + "\n")
+    return path

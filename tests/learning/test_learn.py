@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, TypedDict
 
 import pytest
+from learn_graphs import write_problems
 from langchain_core.messages import AIMessage, AnyMessage
 from langgraph.graph import START, StateGraph
 from langgraph.graph.message import add_messages
@@ -25,14 +26,6 @@ class QA(TypedDict, total=False):
     messages: Annotated[list[AnyMessage], add_messages]
 
 
-def write_problems(path: Path, count: int) -> None:
-    lines = []
-    for i in range(count):
-        a, b = 3 * i + 2, 7 * i + 5
-        answer = f"Together they have {a}+{b} = <<{a}+{b}={a + b}>>{a + b} apples.\n#### {a + b}"
-        lines.append(json.dumps({"question": f"Ann has {a} apples and Bob has {b} apples. How many in all?",
-                                 "answer": answer}))
-    path.write_text("\n".join(lines) + "\n")
 
 
 class Agent:

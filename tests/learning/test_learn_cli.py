@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from learn_graphs import write_problems
 
 from graphwright.evals import read_trajectories
 from graphwright.learning import Trajectory
@@ -38,16 +39,6 @@ def graphwright(*args: str, cwd: Path | None = None, **env: str) -> subprocess.C
                           capture_output=True, text=True, timeout=300)
 
 
-def write_problems(path: Path, count: int) -> Path:
-    """GSM8K-style problems whose worked solutions are sums (demonstrations for `learn`)."""
-    lines = []
-    for i in range(count):
-        a, b = 3 * i + 2, 7 * i + 5
-        answer = f"Together they have {a}+{b} = <<{a}+{b}={a + b}>>{a + b} apples.\n#### {a + b}"
-        lines.append(json.dumps({"question": f"Ann has {a} apples and Bob has {b} apples. How many in all?",
-                                 "answer": answer}))
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def learn_args(source: Path, out: Path) -> list[str]:
