@@ -19,6 +19,7 @@ catches `ValueError` or `LookupError` keeps working. Each message says what was 
     ├── ToolHostError (PermissionError)      a URL outside the HTTP tool's allow-list
     ├── SandboxUnavailableError (RuntimeError)
     ├── ServiceSetupError (ValueError)       an HTTP service is configured wrongly
+    ├── RequestInputError (ValueError)       an HTTP request's body, path or query is malformed or unsafe to keep
     ├── MemoryInputError (ValueError)        bad input to long-term memory
     │   └── EmbeddingDimensionError          vectors of another dimension than the collection's
     ├── MemoryUnavailableError (ConnectionError)
@@ -60,6 +61,7 @@ __all__ = [
     "ModelLoadError",
     "ModelNotFoundError",
     "RequestCancelled",
+    "RequestInputError",
     "SandboxUnavailableError",
     "ServiceSetupError",
     "TaskFileError",
@@ -134,6 +136,11 @@ class SandboxUnavailableError(GraphwrightError, RuntimeError):
 
 class ServiceSetupError(GraphwrightError, ValueError):
     """An HTTP service is configured wrongly: no API keys and auth not explicitly disabled, a bad limit, a graph name."""
+
+
+class RequestInputError(GraphwrightError, ValueError):
+    """An HTTP request's body, path or query cannot be accepted: nested too deep, a string no store can keep
+    (a NUL, a lone surrogate), a number out of range, or a feature the server does not offer."""
 
 
 class MemoryInputError(GraphwrightError, ValueError):
