@@ -29,6 +29,7 @@ catches `ValueError` or `LookupError` keeps working. Each message says what was 
     ├── EpisodeStateError (RuntimeError)     a step before `reset()` or after the episode ended
     ├── TaskFileError (ValueError)           an evaluation task file is missing or malformed
     ├── EvalReportError (ValueError)         an evaluation report cannot be used
+    ├── ClusterError (RuntimeError)          a Ray cluster cannot be started or joined, or its actors cannot build
     ├── ExperienceError (ValueError)         an experience record or store is malformed or unreadable
     └── LearningError (RuntimeError)         a learner cannot train, merge or save as asked
 
@@ -42,6 +43,7 @@ from __future__ import annotations
 
 __all__ = [
     "CheckpointerError",
+    "ClusterError",
     "ContextLengthError",
     "DrawingError",
     "EmbeddingDimensionError",
@@ -193,6 +195,10 @@ class TaskFileError(GraphwrightError, ValueError):
 
 class EvalReportError(GraphwrightError, ValueError):
     """An evaluation report or results folder cannot be used: unreadable, not a report, or from another eval."""
+
+
+class ClusterError(GraphwrightError, RuntimeError):
+    """A Ray cluster cannot be started or joined, or the graph cannot be built on its actors."""
 
 
 class ExperienceError(GraphwrightError, ValueError):
