@@ -24,6 +24,7 @@ from ..nodes import (
     RetrieverOptions,
     Usage,
     add_usage,
+    distinct_call_ids,
     make_cited_responder,
     make_executor,
     make_plan_writer,
@@ -93,7 +94,7 @@ def make_step_runner(model: BaseChatModel, tools: Sequence[BaseTool], *, prompt:
         done = "".join(f"\n- {line}" for line in state.get("context") or [])
         question = question_of(state["messages"])
         request = HumanMessage(f"Question: {question}\nDone so far:{done or ' nothing'}\nStep to do now: {step}")
-        reply = bound.invoke([system, request])
+        reply = distinct_call_ids(bound.invoke([system, request]))
         produced: list[AnyMessage] = [reply]
         if reply.tool_calls or reply.invalid_tool_calls:
             results = run_tools({"messages": [reply]}, config)["messages"]

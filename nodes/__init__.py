@@ -35,7 +35,15 @@ from ._examples import (
     nearest_examples,
     no_examples,
 )
-from ._executor import APPROVAL, EXECUTOR_WRITES, ExecutorOptions, make_executor, validation_problem
+from ._executor import (
+    APPROVAL,
+    EXECUTOR_WRITES,
+    ExecutorOptions,
+    call_key,
+    distinct_call_ids,
+    make_executor,
+    validation_problem,
+)
 from ._judge import JUDGE_PROMPT, LLM_CRITIC_WRITES, REVIEW_SCHEMA, make_llm_critic
 from ._memory_writer import EPISODE, MEMORY_WRITER_WRITES, make_memory_writer
 from ._messages import CRITIC, critiques, model_turns, question_of, tool_evidence
@@ -81,10 +89,12 @@ __all__ = [
     "VOTER_WRITES",
     "add_usage",
     "approx_tokens",
+    "call_key",
     "cited",
     "cites_a_source",
     "code_prompt",
     "critiques",
+    "distinct_call_ids",
     "fixed_examples",
     "grounded_answer",
     "gsm8k_examples",

@@ -6,12 +6,15 @@ or arguments that do not match the tool's schema each get an error `ToolMessage`
 anything runs (a resumed node starts over, so nothing may have run before an interrupt). The calls left run
 with the tool's timeout: read-only calls in parallel, side-effecting calls one after another in the order the
 model gave them (a later one may depend on an earlier one's effect), each recorded in the side-effect ledger.
-One reply may hold several calls; two calls that share an id (a model that repeats one) are still two calls.
+One reply may hold several calls; two calls that share an id (a model that repeats one, or an id-less call
+numbered into a real one's id) are still two calls, each run and answered in order: calls are keyed by their
+position in the reply and a hash of their content (`call_key`), never by id alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import threading
 import time
@@ -55,7 +58,7 @@ class _Ready:
     meta: ToolMeta
     call: dict[str, Any]
     key_id: str
-    """The call's id in its idempotency key: its own id, or id#index for an id an earlier call already has."""
+    """The call's part of its idempotency key (see `call_key`)."""
 
 
 def make_executor(
@@ -98,7 +101,6 @@ def make_executor(
             return {"messages": []}
         answers: dict[int, ToolMessage] = {}
         ready: list[_Ready] = []
-        seen_ids: set[str] = set()
         for index, bad in enumerate(last.invalid_tool_calls):
             answers[-1 - index] = _error(
                 bad.get("id") or f"invalid-{index}",
@@ -107,10 +109,9 @@ def make_executor(
                 f"Call the tool again with a JSON object of arguments. You wrote: {_clip(bad.get('args'), 300)}",
             )
         for index, call in enumerate(last.tool_calls):
+            key_id = call_key(index, call)  # from the call as the model wrote it, before any approval edit
             call = dict(call)
             call["id"] = call.get("id") or f"call-{index}"
-            key_id = call["id"] if call["id"] not in seen_ids else f"{call['id']}#{index}"
-            seen_ids.add(call["id"])
             problem, tool = _check(call, by_name, policy)
             if problem is None and tool_meta(tool).needs_approval:
                 problem, call = _ask_approval(call, tool)
@@ -130,12 +131,62 @@ def make_executor(
                         RuntimeWarning,
                         stacklevel=2,
                     )
-            answers.update(_run_all(ready, run_ledger, _run_key(config), options))
+            answers.update(_run_all(ready, run_ledger, _run_key(config), options, (config or {}).get("callbacks")))
         ordered = [answers[k] for k in sorted(a for a in answers if a < 0)[::-1]]
         ordered += [answers[k] for k in sorted(a for a in answers if a >= 0)]
         return {"messages": ordered}
 
     return executor
+
+
+def call_key(index: int, call: dict[str, Any]) -> str:
+    """Return the part of a call's idempotency key that tells it from every other call of the same reply.
+
+    It is `index:id:digest`: the call's position in the reply, its id (empty when it has none) and a hash of
+    its name, arguments and id. The position alone keeps two calls of one reply apart even when a model gave
+    both the same id (or an id-less call was numbered into a real call's id); the digest keeps a changed call
+    at the same position from being taken for the recorded one. Resuming from the same checkpoint replays the
+    same reply, so the key comes out the same and the ledger recognises the call.
+
+    Example:
+        >>> a = call_key(0, {"name": "pay", "args": {"to": "bo"}, "id": "c1"})
+        >>> b = call_key(1, {"name": "pay", "args": {"to": "al"}, "id": "c1"})
+        >>> a.split(":")[:2], b.split(":")[:2], a == call_key(0, {"name": "pay", "args": {"to": "bo"}, "id": "c1"})
+        (['0', 'c1'], ['1', 'c1'], True)
+    """
+    call_id = str(call.get("id") or "")
+    body = json.dumps([call.get("name"), call.get("args"), call_id], sort_keys=True, default=str)
+    return f"{index}:{call_id}:{hashlib.sha256(body.encode()).hexdigest()[:12]}"
+
+
+def distinct_call_ids(reply: AIMessage) -> AIMessage:
+    """Return `reply` with an id on each tool call that no other call of the reply has (itself if it had).
+
+    A model may repeat an id or leave one out; each call is then renamed `call-N` or `ID-N` (N its position),
+    so every call gets its own `ToolMessage` answer that a chat template can pair with it.
+
+    Example:
+        >>> calls = [{"name": "f", "args": {}, "id": i, "type": "tool_call"} for i in ("a", "a", None)]
+        >>> [c["id"] for c in distinct_call_ids(AIMessage("", tool_calls=calls)).tool_calls]
+        ['a', 'a-1', 'call-2']
+    """
+    ids = [call.get("id") for call in reply.tool_calls]
+    if all(ids) and len(set(ids)) == len(ids):
+        return reply
+    taken = {i for i in ids if i}
+    seen: set[str] = set()
+    calls = []
+    for index, call in enumerate(reply.tool_calls):
+        new_id = call.get("id")
+        if not new_id or new_id in seen:
+            base = f"{new_id}-{index}" if new_id else f"call-{index}"
+            new_id, n = base, 0
+            while new_id in taken or new_id in seen:
+                n += 1
+                new_id = f"{base}.{n}"
+        seen.add(new_id)
+        calls.append({**call, "id": new_id})
+    return reply.model_copy(update={"tool_calls": calls})
 
 
 def _check(call: dict[str, Any], by_name: dict[str, BaseTool], policy: ToolPolicy) -> tuple[str | None, Any]:
@@ -165,7 +216,7 @@ def _ask_approval(call: dict[str, Any], tool: BaseTool) -> tuple[str | None, dic
 
 
 def _run_all(
-    ready: list[_Ready], ledger: ToolLedger | None, run_key: str, options: ExecutorOptions
+    ready: list[_Ready], ledger: ToolLedger | None, run_key: str, options: ExecutorOptions, callbacks: Any = None
 ) -> dict[int, ToolMessage]:
     side_effecting = [r for r in ready if r.meta.side_effects]
     jobs: list[list[_Ready]] = [[r] for r in ready if not r.meta.side_effects]
@@ -175,7 +226,7 @@ def _run_all(
 
     def run_job(job: list[_Ready]) -> None:
         for item in job:
-            results[item.index] = _run_one(item, ledger, run_key, options)
+            results[item.index] = _run_one(item, ledger, run_key, options, callbacks)
 
     with ThreadPoolExecutor(max_workers=max(1, min(options.max_parallel, len(jobs)))) as pool:
         for future in [pool.submit(run_job, job) for job in jobs]:
@@ -183,9 +234,11 @@ def _run_all(
     return results
 
 
-def _run_one(item: _Ready, ledger: ToolLedger | None, run_key: str, options: ExecutorOptions) -> ToolMessage:
+def _run_one(
+    item: _Ready, ledger: ToolLedger | None, run_key: str, options: ExecutorOptions, callbacks: Any = None
+) -> ToolMessage:
     call_id, name = item.call["id"], item.call["name"]
-    key = f"{run_key}|{item.key_id}"  # the idempotency key: (thread, checkpoint, call id)
+    key = f"{run_key}|{item.key_id}"  # the idempotency key: (thread, checkpoint, call in its reply)
     record = ledger is not None and item.meta.side_effects
     if record:
         entry = ledger.lookup(key)
@@ -199,22 +252,27 @@ def _run_one(item: _Ready, ledger: ToolLedger | None, run_key: str, options: Exe
                 "it was not repeated, to avoid doing it twice.",
             )
         ledger.start(key, name, json.dumps(item.call["args"], sort_keys=True, default=str))
-    text, failed = _invoke(item.tool, item.call, item.meta.timeout, key if item.meta.side_effects else None)
+    text, failed = _invoke(item.tool, item.call, item.meta.timeout, key if item.meta.side_effects else None, callbacks)
     text = _cap(text, options.max_output_chars)
     if record:
         ledger.finish(key, text, is_error=failed)
     return ToolMessage(text, tool_call_id=call_id, name=name, status="error" if failed else "success")
 
 
-def _invoke(tool: BaseTool, call: dict[str, Any], timeout: float, key: str | None) -> tuple[str, bool]:
+def _invoke(
+    tool: BaseTool, call: dict[str, Any], timeout: float, key: str | None, callbacks: Any = None
+) -> tuple[str, bool]:
     """Run one call in a daemon thread; return (text, failed). A call past `timeout` is abandoned.
 
     A side-effecting call gets its idempotency `key` as `configurable["idempotency_key"]` in the run config
-    (a tool sees it through a parameter typed `RunnableConfig`).
+    (a tool sees it through a parameter typed `RunnableConfig`). `callbacks` are the node's, so the call is
+    reported (to tracers) as a run inside the node even though it runs in a thread of its own.
     """
     outcome: dict[str, Any] = {}
     tool_call = {"name": call["name"], "args": call["args"], "id": call["id"], "type": "tool_call"}
     run_config: RunnableConfig = {"configurable": {"idempotency_key": key}} if key else {}
+    if callbacks is not None:
+        run_config["callbacks"] = callbacks
 
     def target() -> None:
         try:

@@ -9,6 +9,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import SystemMessage
 from langchain_core.tools import BaseTool
 
+from ._executor import distinct_call_ids
+
 PLANNER_PROMPT = (
     "You are a careful assistant. When a tool can compute or look up what the question needs, call it; "
     "otherwise answer the question directly and briefly."
@@ -39,7 +41,7 @@ def make_planner(
         context = state.get("context")
         recalled = "\n".join(f"- {item}" for item in context or [])
         head = SystemMessage(f"{prompt}\n\nWhat memory recalls:\n{recalled}") if context else system
-        reply = bound.invoke([head, *state["messages"]])
+        reply = distinct_call_ids(bound.invoke([head, *state["messages"]]))  # one answer per call, by id
         answer = None if reply.tool_calls else reply.text.strip()
         return {"messages": [reply], "answer": answer}
 

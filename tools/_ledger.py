@@ -1,7 +1,8 @@
 """The side-effect ledger: what each side-effecting tool call did, so a resumed or replayed run never repeats it.
 
-A call's key is `(thread, checkpoint, call id)`: the same call resumed from the same checkpoint gets the same
-key. Before a side-effecting tool runs, the executor writes `started` under the key; when it returns, `done`
+A call's key is `(thread, checkpoint, call)`, the call named by its position in the model's reply, its id and a
+hash of its content, so no two calls of one reply share a key even when they share an id: the same call
+resumed from the same checkpoint gets the same key. Before a side-effecting tool runs, the executor writes `started` under the key; when it returns, `done`
 with the result. Both writes are committed before the graph moves on. A later run that finds `done` returns the
 recorded result without calling the tool; one that finds only `started` (the process died during the call)
 does not call it again either, and tells the model the outcome is unknown.

@@ -18,7 +18,7 @@ from langgraph.types import Command
 
 from graphwright.graphs import compile_graph
 from graphwright.memory import open_checkpointer
-from graphwright.nodes import EXECUTOR_WRITES, ExecutorOptions, make_executor, make_planner
+from graphwright.nodes import EXECUTOR_WRITES, ExecutorOptions, call_key, distinct_call_ids, make_executor, make_planner
 from graphwright.tools import ToolLedger, ToolPolicy, register_tool
 
 
@@ -264,7 +264,9 @@ def test_read_only_calls_run_in_parallel() -> None:
     assert [(m.text, m.status) for m in out["messages"]] == [("0", "success"), ("1", "success"), ("2", "success")]
 
 
-def test_side_effecting_calls_are_recorded_and_never_repeated(ran) -> None:
+def _charge_tool(ran: list) -> Any:
+    """A side-effecting `charge` tool that records each charge it makes in `ran`."""
+
     @register_tool(side_effects=True)
     def charge(amount: int) -> str:
         """Charge a card.
@@ -275,6 +277,11 @@ def test_side_effecting_calls_are_recorded_and_never_repeated(ran) -> None:
         ran.append(("charge", amount))
         return f"charged {amount}"
 
+    return charge
+
+
+def test_side_effecting_calls_are_recorded_and_never_repeated(ran) -> None:
+    charge = _charge_tool(ran)
     ledger = ToolLedger()
     node = make_executor([charge], ledger=ledger)
     state = {"messages": [ai_calls({"name": "charge", "args": {"amount": 5}, "id": "k1"})]}
@@ -285,29 +292,37 @@ def test_side_effecting_calls_are_recorded_and_never_repeated(ran) -> None:
     other_checkpoint = {"configurable": {**config["configurable"], "checkpoint_map": {"": "cp-2"}}}
     node(state, other_checkpoint)  # a fork from another checkpoint is a new call
     assert ran == [("charge", 5), ("charge", 5)]
-    ledger.start("t|cp-3|k1", "charge", "{}")  # a crash during the call: outcome unknown
+    ledger.start(f"t|cp-3|{call_key(0, state['messages'][-1].tool_calls[0])}", "charge", "{}")  # a crash mid-call
     in_doubt = node(state, {"configurable": {**config["configurable"], "checkpoint_map": {"": "cp-3"}}})
     assert in_doubt["messages"][0].status == "error" and "not repeated" in in_doubt["messages"][0].text
     assert len(ran) == 2
 
 
 def test_several_calls_in_one_reply_all_run_even_with_a_repeated_id(ran) -> None:
-    @register_tool(side_effects=True)
-    def charge(amount: int) -> str:
-        """Charge a card.
-
-        Args:
-            amount: cents.
-        """
-        ran.append(("charge", amount))
-        return f"charged {amount}"
-
+    charge = _charge_tool(ran)
     node = make_executor([charge], ledger=ToolLedger())
     state = {"messages": [ai_calls(*({"name": "charge", "args": {"amount": a}, "id": "same"} for a in (5, 7)))]}
     config = {"configurable": {"thread_id": "t", "checkpoint_map": {"": "cp-1"}, "checkpoint_ns": "tools:abc"}}
     out = node(state, config)
     assert [m.text for m in out["messages"]] == ["charged 5", "charged 7"] and ran == [("charge", 5), ("charge", 7)]
     assert node(state, config) == out and len(ran) == 2  # a replay still repeats neither
+
+
+def test_an_id_less_call_numbered_into_a_real_calls_id_still_runs_and_gets_its_own_answer(ran) -> None:
+    charge = _charge_tool(ran)
+    calls = [
+        {"name": "charge", "args": {"amount": 1}, "id": "call-1"},
+        {"name": "charge", "args": {"amount": 2}, "id": None},  # numbered call-1 by the executor
+        {"name": "charge", "args": {"amount": 3}, "id": "call-1#1"},  # the old scheme's key for the second
+    ]
+    reply = AIMessage("", tool_calls=[{**c, "type": "tool_call"} for c in calls])
+    config = {"configurable": {"thread_id": "t", "checkpoint_map": {"": "cp-1"}, "checkpoint_ns": "tools:abc"}}
+    out = make_executor([charge], ledger=ToolLedger())({"messages": [reply]}, config)
+    assert [m.text for m in out["messages"]] == ["charged 1", "charged 2", "charged 3"]
+    assert ran == [("charge", 1), ("charge", 2), ("charge", 3)]
+    distinct = distinct_call_ids(reply)  # what the planner stores: each call its own id, so its own answer
+    assert [c["id"] for c in distinct.tool_calls] == ["call-1", "call-1.1", "call-1#1"]
+    assert distinct.id == reply.id and [c["args"] for c in distinct.tool_calls] == [c["args"] for c in calls]
 
 
 def test_a_side_effecting_tool_sees_its_idempotency_key() -> None:
@@ -326,7 +341,7 @@ def test_a_side_effecting_tool_sees_its_idempotency_key() -> None:
     assert list(transfer.tool_call_schema.model_json_schema()["properties"]) == ["amount"]
     config = {"configurable": {"thread_id": "t7", "checkpoint_map": {"": "cp-9"}, "checkpoint_ns": "tools:x"}}
     out = make_executor([transfer], ledger=ToolLedger())({"messages": [call("transfer", "c-1", amount=3)]}, config)
-    assert out["messages"][0].text == "ok" and keys == ["t7|cp-9|c-1"]
+    assert out["messages"][0].text == "ok" and keys == [f"t7|cp-9|{call_key(0, call('transfer', 'c-1', amount=3).tool_calls[0])}"]
 
 
 class _SlowSaver(InMemorySaver):
