@@ -24,6 +24,7 @@ catches `ValueError` or `LookupError` keeps working. Each message says what was 
     │   └── EmbeddingDimensionError          vectors of another dimension than the collection's
     ├── MemoryUnavailableError (ConnectionError)
     ├── DrawingError (ValueError)            a graph cannot be drawn as asked
+    ├── TracingError (ValueError)            tracing cannot be turned on as asked (an unknown destination)
     ├── EnvSetupError (ValueError)           an environment cannot be made as asked: unknown game, fold, seed
     ├── InvalidActionError (ValueError)      an action the environment does not accept here
     ├── EpisodeStateError (RuntimeError)     a step before `reset()` or after the episode ended
@@ -71,6 +72,7 @@ __all__ = [
     "ToolDefinitionError",
     "ToolHostError",
     "ToolPathError",
+    "TracingError",
 ]
 
 
@@ -159,6 +161,10 @@ class MemoryUnavailableError(GraphwrightError, ConnectionError):
 
 class DrawingError(GraphwrightError, ValueError):
     """A graph cannot be drawn as asked: an unknown format, a binary format with no file, a run from another graph."""
+
+
+class TracingError(GraphwrightError, ValueError):
+    """Tracing cannot be turned on as asked: `$GRAPHWRIGHT_TRACE` or `enable_tracing` names an unknown destination."""
 
 
 class EnvSetupError(GraphwrightError, ValueError):

@@ -50,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if getattr(args, "trace", False):
+            _trace()
         return args.handler(args, sys.stdout)
     except GraphwrightError as exc:
         print(f"graphwright: error: {exc}", file=sys.stderr)
@@ -57,6 +59,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("graphwright: interrupted; resume with `graphwright resume --thread ...`", file=sys.stderr)
         return 130
+    finally:
+        if "graphwright.tracing" in sys.modules:  # only a traced command loaded it
+            sys.modules["graphwright.tracing"].flush_traces()  # the last spans reach the collector before exit
+
+
+_TRACED = ("run", "resume", "fork", "eval", "learn", "serve", "view")
+"""The commands that run graphs and so take `--trace`."""
+
+
+def _trace() -> None:
+    """Turn tracing on for `--trace`: where `$GRAPHWRIGHT_TRACE` says, else OTLP to `$OTEL_EXPORTER_OTLP_ENDPOINT`
+    (a collector on 127.0.0.1:4318 by default)."""
+    import os
+
+    from ..tracing import TRACE_ENV, enable_tracing, enable_tracing_from_env
+
+    if not enable_tracing_from_env():
+        os.environ[TRACE_ENV] = "otlp"  # child processes (an eval's workers, `serve --workers`) trace too
+        enable_tracing("otlp")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,4 +100,10 @@ def _parser() -> argparse.ArgumentParser:
     add_history_commands(sub)
     add_serve_command(sub)
     add_view_command(sub)
+    for name in _TRACED:
+        sub.choices[name].add_argument(
+            "--trace", action="store_true",
+            help="send OpenTelemetry spans of every run, node, model and tool call over OTLP "
+            "(to $OTEL_EXPORTER_OTLP_ENDPOINT; $GRAPHWRIGHT_TRACE=console|URL says otherwise)",
+        )
     return parser

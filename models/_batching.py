@@ -74,6 +74,10 @@ class BatchRequest:
     generated: list[int] = field(default_factory=list)
     emitted: int = 0  # characters of decoded text already sent to on_text
     started: float = 0.0
+    first_token_at: float = 0.0
+    """`time.perf_counter()` when the first new token was recorded (0: none yet); traces report it."""
+    batch_peak: int = 0
+    """The most sequences this request shared a forward pass with, itself included; traces report it."""
     cancelled: threading.Event = field(default_factory=threading.Event)
     processor: Any = None
     generator: Any = None
@@ -518,6 +522,9 @@ class BatchScheduler:
             self._end(row, "stop")
             return
         request.generated.append(token)
+        request.batch_peak = max(request.batch_peak, len(self._rows))
+        if len(request.generated) == 1:
+            request.first_token_at = time.perf_counter()
         if request.processor is not None:
             request.processor.consume(token)
             room = request.max_new_tokens - len(request.generated)

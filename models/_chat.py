@@ -137,11 +137,14 @@ class ChatLocal(BaseChatModel):
         if choice == "none":
             tools = []
         grammar = None
+        grammar_kind = None  # what the reply was decoded under, as traces name it
         schema = kwargs.get("response_format")
         if schema is not None:
-            grammar = json_grammar(schema)
+            grammar, grammar_kind = json_grammar(schema), "json_schema"
         elif tools and self.constrained:
             grammar = tool_call_grammar(tools, choice, tag_tokens=local.tag_tokens)
+            grammar_kind = "tool_calls" if choice in (None, "auto") else f"tool_calls:{choice}"
+
         options = {
             "max_new_tokens": kwargs.get("max_new_tokens", self.max_new_tokens),
             "temperature": kwargs.get("temperature", self.temperature),
@@ -157,7 +160,7 @@ class ChatLocal(BaseChatModel):
         prompt = local.render(rendered, tools)
         if grammar is not None and schema is None and choice in (None, "auto"):
             options["grammar"] = _call_or_answer(local, prompt, tools, grammar, options, kwargs.get("cancel"))
-        return _Request(local, prompt, {t["function"]["name"] for t in tools}, options)
+        return _Request(local, prompt, {t["function"]["name"] for t in tools}, options, grammar_kind)
 
     def _generate(
         self,
@@ -263,6 +266,7 @@ class _Request:
     prompt: str
     tool_names: set[str]
     options: dict[str, Any]
+    grammar_kind: str | None = None
 
     def message(self, result: Generation) -> AIMessage:
         parsed = parse_tool_calls(result.text, self.tool_names, id_seed=self.prompt)
@@ -280,6 +284,9 @@ class _Request:
                 "model_provider": "graphwright",
                 "finish_reason": result.finish_reason,
                 "generation_seconds": round(result.seconds, 3),
+                "time_to_first_token_seconds": result.first_token_seconds,
+                "batch_size": result.batch_size,
+                "grammar": self.grammar_kind,
             },
         )
 

@@ -41,6 +41,10 @@ class Generation:
     """`stop` (end of turn or a stop string), `length` (max new tokens) or `timeout`."""
     seconds: float
     """Wall time of the call, prefill and decode."""
+    first_token_seconds: float | None = None
+    """Seconds from the call to its first new token (None: no token was generated)."""
+    batch_size: int = 1
+    """The most sequences the call shared a forward pass with, itself included."""
 
 
 class LocalModel:
@@ -209,7 +213,10 @@ class LocalModel:
             request.cancelled = cancel
         new, reason = self._scheduler.submit(request).future.result()
         text = self.tokenizer.decode(new, skip_special_tokens=True)
-        return Generation(text, len(ids), len(new), reason, time.perf_counter() - started)
+        first = request.first_token_at - started if request.first_token_at else None
+        return Generation(
+            text, len(ids), len(new), reason, time.perf_counter() - started, first, max(request.batch_peak, 1)
+        )
 
     def stream(self, prompt: str, **options: Any) -> Iterator[str | Generation]:
         """Generate like `generate`, yielding text pieces as they are decoded and the `Generation` last.

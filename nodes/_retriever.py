@@ -13,6 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from langchain_core.callbacks import CallbackManager
+from langchain_core.documents import Document
+from langchain_core.runnables import ensure_config
+
 from ..errors import GraphSetupError
 from ._messages import question_of
 
@@ -84,13 +88,24 @@ def make_retriever(
         question = question_of(state["messages"]).strip()
         if not question:
             return {"context": []}
-        candidates: list[str] = []
-        if graph is not None and options.max_facts:
-            candidates += [fact.sentence() for fact in graph.about(question, hops=options.hops, limit=options.max_facts)]
-        if memory is not None:
-            hits = memory.recall(question, options.k, filter=options.filter, score_threshold=options.score_threshold)
-            candidates += [f"[{doc.metadata.get('source', 'memory')}] {doc.page_content}" for doc, _ in hits]
-        return {"context": within_budget(candidates, options.token_budget, count_tokens)}
+        # A retrieval run in LangChain's callbacks (those of the node running now), so tracers see it.
+        config = ensure_config()
+        manager = CallbackManager.configure(config.get("callbacks"), inheritable_metadata=config.get("metadata"))
+        run = manager.on_retriever_start({"name": "memory"}, question, name="memory")
+        try:
+            candidates: list[str] = []
+            if graph is not None and options.max_facts:
+                facts = graph.about(question, hops=options.hops, limit=options.max_facts)
+                candidates += [fact.sentence() for fact in facts]
+            if memory is not None:
+                hits = memory.recall(question, options.k, filter=options.filter, score_threshold=options.score_threshold)
+                candidates += [f"[{doc.metadata.get('source', 'memory')}] {doc.page_content}" for doc, _ in hits]
+            context = within_budget(candidates, options.token_budget, count_tokens)
+        except BaseException as exc:
+            run.on_retriever_error(exc)
+            raise
+        run.on_retriever_end([Document(text) for text in context])
+        return {"context": context}
 
     return retriever
 

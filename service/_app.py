@@ -27,6 +27,7 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from ..errors import GraphwrightError, InvalidThreadIdError, ServiceSetupError
 from ..graphs import check_thread_id, compile_graph
 from ..memory import CheckpointerBackend, checkpointer_backend, strict_serializer
+from ..tracing import TraceContextMiddleware
 from ._bridge import async_capable
 from ._encode import jsonable
 from ._guard import Guard
@@ -104,6 +105,7 @@ def create_app(
     app.state.service = service
     app.add_middleware(BaseHTTPMiddleware, dispatch=_ready_first)
     app.add_middleware(Guard, auth=auth or None, options=options)
+    app.add_middleware(TraceContextMiddleware)  # outermost: a caller's trace context reaches the run
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(GraphwrightError, _typed_error)
     app.include_router(_meta_router())

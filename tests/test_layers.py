@@ -18,7 +18,7 @@ NOT_PACKAGE = {"tests", "bench", "examples", "build", "dist", "test-artifacts"}
 
 LAYERS: list[set[str]] = [
     {"errors"},
-    {"models", "memory", "tools", "envs"},
+    {"models", "memory", "tools", "envs", "tracing"},  # tracing: spans from LangChain's callbacks, for all above
     {"nodes"},
     {"graphs"},
     {"evals", "service"},

@@ -34,6 +34,8 @@ class ToolMeta:
     """Seconds a call may run before the executor gives up on it and reports a timeout to the model."""
     needs_approval: bool = False
     """True if every call waits for a human to approve, edit or reject it."""
+    trace_content: bool = True
+    """True if traces may record a call's arguments and result; False keeps them out (a tool that sees secrets)."""
 
     def __post_init__(self) -> None:
         if not self.timeout > 0:
@@ -82,6 +84,7 @@ def register_tool(
     permission: str | None = None,
     timeout: float = 30.0,
     needs_approval: bool = False,
+    trace_content: bool = True,
 ) -> Callable[[Callable[..., Any]], StructuredTool]: ...
 
 
@@ -94,6 +97,7 @@ def register_tool(
     permission: str | None = None,
     timeout: float = 30.0,
     needs_approval: bool = False,
+    trace_content: bool = True,
 ) -> StructuredTool | Callable[[Callable[..., Any]], StructuredTool]:
     """Make a typed, documented function a tool; use bare (`@register_tool`) or with options.
 
@@ -110,6 +114,7 @@ def register_tool(
         permission: a permission a `ToolPolicy` must grant for the tool to be called.
         timeout: seconds a call may run.
         needs_approval: every call waits for a human to approve, edit or reject it.
+        trace_content: False keeps the call's arguments and result out of traces (only its name and time).
 
     Returns:
         A `StructuredTool` (or a decorator making one) with its `ToolMeta` in `metadata`.
@@ -130,7 +135,13 @@ def register_tool(
         >>> shout.invoke({"text": "hi"}), tool_meta(shout).side_effects
         ('HI', False)
     """
-    meta = ToolMeta(side_effects=side_effects, permission=permission, timeout=timeout, needs_approval=needs_approval)
+    meta = ToolMeta(
+        side_effects=side_effects,
+        permission=permission,
+        timeout=timeout,
+        needs_approval=needs_approval,
+        trace_content=trace_content,
+    )
 
     def decorate(function: Callable[..., Any]) -> StructuredTool:
         _check_signature(function)
