@@ -87,7 +87,15 @@ def _decision(args: argparse.Namespace) -> Any:
 
 def _execute(args: argparse.Namespace, out: TextIO, *, question: str | None, decision: Any = None) -> int:
     """Validate everything that can be checked up front, then run or resume; nothing is written before."""
-    from ..graphs import DEFAULT_GRAPH, check_thread_id, compile_graph, load_graph, new_thread_id, thread_config
+    from ..graphs import (
+        DEFAULT_GRAPH,
+        check_thread_id,
+        compile_graph,
+        load_graph,
+        new_thread_id,
+        thread_config,
+        unfinished_nodes,
+    )
     from ..memory import open_checkpointer
 
     thread_id = check_thread_id(args.thread) if args.thread is not None else new_thread_id()
@@ -103,7 +111,7 @@ def _execute(args: argparse.Namespace, out: TextIO, *, question: str | None, dec
     config = thread_config(thread_id)
     with open_checkpointer(db) as saver:
         graph = compile_graph(builder, checkpointer=saver)
-        pending = graph.get_state(config).next
+        pending = unfinished_nodes(graph.get_state(config))  # saved writes not yet checkpointed count too
         if question is None and not pending:
             raise ThreadStateError(f"thread {thread_id!r} has no unfinished run to resume in {db}")
         if question is not None and pending:

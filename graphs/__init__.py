@@ -23,7 +23,7 @@ from ._react import ReactOptions, ReactState, build_react
 from ._registry import BUILTIN_GRAPHS, DEFAULT_GRAPH, graph_target, load_graph
 from ._runpath import RunPath, Visit, read_run_path
 from ._supervisor import SupervisorOptions, SupervisorState, build_supervisor, default_agents, make_agent_node
-from ._threads import check_thread_id, new_thread_id, thread_config
+from ._threads import check_thread_id, new_thread_id, thread_config, unfinished_nodes
 
 __all__ = [
     "AssistantOptions",
@@ -83,4 +83,5 @@ __all__ = [
     "thread_config",
     "to_dot",
     "to_mermaid",
+    "unfinished_nodes",
 ]

@@ -6,6 +6,7 @@ import re
 import uuid
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.types import StateSnapshot
 
 from ..errors import InvalidThreadIdError
 
@@ -38,3 +39,32 @@ def new_thread_id() -> str:
 def thread_config(thread_id: str, *, recursion_limit: int = 50) -> RunnableConfig:
     """Return the run config for `thread_id` (checked) with a bound on super-steps."""
     return {"configurable": {"thread_id": check_thread_id(thread_id)}, "recursion_limit": recursion_limit}
+
+
+def unfinished_nodes(snapshot: StateSnapshot) -> tuple[str, ...]:
+    """Return the nodes of a thread's unfinished run (empty when the run finished), from its latest snapshot.
+
+    That is `snapshot.next`, or, when a process died after a step's writes were saved but before the checkpoint
+    that follows them, the nodes whose saved writes are still to be applied: LangGraph then reports no `next`,
+    yet `graph.invoke(None, config)` applies those writes and runs on. Either way the run resumes with
+    `invoke(None, config)` (or `Command(resume=...)` at an interrupt).
+
+    Example:
+        >>> from langgraph.checkpoint.memory import InMemorySaver
+        >>> from langgraph.graph import START, StateGraph
+        >>> from typing_extensions import TypedDict
+        >>> class S(TypedDict):
+        ...     n: int
+        >>> builder = StateGraph(S).add_node("inc", lambda s: {"n": s["n"] + 1}).add_edge(START, "inc")
+        >>> app = builder.compile(checkpointer=InMemorySaver(), interrupt_before=["inc"])
+        >>> config = thread_config("t")
+        >>> _ = app.invoke({"n": 1}, config)
+        >>> unfinished_nodes(app.get_state(config))
+        ('inc',)
+        >>> _ = app.invoke(None, config)
+        >>> unfinished_nodes(app.get_state(config))
+        ()
+    """
+    if snapshot.next:
+        return tuple(snapshot.next)
+    return tuple(dict.fromkeys(task.name for task in snapshot.tasks))

@@ -18,6 +18,7 @@ from typing import Any
 from langchain_core.messages import BaseMessageChunk
 from langgraph.types import Command
 
+from ..graphs import unfinished_nodes
 from ._encode import jsonable, sse
 from ._options import ServiceOptions
 from ._records import TERMINAL, Records
@@ -169,7 +170,7 @@ class RunManager:
                 await self._stream(handle)
             state = await handle.graph.aget_state({"configurable": {"thread_id": run["thread_id"]}})
             handle.result = run_result(state)
-            thread_status = "interrupted" if state.next or state.interrupts else "idle"
+            thread_status = "interrupted" if unfinished_nodes(state) or state.interrupts else "idle"
             handle.status = "success"
         except asyncio.CancelledError:
             handle.status = "interrupted"
