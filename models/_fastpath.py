@@ -93,6 +93,20 @@ def _real_queries(mask: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return only
 
 
+def _joined(weights: list[torch.Tensor]) -> torch.Tensor:
+    """The weights stacked along their first dimension: a view when they already lie one after another in one
+    storage (as a model mapped from the load cache has them), else a new tensor."""
+    first = weights[0]
+    ptr, rows = first.data_ptr(), 0
+    for weight in weights:
+        same = weight.untyped_storage().data_ptr() == first.untyped_storage().data_ptr()
+        if not (same and weight.is_contiguous() and weight.shape[1:] == first.shape[1:] and weight.data_ptr() == ptr):
+            return torch.cat(weights)
+        ptr += weight.numel() * weight.element_size()
+        rows += weight.shape[0]
+    return first.as_strided((rows, *first.shape[1:]), first.stride())
+
+
 def _supported(layer: Any) -> bool:
     attention, mlp = getattr(layer, "self_attn", None), getattr(layer, "mlp", None)
     linears = [getattr(attention, n, None) for n in ("q_proj", "k_proj", "v_proj", "o_proj")]
@@ -116,7 +130,7 @@ class _FastLayer:
         self.heads, self.kv_heads = config.num_attention_heads, config.num_key_value_heads
         self.dim = attention.head_dim
         projections = (attention.q_proj, attention.k_proj, attention.v_proj)
-        self.weight = torch.cat([p.weight for p in projections])
+        self.weight = _joined([p.weight for p in projections])
         self.scale = torch.cat([p.scale32 for p in projections])
         biases = [p.bias for p in projections]
         self.bias = None if any(b is None for b in biases) else torch.cat(biases)

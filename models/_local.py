@@ -5,6 +5,9 @@ test in a process uses the same weights. All its compute runs on one thread, the
 concurrent calls share a batch (or, with batching off, take turns), and never fight over the cores. How a call
 may be batched travels with the call (`generate(batching=...)`, set per `ChatLocal`), so chat models with
 different settings share the weights and the scheduler without changing each other's behaviour.
+
+With int8 weights (the default) the first load writes the quantized, packed model to the load cache and every
+later load maps it (`models/_packed.py`): no conversion at start, and processes on one machine share the pages.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from ..errors import ContextLengthError, ModelLoadError
 from ._batching import BatchingOptions, BatchRequest, BatchScheduler
 from ._grammar import Grammar, GrammarProcessor, llg_tokenizer
 from ._prefix import PrefixCache
-from ._weights import resolve
+from ._weights import cache_dir, resolve
 
 _LOADED: dict[tuple[str, str], LocalModel] = {}
 _LOAD_LOCK = threading.Lock()
@@ -60,30 +63,25 @@ class LocalModel:
         Raises:
             ModelLoadError: the folder could not be loaded as a causal LM, or `quantize` does not fit `dtype`.
         """
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
         started = time.perf_counter()
+        self.quantize = _check_quantize(quantize, dtype)
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-            self.model = AutoModelForCausalLM.from_pretrained(
-                folder, dtype=getattr(torch, dtype), local_files_only=True
-            )
+            self.tokenizer = load_tokenizer(folder)
         except Exception as exc:  # transformers raises many types for a bad folder
             raise ModelLoadError(f"could not load model from {str(folder)!r}: {exc}") from exc
-        self.model.eval()
-        self.quantize = _check_quantize(quantize, dtype)
-        if quantize is not None:
-            from ._quant import quantize_int8
+        from ._packed import open_model, read_model
 
-            quantize_int8(self.model, keep_dense=quantize == "int8")
-        from ._attention import use_attention
-        from ._fastpath import use_fast_layers
+        if quantize is None:
+            self.model, self.weights_from = read_model(folder, dtype, None), "built"
+        else:
+            self.model, self.weights_from = open_model(folder, dtype=dtype, quantize=quantize, root=cache_dir())
+        """Where the weights came from: "mapped" (the load cache, `models/_packed.py`) or "built" (the folder)."""
+        from ._fastpath import fast_layer_count
 
-        use_attention(self.model)
-        self.fast_layers = use_fast_layers(self.model)
+        self.fast_layers = fast_layer_count(self.model)[0]
         """Decoder layers that run on the native kernels (`models/_fastpath.py`); 0 without them."""
         self.load_seconds = time.perf_counter() - started
         self.folder = folder
@@ -247,6 +245,33 @@ ONE_AT_A_TIME = BatchingOptions(max_batch=1, window=0.0)
 
 QUANTIZE_MODES = ("int8", "int8-lean")
 """The values `quantize` takes besides None."""
+
+
+def load_tokenizer(folder: Path) -> Any:
+    """Return the tokenizer of Transformers folder `folder`, with its chat template.
+
+    A folder whose tokenizer is a plain `tokenizer.json` of a class that only wraps it is read straight from
+    that file: `AutoTokenizer` parses it in Python, copies it and rebuilds it, several times the cost for the
+    same tokenizer. Anything else goes through `AutoTokenizer`.
+    """
+    import json
+
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    options_file, tokenizer_file = folder / "tokenizer_config.json", folder / "tokenizer.json"
+    extra = ("special_tokens_map.json", "added_tokens.json", "tokenizer.model", "vocab.json")
+    if tokenizer_file.is_file() and options_file.is_file() and not any((folder / n).exists() for n in extra):
+        options = json.loads(options_file.read_text())
+        if options.pop("tokenizer_class", None) in _PLAIN_TOKENIZERS and not {"auto_map", "added_tokens_decoder"} & set(options):
+            template = folder / "chat_template.jinja"
+            if template.is_file():
+                options["chat_template"] = template.read_text()
+            return PreTrainedTokenizerFast(tokenizer_file=str(tokenizer_file), name_or_path=str(folder), **options)
+    return AutoTokenizer.from_pretrained(folder, local_files_only=True)
+
+
+_PLAIN_TOKENIZERS = ("Qwen2Tokenizer", "Qwen2TokenizerFast", "PreTrainedTokenizerFast", "TokenizersBackend")
+"""Tokenizer classes that add nothing to what their `tokenizer.json` says (checked by tests/models/test_packed.py)."""
 
 
 def _check_quantize(quantize: str | None, dtype: str) -> str | None:

@@ -83,6 +83,8 @@ class Kernels:
         out, inputs = weight.shape
         if weight.dtype != torch.int8 or not self.fits(inputs, out):
             raise ValueError(f"cannot pack a {weight.dtype} [{out}, {inputs}] weight: needs int8, in % {self.block} == 0, out % {STRIP} == 0")
+        if weight.is_meta:  # a model's modules built without weights (`models/_packed.py` fills them)
+            return torch.empty(out // STRIP, inputs * STRIP, dtype=torch.uint8, device="meta")
         weight = weight.contiguous()
         packed = torch.empty(out // STRIP, inputs * STRIP, dtype=torch.uint8)
         self._pack(weight.data_ptr(), out, inputs, packed.data_ptr())
@@ -229,13 +231,20 @@ def kernel() -> Kernels | None:
     with _lock:
         if "kernel" not in _state:
             try:
-                _state["kernel"] = Kernels(ctypes.CDLL(str(_build())))
-                _state["reason"] = None
+                library = _build()
+                _state["kernel"] = Kernels(ctypes.CDLL(str(library)))
+                _state["reason"], _state["library"] = None, library.name
             except _Unavailable as exc:
                 _state["kernel"], _state["reason"] = None, str(exc)
             except OSError as exc:  # a library that does not load (say, a damaged cache file)
                 _state["kernel"], _state["reason"] = None, f"the built kernels do not load: {exc}"
         return _state["kernel"]  # type: ignore[return-value]
+
+
+def library_name() -> str | None:
+    """The file name of the loaded kernels' library (it names their source, flags and compiler), or None without
+    them: what a cache of packed weights is keyed on."""
+    return _state.get("library") if kernel() is not None else None  # type: ignore[return-value]
 
 
 def unavailable_reason() -> str | None:

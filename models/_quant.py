@@ -58,12 +58,24 @@ class Int8Linear(nn.Module):
             >>> quantized.weight.dtype, bool(error < 0.05)
             (torch.int8, True)
         """
+        if linear.weight.is_meta:  # modules built without weights, which the load cache fills (`models/_packed.py`)
+            return cls._without_weights(linear, keep_dense=keep_dense)
         weight = linear.weight.detach().float()
         scale = (weight.abs().amax(dim=1) / 127).clamp(min=1e-8)
         quantized = torch.round(weight / scale[:, None]).clamp(-127, 127).to(torch.int8)
         bias = None if linear.bias is None else linear.bias.detach().to(torch.bfloat16)
         dense = linear.weight.detach().to(torch.bfloat16) if keep_dense else None  # shares a bf16 weight's storage
         return cls(quantized.contiguous(), scale.to(torch.bfloat16), bias, dense)
+
+    @classmethod
+    def _without_weights(cls, linear: nn.Linear, *, keep_dense: bool) -> Int8Linear:
+        out, inputs = linear.weight.shape
+
+        def meta(*shape: int, dtype: torch.dtype = torch.bfloat16) -> torch.Tensor:
+            return torch.empty(*shape, dtype=dtype, device="meta")
+
+        bias = None if linear.bias is None else meta(out)
+        return cls(meta(out, inputs, dtype=torch.int8), meta(out), bias, meta(out, inputs) if keep_dense else None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return `x @ W.T + b` for `x` of shape [batch, positions, in] or [rows, in] (cast to bf16), on the
