@@ -1,4 +1,4 @@
-"""`graphwright view [GRAPH ...] [--port N] [--db PATH|URL]`: the live view of graphs in the browser.
+"""`graphwright view [GRAPH ...] [--port N] [--db PATH|URL] [--reports DIR] [--trace]`: the live view (a workbench).
 
 It serves the live view (`graphwright.service.view_app`) and the LangGraph API on 127.0.0.1 only, without
 API keys (for local use).
@@ -31,6 +31,10 @@ def add_view_command(subparsers: Any) -> argparse.ArgumentParser:
     view.add_argument(
         "--db", default=":memory:", help="SQLite file or postgresql:// URL to keep the runs in (default: memory)"
     )
+    view.add_argument(
+        "--reports", type=Path, default=Path(".graphwright/evals"),
+        help="folder of eval results whose reports and episodes open from the page (default: .graphwright/evals)",
+    )
     view.set_defaults(handler=_cmd_view)
     return view
 
@@ -58,7 +62,7 @@ def _cmd_view(args: argparse.Namespace, out: TextIO) -> int:
     if args.db != MEMORY and not is_postgres_url(args.db):
         check_sqlite_path(Path(args.db))
     with open_checkpointer(args.db) as saver:
-        app = view_app(graphs, api=create_app(graphs, checkpointer=saver, auth=False))
+        app = view_app(graphs, api=create_app(graphs, checkpointer=saver, auth=False), reports=args.reports)
         print(f"live view of {', '.join(names)} at http://127.0.0.1:{args.port}/view/ (Ctrl-C stops)", file=out, flush=True)
         uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
     return 0

@@ -1,15 +1,20 @@
-"""The live view: a web page that draws a graph and highlights its nodes as a run streams.
+"""The live view, a workbench: a web page that draws a graph, runs it, and opens its threads.
 
 The page (service/view/, served from the package: no CDN) talks to this package's LangGraph server API: it
-starts a thread and a streamed run, lights each node up as its update arrives, keeps the state after every
-step one click away, and shows where the run failed or waits. `view_app` serves the page at `/view/` in front
-of that API.
+starts a thread and a streamed run, lights each node up as its update arrives, and shows where the run failed
+or waits. It lists the threads (newest first, with their status); an opened thread shows its run path on the
+graph and every checkpoint, a checkpoint's state, a form to edit a value and fork from it (the API's state
+update, the operation `graphwright fork` does), a pending tool call's arguments with approve / reject / edit,
+and, when tracing is on, the run's spans as a timeline. Eval reports and environment episodes under a reports
+folder open from the page. `view_app` serves the page at `/view/` in front of that API.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from langgraph.graph import StateGraph
@@ -17,6 +22,7 @@ from langgraph.pregel import Pregel
 
 from ..errors import DrawingError
 from ..graphs import render
+from ..tracing import recent_spans
 
 __all__ = ["ASSETS", "view_app"]
 
@@ -24,7 +30,9 @@ ASSETS = {"view.js": "text/javascript", "view.css": "text/css"}
 """The page's files beside index.html, with their media types."""
 
 
-def view_app(graphs: Mapping[str, StateGraph | Pregel], *, api: Any = None, engine: str = "auto") -> Any:
+def view_app(
+    graphs: Mapping[str, StateGraph | Pregel], *, api: Any = None, engine: str = "auto", reports: Path | None = None
+) -> Any:
     """Return an ASGI app serving the live view at `/view/` and the LangGraph API (`api`) at every other path.
 
     The page needs no API key to load; it sends the key given in its URL fragment (`/view/#key=KEY`) to the
@@ -34,6 +42,8 @@ def view_app(graphs: Mapping[str, StateGraph | Pregel], *, api: Any = None, engi
         graphs: graph name -> graph, as given to `create_app`.
         api: the API app; None builds `create_app(graphs, auth=False)` (for local use only).
         engine: how pictures are drawn (see `graphwright.graphs.render`).
+        reports: a folder of eval results (`graphwright eval --out`): each folder under it with a `report.html`
+            or a `trajectories.jsonl` opens from the page; None lists none.
 
     Raises:
         DrawingError: no graphs, or a graph cannot be drawn.
@@ -81,6 +91,20 @@ def view_app(graphs: Mapping[str, StateGraph | Pregel], *, api: Any = None, engi
             return JSONResponse({"detail": f"no graph {name!r}"}, status_code=404)
         return Response(pictures[name], media_type="image/svg+xml")
 
+    async def spans(request: Any) -> Response:
+        return JSONResponse(recent_spans(request.path_params["thread_id"]))
+
+    async def report_list(request: Any) -> Response:
+        return JSONResponse(_report_folders(reports))
+
+    async def report_file(request: Any) -> Response:
+        found = _report_file(reports, request.path_params["folder"], request.path_params["name"])
+        if found is None:
+            return JSONResponse({"detail": "no such report file"}, status_code=404)
+        if found.suffix == ".jsonl":
+            return JSONResponse([json.loads(line) for line in found.read_text().splitlines() if line.strip()])
+        return Response(found.read_bytes(), media_type={".html": "text/html", ".png": "image/png"}[found.suffix])
+
     async def to_page(request: Any) -> Response:
         return RedirectResponse(str(request.url.replace(path=request.url.path + "/")))
 
@@ -90,9 +114,37 @@ def view_app(graphs: Mapping[str, StateGraph | Pregel], *, api: Any = None, engi
         Route("/view/assets/{name}", asset),
         Route("/view/graphs", names),
         Route("/view/graphs/{name}.svg", picture),
+        Route("/view/traces/{thread_id}", spans),
+        Route("/view/reports", report_list),
+        Route("/view/reports/{folder:path}/{name}", report_file),
         Mount("/", app=api),
     ]
     return Starlette(routes=routes)
+
+
+REPORT_FILES = ("report.html", "trajectories.jsonl")
+"""The files of an eval folder the page opens: the report page and the episodes' trajectories."""
+
+
+def _report_folders(root: Path | None) -> list[dict[str, Any]]:
+    """Folders under `root` holding a report or trajectories, newest first, with which of them they hold."""
+    if root is None or not root.is_dir():
+        return []
+    found: dict[Path, set[str]] = {}
+    for name in REPORT_FILES:
+        for path in root.rglob(name):
+            found.setdefault(path.parent, set()).add(name)
+    ordered = sorted(found, key=lambda folder: folder.stat().st_mtime, reverse=True)
+    return [{"folder": str(f.relative_to(root)) or ".", "files": sorted(found[f])} for f in ordered]
+
+
+def _report_file(root: Path | None, folder: str, name: str) -> Path | None:
+    """The file `folder/name` under `root` if it is one the page may open (a report, trajectories, a plot)."""
+    if root is None or not (name in REPORT_FILES or name.endswith(".png")):
+        return None
+    base = root.resolve()
+    path = (base / folder / name).resolve()
+    return path if path.is_relative_to(base) and path.is_file() else None
 
 
 def _asset(name: str) -> str:

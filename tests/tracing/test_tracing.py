@@ -194,3 +194,16 @@ def test_graphwright_run_with_trace_sends_its_spans_to_a_real_collector(phoenix:
     assert {s["context"]["trace_id"] for s in received} == {root["context"]["trace_id"]}  # one trace
     assert by_name["execute_tool slow_add"]["parent_id"] == by_name["node tools"]["context"]["span_id"]
     assert by_name["execute_tool slow_add"]["attributes"]["gen_ai.tool.call.result"] == "42"
+
+
+@pytest.mark.model
+def test_a_model_call_records_tokens_time_to_first_token_batch_and_grammar(spans, local_chat_model) -> None:
+    from graphwright.tools import calculator
+
+    local_chat_model.bind_tools([calculator]).invoke("What is 2 + 3?", max_new_tokens=24)
+    [chat] = [s for s in spans.get_finished_spans() if s.attributes.get("gen_ai.operation.name") == "chat"]
+    attributes = dict(chat.attributes)
+    assert attributes["gen_ai.usage.input_tokens"] > 50 and attributes["gen_ai.usage.output_tokens"] > 0
+    assert 0 < attributes["gen_ai.response.time_to_first_chunk"] <= (chat.end_time - chat.start_time) / 1e9
+    assert attributes["graphwright.batch_size"] == 1 and attributes["graphwright.grammar"] == "tool_calls"
+    assert attributes["gen_ai.tool.definitions"] == '["calculator"]'
