@@ -23,6 +23,7 @@ from langgraph.pregel import Pregel
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.routing import Match
 
 from ..errors import GraphwrightError, InvalidThreadIdError, ServiceSetupError
 from ..graphs import check_thread_id, compile_graph
@@ -31,10 +32,12 @@ from ..tracing import TraceContextMiddleware
 from ._bridge import async_capable
 from ._encode import jsonable
 from ._guard import Guard
+from ._input import checked_router
 from ._memory_records import MemoryRecords
 from ._options import ApiKeyAuth, ServiceOptions
 from ._postgres_records import PostgresRecords
 from ._records import Records
+from ._schemas import ErrorBody
 from ._routes_assistants import assistants_router
 from ._routes_runs import runs_router
 from ._routes_state import state_router
@@ -108,7 +111,8 @@ def create_app(
     app.add_middleware(TraceContextMiddleware)  # outermost: a caller's trace context reaches the run
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(GraphwrightError, _typed_error)
-    app.include_router(_meta_router())
+    app.add_exception_handler(405, _method_not_allowed)
+    app.include_router(_meta_router(), responses=_COMMON_RESPONSES)
     for router in (assistants_router, threads_router, state_router, runs_router, store_router):
         app.include_router(router(service), responses=_COMMON_RESPONSES)
     return app
@@ -194,9 +198,26 @@ async def _typed_error(request: Request, exc: GraphwrightError) -> JSONResponse:
     return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status_code=status)
 
 
+async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
+    """405 whose `Allow` names every method the path has (Starlette's names only the first route that matched)."""
+    methods = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})  # GET matches any route only by its path
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    if "GET" in methods:
+        methods.add("HEAD")
+    allow = ", ".join(sorted(methods))
+    return JSONResponse(
+        {"detail": f"method {request.method} not allowed here; allowed: {allow}"},
+        status_code=405,
+        headers={"Allow": allow},
+    )
+
+
 def _meta_router() -> APIRouter:
     """`/ok` (a liveness probe, undocumented) and `/info`."""
-    router = APIRouter()
+    router = checked_router()
     router.add_api_route("/ok", _ok, methods=["GET"], name="ok", include_in_schema=False)
     router.add_api_route("/info", _info, methods=["GET"], name="info", tags=["meta"])
     return router
@@ -212,8 +233,15 @@ async def _info() -> dict[str, Any]:
 
 
 _COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing or invalid API key (`x-api-key: KEY` or `Authorization: Bearer KEY`)."},
-    404: {"description": "Not found, or owned by another tenant."},
-    413: {"description": "Request body over the size limit (refused before it is read)."},
-    429: {"description": "Over the tenant's rate limit; `Retry-After` says when to retry."},
+    status: {"model": ErrorBody, "description": description}
+    for status, description in {
+        400: "A malformed request (e.g. an invalid Content-Length).",
+        401: "Missing or invalid API key (`x-api-key: KEY` or `Authorization: Bearer KEY`).",
+        404: "Not found, or owned by another tenant.",
+        409: "A conflict with the thread's state: it exists already, or a run is in progress on it.",
+        413: "Request body over the size limit (refused before it is read).",
+        422: "Invalid input: fails the body's schema, nested too deep, a NUL or lone surrogate in a string, a "
+        "number out of range, or a feature this server does not offer.",
+        429: "Over the tenant's rate limit; `Retry-After` says when to retry.",
+    }.items()
 }

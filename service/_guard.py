@@ -2,11 +2,13 @@
 
 It runs before any body is read: a caller without a key gets 401, a caller over its rate 429 with
 `Retry-After`, and a body over the limit 413 as soon as its `Content-Length` (or its running byte count when
-chunked) passes the limit. The tenant it finds goes to the app in `scope["state"]["tenant"]`.
+chunked) passes the limit. The tenant it finds goes to the app in `scope["state"]["tenant"]`. An error no
+handler answered becomes a 500 here (logged), so the server keeps the client's connection open.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -16,6 +18,8 @@ import orjson
 from starlette.exceptions import HTTPException
 
 from ._options import ANONYMOUS, ApiKeyAuth, ServiceOptions
+
+_log = logging.getLogger(__name__)
 
 PUBLIC_PATHS = frozenset({"/ok", "/openapi.json", "/docs", "/docs/oauth2-redirect"})
 """Paths served without a key: a liveness probe and the API description (no data)."""
@@ -140,6 +144,16 @@ class Guard:
         except _BodyTooLarge:
             if not started:
                 await _reply(send, 413, detail)
+        except Exception as exc:
+            if too_large:  # the cut-off read, wrapped on its way out (e.g. in an ExceptionGroup)
+                if not started:
+                    await _reply(send, 413, detail)
+                return
+            # A bug, not the caller's fault: answer 500 and keep the connection (re-raised, the server would
+            # log it and close the keep-alive connection under the client).
+            _log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
+            if not started:
+                await _reply(send, 500, f"internal server error ({type(exc).__name__}); the request was not completed")
 
 
 def _presented_key(headers: dict[str, str]) -> str | None:

@@ -83,6 +83,8 @@ class ServiceOptions:
 
     max_body_bytes: int = 1_000_000
     """Largest request body accepted; a bigger one gets 413 before it is read."""
+    max_json_depth: int = 64
+    """Deepest nesting of objects and arrays a JSON body may have (422 beyond); the SDK's bodies nest a few levels."""
     rate_per_second: float = 20.0
     """Requests per second each tenant may sustain (token bucket refill rate), per worker process."""
     rate_burst: int = 40
@@ -104,7 +106,7 @@ class ServiceOptions:
     """Extra OpenAPI `info` fields (e.g. `{"title": "My agents"}`)."""
 
     def __post_init__(self) -> None:
-        positive = ("max_body_bytes", "rate_per_second", "rate_burst", "run_timeout", "recursion_limit")
+        positive = ("max_body_bytes", "max_json_depth", "rate_per_second", "rate_burst", "run_timeout", "recursion_limit")
         for name in (*positive, "enqueue_timeout", "cancel_poll_seconds", "busy_lease_seconds"):
             if getattr(self, name) <= 0:
                 raise ServiceSetupError(f"ServiceOptions.{name} must be positive, got {getattr(self, name)!r}")

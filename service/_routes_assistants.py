@@ -5,9 +5,10 @@ from __future__ import annotations
 import typing
 from typing import Any
 
-from fastapi import APIRouter, Body
+from fastapi import Body
 
 from ._encode import jsonable
+from ._input import checked_router
 from ._schemas import AssistantSearch
 from ._service import Service, assistant_record
 
@@ -15,7 +16,7 @@ from ._service import Service, assistant_record
 def assistants_router(svc: Service) -> APIRouter:
     """Routes for `client.assistants`: search, count and describe the served graphs."""
     routes = AssistantRoutes(svc)
-    router = APIRouter(prefix="/assistants", tags=["assistants"])
+    router = checked_router(prefix="/assistants", tags=["assistants"])
     router.add_api_route("/search", routes.search_assistants, methods=["POST"])
     router.add_api_route("/count", routes.count_assistants, methods=["POST"])
     router.add_api_route("/{assistant_id}", routes.get_assistant, methods=["GET"])

@@ -6,11 +6,12 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from ..graphs import check_thread_id
 from ._encode import jsonable, sse
+from ._input import INT64_MAX, checked_router
 from ._records import new_thread_row, now
 from ._runs import RunHandle, run_result
 from ._schemas import RunCreate
@@ -29,7 +30,7 @@ _SSE_DOC: dict[int | str, dict[str, Any]] = {
 def runs_router(svc: Service) -> APIRouter:
     """Routes for `client.runs`: runs on a thread and stateless runs, started, streamed, waited, joined, cancelled."""
     routes = RunRoutes(svc)
-    router = APIRouter(tags=["runs"])
+    router = checked_router(tags=["runs"])
     stream = {"response_class": StreamingResponse, "responses": _SSE_DOC}
     router.add_api_route("/threads/{thread_id}/runs", routes.create_run, methods=["POST"])
     router.add_api_route("/threads/{thread_id}/runs/stream", routes.stream_run, methods=["POST"], **stream)
@@ -83,7 +84,7 @@ class RunRoutes:
         request: Request,
         thread_id: str,
         limit: int = Query(10, ge=1, le=1000),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=INT64_MAX),
         status: str | None = None,
     ) -> list[dict]:
         """The thread's runs, newest first."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, HTTPException, Request
+from fastapi import Body, HTTPException, Request
 
 from ._encode import checkpoint_ref, thread_state
+from ._input import checked_router
 from ._schemas import HistoryQuery, StateAtCheckpoint, StateUpdate
 from ._service import Service, state_config, tenant_of
 
@@ -14,7 +15,7 @@ from ._service import Service, state_config, tenant_of
 def state_router(svc: Service) -> APIRouter:
     """Routes for `client.threads.get_state`, `update_state` and `get_history`."""
     routes = StateRoutes(svc)
-    router = APIRouter(prefix="/threads", tags=["threads"])
+    router = checked_router(prefix="/threads", tags=["threads"])
     router.add_api_route("/{thread_id}/state", routes.get_state, methods=["GET"])
     router.add_api_route("/{thread_id}/state/{checkpoint_id}", routes.get_state_at, methods=["GET"])
     router.add_api_route("/{thread_id}/state/checkpoint", routes.get_state_at_checkpoint, methods=["POST"])

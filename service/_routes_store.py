@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, HTTPException, Query, Request, Response
+from fastapi import Body, HTTPException, Query, Request, Response
 
+from ..errors import RequestInputError
 from ._encode import jsonable
+from ._input import checked_router
 from ._schemas import StoreDelete, StoreNamespaces, StorePut, StoreSearch
 from ._service import Service, tenant_of
 
@@ -19,7 +21,7 @@ from ._service import Service, tenant_of
 def store_router(svc: Service) -> APIRouter:
     """Routes for `client.store`: put, get, delete and search items, list namespaces."""
     routes = StoreRoutes(svc)
-    router = APIRouter(prefix="/store", tags=["store"])
+    router = checked_router(prefix="/store", tags=["store"])
     router.add_api_route("/items", routes.put_item, methods=["PUT"], status_code=204)
     router.add_api_route("/items", routes.get_item, methods=["GET"])
     router.add_api_route("/items", routes.delete_item, methods=["DELETE"], status_code=204)
@@ -35,10 +37,14 @@ class StoreRoutes:
         self.svc = svc
 
     async def put_item(self, request: Request, body: StorePut) -> Response:
-        """Store `value` under `namespace`/`key`."""
-        index = body.index if body.index is not None else None
-        kwargs: dict[str, Any] = {} if index is None else {"index": index}
+        """Store `value` under `namespace`/`key` (422 for a `ttl` when the store does not expire items)."""
+        kwargs: dict[str, Any] = {} if body.index is None else {"index": body.index}
         if body.ttl is not None:
+            if not self.svc.store.supports_ttl:
+                raise RequestInputError(
+                    f"ttl is not supported: this server's store ({type(self.svc.store).__name__}) keeps items "
+                    "until they are deleted; omit ttl"
+                )
             kwargs["ttl"] = body.ttl
         await self.svc.store.aput(_scoped(request, body.namespace), body.key, body.value, **kwargs)
         return Response(status_code=204)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Body, HTTPException, Request
+from fastapi import Body, HTTPException, Request
 from fastapi.responses import Response
 
 from ..graphs import check_thread_id
+from ._input import checked_router
 from ._records import new_thread_row
 from ._schemas import ThreadCreate, ThreadPatch, ThreadSearch
 from ._service import Service, tenant_of
@@ -16,7 +17,7 @@ from ._service import Service, tenant_of
 def threads_router(svc: Service) -> APIRouter:
     """Routes for `client.threads` (their state and history are in `state_router`)."""
     routes = ThreadRoutes(svc)
-    router = APIRouter(prefix="/threads", tags=["threads"])
+    router = checked_router(prefix="/threads", tags=["threads"])
     router.add_api_route("", routes.create_thread, methods=["POST"])
     router.add_api_route("/search", routes.search_threads, methods=["POST"])
     router.add_api_route("/count", routes.count_threads, methods=["POST"])

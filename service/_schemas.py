@@ -6,15 +6,29 @@ does not support (webhooks, delayed runs, ...) are accepted only when empty.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ._input import INT64_MAX
+
+Offset = Annotated[int, Field(ge=0, le=INT64_MAX, description="Items to skip (at most 2^63-1).")]
+"""How many items a listing skips: what the databases' OFFSET takes (a bigint)."""
 
 StreamMode = Literal["values", "updates", "messages", "messages-tuple", "custom", "debug", "tasks", "checkpoints"]
 
 
+class ErrorBody(BaseModel):
+    """Every error answer (4xx, 5xx): what was wrong, and for typed and validation errors, their kind."""
+
+    detail: str = Field(..., description="What was wrong, in a sentence.")
+    error: str | None = Field(None, description="The graphwright error type, for a typed error.")
+    errors: list[dict[str, Any]] | None = Field(None, description="Each validation problem, for a 422 from it.")
+
+
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: JSON `false` is not the integer 0 and `"10"` is not 10, so what the schema says is what passes.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ThreadCreate(_Body):
@@ -25,12 +39,13 @@ class ThreadCreate(_Body):
     if_exists: Literal["raise", "do_nothing"] = "raise"
     graph_id: str | None = None
     supersteps: list[Any] | None = None
-    ttl: Any = None
+    ttl: Any = Field(None, description="Not supported: threads here live until deleted; send null or omit it.")
 
     @model_validator(mode="after")
     def _unsupported(self) -> ThreadCreate:
         if self.supersteps:
             raise ValueError("supersteps are not supported by this server")
+        _no_thread_ttl(self.ttl)
         return self
 
 
@@ -38,7 +53,18 @@ class ThreadPatch(_Body):
     """PATCH /threads/{thread_id}."""
 
     metadata: dict[str, Any] = Field(default_factory=dict)
-    ttl: Any = None
+    ttl: Any = Field(None, description="Not supported: threads here live until deleted; send null or omit it.")
+
+    @model_validator(mode="after")
+    def _unsupported(self) -> ThreadPatch:
+        _no_thread_ttl(self.ttl)
+        return self
+
+
+def _no_thread_ttl(ttl: Any) -> None:
+    """Refuse a thread TTL: this server never expires threads, and a TTL silently ignored would be a lie."""
+    if ttl is not None:
+        raise ValueError("thread ttl is not supported by this server: threads live until deleted; omit ttl")
 
 
 class ThreadSearch(_Body):
@@ -49,7 +75,7 @@ class ThreadSearch(_Body):
     ids: list[str] | None = None
     status: Literal["idle", "busy", "interrupted", "error"] | None = None
     limit: int = Field(10, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: Offset = 0
     sort_by: str | None = None
     sort_order: Literal["asc", "desc"] | None = None
     select: list[str] | None = None
@@ -59,7 +85,7 @@ class ThreadSearch(_Body):
 class CheckpointRef(BaseModel):
     """A checkpoint reference as the SDK sends it."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     thread_id: str | None = None
     checkpoint_ns: str | None = ""
     checkpoint_id: str | None = None
@@ -164,8 +190,12 @@ class StorePut(_Body):
     namespace: list[str] = Field(..., min_length=1)
     key: str = Field(..., min_length=1)
     value: dict[str, Any]
-    index: Any = None
-    ttl: float | None = None
+    index: Literal[False] | list[str] | None = Field(
+        None, description="Fields to index for semantic search; false: do not index; null: the store's default."
+    )
+    ttl: float | None = Field(
+        None, gt=0, description="Minutes until the item expires; only when the server's store supports TTLs."
+    )
 
 
 class StoreDelete(_Body):
@@ -181,7 +211,7 @@ class StoreSearch(_Body):
     namespace_prefix: list[str] = Field(default_factory=list)
     filter: dict[str, Any] | None = None
     limit: int = Field(10, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: Offset = 0
     query: str | None = None
     refresh_ttl: bool | None = None
 
@@ -193,7 +223,7 @@ class StoreNamespaces(_Body):
     suffix: list[str] | None = None
     max_depth: int | None = Field(None, ge=1)
     limit: int = Field(100, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: Offset = 0
 
 
 class AssistantSearch(_Body):
@@ -203,7 +233,7 @@ class AssistantSearch(_Body):
     name: str | None = None
     metadata: dict[str, Any] | None = None
     limit: int = Field(10, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: Offset = 0
     sort_by: str | None = None
     sort_order: Literal["asc", "desc"] | None = None
     select: list[str] | None = None
