@@ -5,7 +5,8 @@
 
 Episodes `--first-seed` .. `--first-seed + --limit - 1` of the fold, `--concurrency` at a time (their model calls
 batch). The eval folder (`--out`) gets `checkpoints.sqlite` (each episode's thread), `trajectories.jsonl` (see
-`graphwright.evals.export_trajectories`; `graphwright trajectories export` writes them out) and `summary.json`.
+`graphwright.evals.export_trajectories`; `graphwright trajectories export` writes them out), `summary.json` and
+`report.html` (the score distribution and replays of a few episodes).
 With `--learned DIR` the graph gets what `graphwright learn` kept in DIR. The last line printed is
 `success_rate=S tasks=N p50_s=X p95_s=Y mean_score=M valid_action_rate=V`.
 """
@@ -46,7 +47,7 @@ def eval_env(args: argparse.Namespace, out: TextIO) -> int:
         GraphwrightError: a bad bound, fold or environment, or a graph that cannot be built.
     """
     from ..envs import FOLDS, env_spec, make_env, parse_env_spec
-    from ..evals import env_summary, env_summary_line, export_trajectories, run_env_eval
+    from ..evals import env_summary, env_summary_line, export_trajectories, run_env_eval, save_env_html
     from ..graphs import BUILTIN_GRAPHS, compile_graph, load_graph
     from ..memory import open_checkpointer
 
@@ -96,6 +97,7 @@ def eval_env(args: argparse.Namespace, out: TextIO) -> int:
     summary = env_summary(results)
     trajectories = export_trajectories(results, folder / "trajectories.jsonl")
     (folder / "summary.json").write_text(json.dumps({"graph": args.graph, "env": spec, **summary}, indent=1) + "\n")
+    page = save_env_html(results, folder / "report.html", title=f"{args.graph} on {spec}")
     print(f"graph {args.graph} on {spec}, seeds {args.first_seed}..{args.first_seed + episodes - 1}", file=out)
     print("| seed | score | success | steps | valid-action rate | seconds |", file=out)
     print("|---:|---:|---|---:|---:|---:|", file=out)
@@ -105,7 +107,7 @@ def eval_env(args: argparse.Namespace, out: TextIO) -> int:
     low, high = summary["success_interval"]
     print(f"success 95% CI [{low:.2f}, {high:.2f}]; errors {summary['errors']}; mean steps {summary['mean_steps']:.1f}",
           file=out)
-    print(f"trajectories: {trajectories}\nsummary:      {folder / 'summary.json'}\n", file=out)
+    print(f"trajectories: {trajectories}\nsummary:      {folder / 'summary.json'}\nreport:       {page}\n", file=out)
     print(env_summary_line(summary), file=out, flush=True)
     return 0
 

@@ -22,6 +22,7 @@ Example:
 """
 
 from ._bfcl import bfcl_cases, bfcl_files, call_matches, calls_match, normalize, to_json_schema, tool_of
+from ._env_html import render_env_html, save_env_html
 from ._envs import (
     TRAJECTORY_FORMAT,
     env_summary,
@@ -44,17 +45,20 @@ from ._report import (
     summary_line,
     wilson_interval,
 )
-from ._run import RunRecorder, claim_folder, outcome_of, previous_results, run_eval, stub_tools
+from ._ray import GraphRef, RayOptions, ray_session, run_episodes_on_ray, run_tasks_on_ray
+from ._run import RunRecorder, claim_folder, continue_thread, outcome_of, previous_results, run_eval, stub_tools
 from ._tasks import Task, gsm8k_answer, load_tasks, thread_id_for
 
 __all__ = [
     "Checker",
     "Exact",
     "FORMAT",
+    "GraphRef",
     "KINDS",
     "Numeric",
     "Outcome",
     "Predicate",
+    "RayOptions",
     "Regex",
     "RunRecorder",
     "TRAJECTORY_FORMAT",
@@ -67,6 +71,7 @@ __all__ = [
     "calls_match",
     "claim_folder",
     "compare",
+    "continue_thread",
     "env_summary",
     "env_summary_line",
     "export_trajectories",
@@ -82,10 +87,15 @@ __all__ = [
     "parse_checker",
     "percentile",
     "previous_results",
+    "ray_session",
     "read_trajectories",
+    "render_env_html",
     "render_html",
     "run_env_eval",
+    "save_env_html",
+    "run_episodes_on_ray",
     "run_eval",
+    "run_tasks_on_ray",
     "save_html",
     "save_report",
     "stub_tools",

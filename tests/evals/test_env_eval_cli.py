@@ -26,6 +26,9 @@ def test_eval_random_on_a_twx_game_prints_the_summary_line_and_writes_trajectori
     episodes = list(read_trajectories(tmp_path / "run" / "trajectories.jsonl"))
     assert [e["seed"] for e in episodes] == [5, 6, 7] and episodes[0]["env"] == "twx:coin?fold=dev&max_steps=10"
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["tasks"] == 3
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 1 and page.count("<details") == 3  # scores plot, 3 replays
+    assert episodes[0]["trajectory"][0]["action"] in page
 
 
 def test_eval_on_cartpole_and_bad_environment_input(tmp_path: Path) -> None:
