@@ -22,7 +22,6 @@ Example:
 """
 
 from ._bfcl import bfcl_cases, bfcl_files, call_matches, calls_match, normalize, to_json_schema, tool_of
-from ._env_html import render_env_html, save_env_html
 from ._envs import (
     TRAJECTORY_FORMAT,
     env_summary,
@@ -89,10 +88,8 @@ __all__ = [
     "previous_results",
     "ray_session",
     "read_trajectories",
-    "render_env_html",
     "render_html",
     "run_env_eval",
-    "save_env_html",
     "run_episodes_on_ray",
     "run_eval",
     "run_tasks_on_ray",

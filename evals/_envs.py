@@ -85,8 +85,7 @@ def run_env_eval(
         'tasks=2'
     """
     from ..envs import parse_env_spec
-    from ..graphs import compile_graph, thread_config
-    from ._run import RunRecorder
+    from ..graphs import compile_graph
 
     if episodes < 1 or concurrency < 1 or first_seed < 0:
         raise ValueError(f"episodes and concurrency must be at least 1 and first_seed 0 or more, got "
@@ -100,22 +99,7 @@ def run_env_eval(
     run_id = uuid.uuid4().hex[:8]
 
     def play(seed: int) -> dict[str, Any]:
-        thread = f"env-{run_id}-{seed}"
-        recorder = RunRecorder()
-        config = thread_config(thread, recursion_limit=2 * int(bound) + 5)
-        config["callbacks"] = [recorder]
-        started = time.perf_counter()
-        error: str | None = None
-        invalid = 0
-        try:
-            compiled.invoke({"env": env, "seed": seed}, config)
-        except InvalidActionError as exc:
-            error, invalid = f"{type(exc).__name__}: {exc}", 1
-        except Exception as exc:  # a failed episode is a recorded failure; the eval goes on
-            error = f"{type(exc).__name__}: {exc}"
-        seconds = time.perf_counter() - started
-        state = compiled.get_state(config).values
-        return _result(label, env, seed, state, error, invalid, seconds, recorder, thread)
+        return play_episode(compiled, env, seed, label=label, bound=int(bound), thread=f"env-{run_id}-{seed}")
 
     results: list[dict[str, Any]] = []
     seeds = list(range(first_seed, first_seed + episodes))
@@ -125,6 +109,37 @@ def run_env_eval(
             if on_result is not None:
                 on_result(result, finished, len(seeds))
     return results
+
+
+def play_episode(compiled: Any, env: str, seed: int, *, label: str, bound: int, thread: str,
+                 resume: bool = False) -> dict[str, Any]:
+    """Play episode `seed` of `env` with compiled `graph` on `thread` and return its result (see `run_env_eval`).
+
+    With `resume`, a thread that already has checkpoints is continued where it stopped (see `continue_thread`),
+    each step saved before the next starts, instead of starting over.
+    """
+    from ..graphs import thread_config
+    from ._run import RunRecorder, continue_thread
+
+    recorder = RunRecorder()
+    config = thread_config(thread, recursion_limit=2 * bound + 5)
+    config["callbacks"] = [recorder]
+    started = time.perf_counter()
+    error: str | None = None
+    invalid = 0
+    episode = {"env": env, "seed": seed}
+    try:
+        if resume:
+            continue_thread(compiled, episode, config, durability="sync")
+        else:
+            compiled.invoke(episode, config)
+    except InvalidActionError as exc:
+        error, invalid = f"{type(exc).__name__}: {exc}", 1
+    except Exception as exc:  # a failed episode is a recorded failure; the eval goes on
+        error = f"{type(exc).__name__}: {exc}"
+    seconds = time.perf_counter() - started
+    state = compiled.get_state(config).values
+    return _result(label, env, seed, state, error, invalid, seconds, recorder, thread)
 
 
 def _result(label: str, env: str, seed: int, state: Mapping[str, Any], error: str | None, invalid: int,

@@ -281,18 +281,33 @@ def claim_folder(out: Path, label: str) -> None:
     write_text_atomic(meta, json.dumps({"graph": label}, indent=1) + "\n")
 
 
-def _run_one(task: Task, graph: Any, recursion_limit: int) -> dict[str, Any]:
+def continue_thread(graph: Any, run_input: Any, config: Any, **kwargs: Any) -> Any:
+    """Run compiled `graph` on `config`'s thread to its end and return the final state: from `run_input` on a
+    thread with no checkpoint, from the last checkpoint on one that stopped mid-run (its process died), and not at
+    all on one that already finished (its result was lost, not its run). `kwargs` go to `invoke`."""
+    snapshot = graph.get_state(config)
+    if snapshot.created_at is None:
+        return graph.invoke(run_input, config, **kwargs)
+    if snapshot.next or snapshot.tasks:  # `tasks` alone: a step whose writes were saved, not the checkpoint after it
+        return graph.invoke(None, config, **kwargs)
+    return snapshot.values
+
+
+def _run_one(task: Task, graph: Any, recursion_limit: int, thread: str | None = None) -> dict[str, Any]:
+    """Run `task` on a new thread, or on `thread`, continued where it stopped (see `continue_thread`)."""
     from ..graphs import thread_config
 
-    thread = thread_id_for(task, uuid.uuid4().hex[:8])
     recorder = RunRecorder()
-    config = thread_config(thread, recursion_limit=recursion_limit)
+    config = thread_config(thread or thread_id_for(task, uuid.uuid4().hex[:8]), recursion_limit=recursion_limit)
     config["callbacks"] = [recorder]
     error: str | None = None
     state: Any = {}
     started = time.perf_counter()
     try:
-        state = graph.invoke(task.graph_input(), config)
+        if thread is None:
+            state = graph.invoke(task.graph_input(), config)
+        else:  # each step on disk before the next starts: a killed run resumes from the step it was in
+            state = continue_thread(graph, task.graph_input(), config, durability="sync")
         waiting = graph.get_state(config).next
         if waiting:
             error = f"stopped before {', '.join(waiting)}: an interrupt waits for input"
@@ -321,5 +336,5 @@ def _run_one(task: Task, graph: Any, recursion_limit: int) -> dict[str, Any]:
         "nodes": {name: {**stats, "seconds": round(stats["seconds"], 4)} for name, stats in recorder.nodes.items()},
         "tool_calls": [dict(c) for c in outcome.tool_calls],
         "verdict": state.get("verdict") if isinstance(state, Mapping) else None,
-        "thread_id": thread,
+        "thread_id": config["configurable"]["thread_id"],
     }

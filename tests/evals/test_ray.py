@@ -1,0 +1,192 @@
+"""Distributed runs on a real local Ray cluster with Postgres: results as a local run's, and nothing lost, reported
+twice or repeated when actors are killed at random moments. One cluster serves the module; when it stops, no
+Ray process of it may be left."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from graphwright.evals import GraphRef, RayOptions, load_tasks, run_episodes_on_ray, run_tasks_on_ray
+from graphwright.evals._ray import APPLICATION_NAME
+from graphwright.tools import LEDGER_TABLE
+
+pytestmark = pytest.mark.services
+
+TESTS = Path(__file__).resolve().parents[1]
+
+
+def ray_processes(temp_dir: str) -> list[str]:
+    """Command lines of live processes of the Ray cluster whose temp folder is `temp_dir`."""
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    return [line for line in ps.splitlines() if temp_dir in line and "ps -eo" not in line]
+
+
+def actor_connections(url: str) -> int:
+    """Open Postgres connections of Ray actors (after up to 10 s for the server to notice closed sockets)."""
+    import psycopg
+
+    deadline = time.monotonic() + 10
+    while True:
+        with psycopg.connect(url) as conn:
+            count = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                                 (APPLICATION_NAME,)).fetchone()[0]
+        if count == 0 or time.monotonic() > deadline:
+            return count
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def cluster(postgres_url, tmp_path_factory):
+    """A local Ray cluster for the module, its actors writing side effects to one file; stopped and checked."""
+    import ray
+
+    effects = tmp_path_factory.mktemp("ray") / "effects.txt"
+    temp_dir = tempfile.mkdtemp(prefix="gwr", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
+    path = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="graphwright-test",
+             _temp_dir=temp_dir, runtime_env={"env_vars": {"PYTHONPATH": path, "GW_EFFECTS": str(effects),
+                                                           "GW_PAUSE": "0.3"}})
+    try:
+        yield effects
+    finally:
+        ray.shutdown()
+    deadline = time.monotonic() + 15
+    while ray_processes(temp_dir) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ray_processes(temp_dir) == []
+
+
+def write_tasks(folder: Path, numbers, word: str = "task") -> Path:
+    path = folder / "tasks.jsonl"
+    path.write_text("".join(json.dumps({"id": f"{word}{k}", "input": f"Please do {word} {k}.", "check": {"numeric": k}})
+                            + "\n" for k in numbers))
+    return path
+
+
+def effects_of(path: Path, numbers) -> Counter:
+    wanted = {str(k) for k in numbers}
+    return Counter(line for line in path.read_text().split() if line in wanted) if path.exists() else Counter()
+
+
+def ledger_done(url: str, threads) -> set[str]:
+    """The threads whose `record` call the ledger says finished."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(f"SELECT key FROM {LEDGER_TABLE} WHERE tool = 'record' AND status = 'done'").fetchall()
+    keys = {row[0].split("|", 1)[0] for row in rows}
+    return keys & set(threads)
+
+
+class Killer(threading.Thread):
+    """Kills `target` live actors of the run, one at a random moment after another: by `ray.kill`, or SIGKILL
+    of the actor's process, alternately."""
+
+    def __init__(self, target: int, seed: int = 23) -> None:
+        super().__init__(daemon=True)
+        self.target, self.rng, self.kills, self.stop = target, random.Random(seed), [], threading.Event()
+
+    def run(self) -> None:
+        import ray
+
+        while len(self.kills) < self.target and not self.stop.wait(self.rng.uniform(0.1, 0.7)):
+            names = [n for n in ray.util.list_named_actors() if n.startswith("graphwright-")]
+            self.rng.shuffle(names)
+            for name in names:
+                try:
+                    actor = ray.get_actor(name)
+                    pid = ray.get(actor.pid.remote(), timeout=5)
+                except Exception:  # noqa: BLE001 - dead or not started yet: try another
+                    continue
+                if len(self.kills) % 2:
+                    ray.kill(actor)
+                else:
+                    os.kill(pid, signal.SIGKILL)
+                self.kills.append(name)
+                break
+
+
+def test_twenty_actor_kills_lose_no_task_report_none_twice_and_repeat_no_side_effect(cluster, tmp_path, postgres_url):
+    numbers = range(0, 120)
+    tasks = load_tasks(write_tasks(tmp_path, numbers))
+    reported: list[str] = []
+    killer = Killer(20)
+    killer.start()
+    started = time.monotonic()
+    try:
+        results = run_tasks_on_ray(tasks, GraphRef("ray_graphs:recorder"), postgres_url, tmp_path / "out",
+                                   label="recorder", options=RayOptions(actors=2, concurrency=4, max_attempts=10),
+                                   on_result=lambda r, done, total: reported.append(r["id"]))
+    finally:
+        killer.stop.set()
+        killer.join()
+    assert len(killer.kills) == 20, f"the run ended after {len(killer.kills)} kills"
+    assert sorted(reported) == sorted(t.id for t in tasks)  # every task reported, each once
+    lines = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert sorted(r["id"] for r in lines) == sorted(reported)
+    assert [(r["id"], r["answer"], r["error"]) for r in results if not r["ok"]] == []
+    assert all(r["answer"] == f"Done {k}." for r, k in zip(results, numbers))
+    effects = effects_of(cluster, numbers)
+    assert [k for k, n in effects.items() if n > 1] == []  # no side effect repeated
+    done = ledger_done(postgres_url, [r["thread_id"] for r in results])
+    by_thread = {r["thread_id"]: str(k) for r, k in zip(results, numbers)}
+    assert all(effects[by_thread[t]] == 1 for t in done)
+    assert actor_connections(postgres_url) == 0
+    print(f"20 kills, {len(effects)} side effects, {len(done)} done in the ledger, {time.monotonic() - started:.1f}s")
+
+
+def test_a_task_that_kills_its_actor_is_failed_after_max_attempts_alone(cluster, tmp_path, postgres_url):
+    lines = [{"id": f"task{k}", "input": f"Please do task {k}.", "check": {"numeric": k}} for k in range(200, 206)]
+    lines.insert(2, {"id": "crash", "input": "Please crash 299.", "check": {"numeric": 299}})
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    results = run_tasks_on_ray(load_tasks(tmp_path / "t.jsonl"), GraphRef("ray_graphs:recorder"), postgres_url,
+                               tmp_path / "out", label="recorder", options=RayOptions(actors=2, max_attempts=2))
+    by_id = {r["id"]: r for r in results}
+    assert not by_id["crash"]["ok"]
+    assert by_id["crash"]["error"].startswith("its Ray actor died 2 times, each time with this task on it")
+    assert [r["id"] for r in results if not r["ok"]] == ["crash"]  # the tasks beside it were not charged
+    assert effects_of(cluster, range(200, 206)) == Counter(str(k) for k in range(200, 206))
+    assert actor_connections(postgres_url) == 0
+
+
+def test_a_rerun_into_the_same_folder_runs_nothing_again(cluster, tmp_path, postgres_url):
+    tasks = load_tasks(write_tasks(tmp_path, range(300, 303)))
+    options = RayOptions(actors=1, concurrency=3)
+    first = run_tasks_on_ray(tasks, "ray_graphs:recorder", postgres_url, tmp_path / "out", label="r", options=options)
+    again = run_tasks_on_ray(tasks, "ray_graphs:recorder", postgres_url, tmp_path / "out", label="r", options=options)
+    assert first == again and all(r["ok"] for r in first)
+    assert effects_of(cluster, range(300, 303)) == Counter(str(k) for k in range(300, 303))
+
+
+@pytest.mark.model
+def test_episodes_with_the_real_model_on_ray(cluster, postgres_url):
+    results = run_episodes_on_ray(GraphRef("env_agent", max_new_tokens=16), "twx:coin?max_steps=2", postgres_url,
+                                  episodes=2, label="env_agent", options=RayOptions(actors=1, concurrency=2))
+    assert [r["seed"] for r in results] == [0, 1]
+    assert all(r["error"] is None and 1 <= r["steps"] <= 2 and r["model_calls"] >= 1 for r in results)
+    assert actor_connections(postgres_url) == 0
+
+
+def test_the_example_runs(cluster, tmp_path, postgres_url, capsys, monkeypatch):
+    import importlib.util
+
+    path = TESTS.parent / "examples" / "ray_eval.py"
+    spec = importlib.util.spec_from_file_location("example_ray_eval", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    results = module.main("ray_graphs:recorder", str(write_tasks(tmp_path, range(400, 404))), db=postgres_url,
+                          actors=1, out=str(tmp_path / "out"))
+    assert [r["answer"] for r in results] == [f"Done {k}." for k in range(400, 404)]
+    assert capsys.readouterr().out.splitlines()[-1].startswith("success_rate=1.000 tasks=4 ")
