@@ -22,6 +22,7 @@ Example:
 """
 
 from ._bfcl import bfcl_cases, bfcl_files, call_matches, calls_match, normalize, to_json_schema, tool_of
+from ._env_html import render_env_html, save_env_html
 from ._envs import (
     TRAJECTORY_FORMAT,
     env_summary,
@@ -88,11 +89,13 @@ __all__ = [
     "previous_results",
     "ray_session",
     "read_trajectories",
+    "render_env_html",
     "render_html",
     "run_env_eval",
     "run_episodes_on_ray",
     "run_eval",
     "run_tasks_on_ray",
+    "save_env_html",
     "save_html",
     "save_report",
     "stub_tools",
