@@ -133,6 +133,10 @@ class UsageCounter(BaseCallbackHandler):
         self.tokens = 0
         self._seen: set[Any] = set()
 
+    def on_chat_model_start(self, serialized: Any, messages: Any, **kwargs: Any) -> None:
+        """Nothing: only the end of a call is counted. Defined so that LangChain does not render the whole
+        conversation to text for `on_llm_start` at every call (a cost that grows with the run's length)."""
+
     def on_llm_end(self, response: LLMResult, *, run_id: Any = None, **kwargs: Any) -> None:
         """Count one call and its tokens (here and in every enclosing counter)."""
         tokens = 0

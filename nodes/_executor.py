@@ -228,6 +228,9 @@ def _run_all(
         for item in job:
             results[item.index] = _run_one(item, ledger, run_key, options, callbacks)
 
+    if len(jobs) == 1:  # one job (the usual single call): no pool thread to start and join
+        run_job(jobs[0])
+        return results
     with ThreadPoolExecutor(max_workers=max(1, min(options.max_parallel, len(jobs)))) as pool:
         for future in [pool.submit(run_job, job) for job in jobs]:
             future.result()
