@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import ExperienceError
+from ..memory import private_file
 
 __all__ = [
     "ExperienceStore",
@@ -213,6 +214,7 @@ class ExperienceStore:
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)  # trajectories hold questions, answers and tool results
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.execute("pragma journal_mode=wal")
             self._db.execute("pragma synchronous=full")

@@ -39,6 +39,7 @@ _EXPORTS = {
     "open_postgres_checkpointer": "._checkpoint",
     "open_vector_memory": "._vector",
     "packaged_embeddings": "._embeddings",
+    "private_file": "._checkpoint",
     "strict_serializer": "._checkpoint",
 }
 
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
         open_async_checkpointer,
         open_checkpointer,
         open_postgres_checkpointer,
+        private_file,
         strict_serializer,
     )
     from ._chunking import Chunk, ChunkOptions, chunk_document

@@ -165,17 +165,41 @@ def check_sqlite_path(path: Path) -> None:
         raise CheckpointerError(f"cannot create checkpoint database {str(path)!r}: {str(parent)!r} is not writable")
 
 
+def private_file(path: str | os.PathLike[str]) -> None:
+    """Make sure the file `path` is readable and writable by its owner only (mode 0600), creating it empty if missing.
+
+    For files that hold state or secrets (checkpoints, the side-effect ledger beside them, experience stores):
+    other users of the machine, and code graphwright runs, must not read other threads' state. An existing file
+    this user owns is tightened; SQLite gives the -wal, -shm and -journal files it makes the same mode.
+
+    Example:
+        >>> import stat, tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "state.sqlite"
+        >>> private_file(path)
+        >>> oct(stat.S_IMODE(path.stat().st_mode))
+        '0o600'
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+    try:
+        info = os.fstat(fd)
+        if info.st_mode & 0o077 and info.st_uid == os.geteuid():
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def _sqlite(path: Path, serde: JsonPlusSerializer) -> Iterator[BaseCheckpointSaver]:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
     check_sqlite_path(path)
     try:
+        private_file(path)
         conn = sqlite3.connect(path, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         saver = SqliteSaver(conn, serde=serde)
         saver.setup()
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.DatabaseError, OSError) as exc:
         raise CheckpointerError(f"cannot open checkpoint database {str(path)!r}: {exc}") from exc
     try:
         yield saver
@@ -334,8 +358,9 @@ async def _async_sqlite(path: Path, serde: JsonPlusSerializer) -> AsyncIterator[
 
     check_sqlite_path(path)
     try:
+        private_file(path)
         conn = await aiosqlite.connect(path)
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.DatabaseError, OSError) as exc:
         raise CheckpointerError(f"cannot open checkpoint database {str(path)!r}: {exc}") from exc
     try:
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.base import BaseCheckpointSaver, empty_checkpoint
 from langgraph.checkpoint.memory import InMemorySaver
 
 from graphwright.memory import (
@@ -48,3 +48,21 @@ def test_subclasses_count_and_anything_else_is_none() -> None:
     assert checkpointer_backend(Wrapper(Mine())) is None
     with pytest.raises(AttributeError):
         checkpointer_backend(Mine()).name = "sqlite"  # frozen
+
+
+def test_state_files_are_created_readable_by_their_owner_only(tmp_path: Path) -> None:
+    import stat
+
+    from graphwright.learning import ExperienceStore
+
+    db = tmp_path / "checkpoints.sqlite"
+    with open_checkpointer(db) as saver:  # opening creates the file and its WAL
+        saver.put({"configurable": {"thread_id": "t", "checkpoint_ns": ""}}, empty_checkpoint(), {}, {})
+    old = tmp_path / "old.sqlite"
+    old.touch(mode=0o644)
+    old.chmod(0o644)
+    with open_checkpointer(old):
+        pass
+    ExperienceStore(tmp_path / "experience.sqlite").close()
+    for path in [*tmp_path.glob("*.sqlite*")]:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
