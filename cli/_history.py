@@ -4,7 +4,9 @@
     graphwright state [GRAPH] --thread ID [--checkpoint ID] [--db PATH|URL]
     graphwright fork [GRAPH] --thread ID --checkpoint ID [--set KEY=JSON ...] [--as-node NODE] [--db ...] [--model ...]
 
-`history` prints one line per checkpoint, newest first: id, step, source, next nodes, writing nodes. `state`
+`history` prints one line per checkpoint, newest first: id, step, source, next nodes, writing nodes; a corrupt
+checkpoint is left out with a warning on stderr, so the intact ones can still be inspected and forked from (every
+other command stops on one with `graphwright: error:` naming the thread and checkpoint). `state`
 prints the state at a checkpoint (the latest by default) as JSON. `fork` writes the `--set` values on top of
 a checkpoint as a new branch of the thread, runs on from it printing steps like `run`, and ends with the answer.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
@@ -87,12 +90,16 @@ def _cmd_history(args: argparse.Namespace, out: TextIO) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise GraphwrightError("--limit must be positive")
+    from ..memory import corrupt_checkpoints
+
     with _opened(args) as graph:
-        for info in list_checkpoints(graph, args.thread, limit=args.limit):
+        for info in list_checkpoints(graph, args.thread, limit=args.limit):  # corrupt ones are skipped
             nxt = ",".join(info.next) or "-"
             writes = ",".join(info.writes) or "-"
             where = f"step={info.step}  source={info.source}"
             print(f"{info.checkpoint_id}  {where}  next={nxt}  writes={writes}", file=out)
+        for checkpoint_id, why in corrupt_checkpoints(graph.checkpointer, args.thread):
+            print(f"graphwright: warning: checkpoint {checkpoint_id} is corrupt, not listed: {why}", file=sys.stderr)
     return 0
 
 

@@ -16,6 +16,7 @@ from langgraph.pregel import Pregel
 from langgraph.types import StateSnapshot
 
 from ..errors import GraphSetupError, ThreadStateError
+from ..memory import forking_past_corruption
 from ._threads import check_thread_id
 
 
@@ -105,7 +106,8 @@ def fork(
     if unknown:
         raise ThreadStateError(f"the state has no key(s) {', '.join(unknown)}; its keys are {', '.join(sorted(keys))}")
     try:
-        return graph.update_state(checkpoint_config(thread_id, checkpoint_id), dict(values or {}), as_node=as_node)
+        with forking_past_corruption(graph.checkpointer):  # a corrupt latest checkpoint must not block the fork
+            return graph.update_state(checkpoint_config(thread_id, checkpoint_id), dict(values or {}), as_node=as_node)
     except ValueError as exc:
         raise ThreadStateError(f"cannot fork thread {thread_id!r} at {checkpoint_id!r}: {exc}") from exc
 

@@ -26,8 +26,11 @@ _EXPORTS = {
     "Triples": "._extract",
     "VectorMemory": "._vector",
     "check_sqlite_path": "._checkpoint",
+    "checkpoint_problem": "._corrupt",
     "checkpointer_backend": "._checkpoint",
     "chunk_document": "._chunking",
+    "corrupt_checkpoints": "._corrupt",
+    "forking_past_corruption": "._corrupt",
     "embedding_dimension": "._embeddings",
     "entity_key": "._graph",
     "extract_facts": "._extract",
@@ -59,6 +62,7 @@ if TYPE_CHECKING:
         strict_serializer,
     )
     from ._chunking import Chunk, ChunkOptions, chunk_document
+    from ._corrupt import checkpoint_problem, corrupt_checkpoints, forking_past_corruption
     from ._embeddings import MINILM_DIMENSION, PackagedEmbeddings, embedding_dimension, minilm_path, packaged_embeddings
     from ._extract import EXTRACT_PROMPT, Triple, Triples, extract_facts
     from ._graph import Fact, KnowledgeGraph, entity_key

@@ -19,13 +19,14 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from ..errors import CheckpointerError
+from ._corrupt import guard_reads
 
 MEMORY = ":memory:"
 """Pass as the target for an in-memory checkpointer (tests, throwaway runs)."""
@@ -199,6 +200,7 @@ def _sqlite(path: Path, serde: JsonPlusSerializer) -> Iterator[BaseCheckpointSav
         conn.execute("PRAGMA journal_mode=WAL")
         saver = SqliteSaver(conn, serde=serde)
         saver.setup()
+        guard_reads(saver, _sqlite_ids(saver))
     except (sqlite3.DatabaseError, OSError) as exc:
         raise CheckpointerError(f"cannot open checkpoint database {str(path)!r}: {exc}") from exc
     try:
@@ -220,7 +222,7 @@ def _postgres(url: str, serde: JsonPlusSerializer) -> Iterator[BaseCheckpointSav
     try:
         saver = PostgresSaver(conn, serde=serde)
         saver.setup()
-        yield saver
+        yield guard_reads(saver, _postgres_ids(saver))
     finally:
         conn.close()
 
@@ -346,7 +348,7 @@ async def _async_postgres(url: str, serde: JsonPlusSerializer, pool_size: int) -
     try:
         saver = AsyncPostgresSaver(pool, serde=serde)
         await saver.setup()
-        yield saver
+        yield guard_reads(saver, None)
     finally:
         await pool.close()
 
@@ -365,13 +367,44 @@ async def _async_sqlite(path: Path, serde: JsonPlusSerializer) -> AsyncIterator[
     try:
         try:
             await conn.execute("PRAGMA journal_mode=WAL")
-            saver = AsyncSqliteSaver(conn, serde=serde)
+            saver = guard_reads(AsyncSqliteSaver(conn, serde=serde), None)
             await saver.setup()
         except sqlite3.DatabaseError as exc:
             raise CheckpointerError(f"cannot open checkpoint database {str(path)!r}: {exc}") from exc
         yield saver
     finally:
         await conn.close()
+
+
+_IDS = "SELECT checkpoint_id FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ?"
+
+
+def _ids_query(before: str | None, limit: int | None) -> str:
+    sql = _IDS + (" AND checkpoint_id < ?" if before else "") + " ORDER BY checkpoint_id DESC"
+    return sql + (f" LIMIT {int(limit)}" if limit else "")
+
+
+def _sqlite_ids(saver: Any) -> Any:
+    """A thread's checkpoint ids, newest first, straight from the SQLite table (nothing deserialized)."""
+
+    def ids(thread: str, ns: str, before: str | None, limit: int | None) -> list[str]:
+        params = [thread, ns, *([before] if before else [])]
+        with saver.lock:
+            return [row[0] for row in saver.conn.execute(_ids_query(before, limit), params)]
+
+    return ids
+
+
+def _postgres_ids(saver: Any) -> Any:
+    """The same from the Postgres table."""
+
+    def ids(thread: str, ns: str, before: str | None, limit: int | None) -> list[str]:
+        params = [thread, ns, *([before] if before else [])]
+        with saver._cursor() as cur:
+            cur.execute(_ids_query(before, limit).replace("?", "%s"), params)
+            return [row["checkpoint_id"] for row in cur.fetchall()]
+
+    return ids
 
 
 def _redact(url: str) -> str:
