@@ -1,7 +1,7 @@
 """The HTML page of an environment eval: the summary line, the score distribution, and replays of episodes.
 
 One self-contained file like the task eval's page (`render_html`): the plot is a matplotlib PNG embedded as a
-data URI, each replay is the episode's steps (what the agent saw, the valid actions, what it did, the reward)
+data URI (and saved beside the page as `scores.png`), each replay is the episode's steps (what the agent saw, the valid actions, what it did, the reward)
 in a `<details>` block, so a reader steps through an episode by scrolling.
 """
 
@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from ._envs import env_summary, env_summary_line
-from ._html import _STYLE, _e, _figure, _img, _png
+from ._html import _STYLE, _e
 from ._jsonl import write_text_atomic
+from ._plots import figure, img, png, save_pngs
 
 _REPLAY_STYLE = """
 details { border: 1px solid #ddd; border-radius: 4px; margin: .5em 0; padding: .3em .7em; }
@@ -38,30 +39,38 @@ def render_env_html(results: Sequence[Mapping[str, Any]], *, title: str, replays
         >>> page.count("data:image/png;base64,"), page.count("<details"), "take coin" in page
         (1, 2, True)
     """
+    return _page(results, title, replays, _score_plot(results) if results else None)
+
+
+def save_env_html(results: Sequence[Mapping[str, Any]], path: str | Path, *, title: str, replays: int = 3) -> Path:
+    """Write `render_env_html(results, ...)` to `path` and its plot beside it (`scores.png` beside a
+    `report.html`, else `STEM-scores.png`; none without episodes), each replaced atomically; return the path.
+
+    Raises:
+        OSError: the folder of `path` is missing or not writable.
+    """
+    target = Path(path)
+    plot = _score_plot(results) if results else None
+    if plot is not None:
+        save_pngs(target, {"scores": plot})
+    write_text_atomic(target, _page(results, title, replays, plot))
+    return target
+
+
+def _page(results: Sequence[Mapping[str, Any]], title: str, replays: int, plot: bytes | None) -> str:
     summary = env_summary(results)
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(title)}</title>",
         f"<style>{_STYLE}{_REPLAY_STYLE}</style></head><body><h1>{_e(title)}</h1>",
         f"<p><code>{_e(env_summary_line(summary))}</code></p>",
         "<h2>Scores</h2>",
-        _img(_score_plot(results)) if results else "<p>No episodes.</p>",
+        img(plot, "scores") if plot is not None else "<p>No episodes.</p>",
         _episode_table(results),
         "<h2>Replays</h2>",
         *(_replay(r) for r in _chosen(results, replays)),
         "</body></html>",
     ]
     return "\n".join(parts)
-
-
-def save_env_html(results: Sequence[Mapping[str, Any]], path: str | Path, *, title: str, replays: int = 3) -> Path:
-    """Write `render_env_html(results, ...)` to `path`, replaced atomically; return the path.
-
-    Raises:
-        OSError: the folder of `path` is missing or not writable.
-    """
-    target = Path(path)
-    write_text_atomic(target, render_env_html(results, title=title, replays=replays))
-    return target
 
 
 def _chosen(results: Sequence[Mapping[str, Any]], count: int) -> list[Mapping[str, Any]]:
@@ -78,7 +87,7 @@ def _chosen(results: Sequence[Mapping[str, Any]], count: int) -> list[Mapping[st
 
 
 def _score_plot(results: Sequence[Mapping[str, Any]]) -> bytes:
-    figure, (scores, steps) = _figure(2)
+    made, (scores, steps) = figure(2)
     values = [float(r.get("score", 0.0)) for r in results]
     scores.hist(values, bins=min(20, max(5, len(set(values)))), color="#1565c0")
     scores.set(title="Score per episode", xlabel="score", ylabel="episodes")
@@ -87,7 +96,7 @@ def _score_plot(results: Sequence[Mapping[str, Any]]) -> bytes:
     steps.hist([won, lost], bins=10, stacked=True, color=["#2e7d32", "#c62828"], label=["won", "not won"])
     steps.set(title="Steps per episode", xlabel="steps", ylabel="episodes")
     steps.legend()
-    return _png(figure)
+    return png(made)
 
 
 def _episode_table(results: Sequence[Mapping[str, Any]]) -> str:

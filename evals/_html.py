@@ -1,17 +1,18 @@
-"""The HTML page of an eval report: summary, plots (matplotlib PNGs embedded as data URIs), per-node table,
-task table, and, given a baseline, the two reports side by side. One self-contained file, nothing fetched."""
+"""The HTML page of an eval report: summary, plots (matplotlib PNGs embedded as data URIs, and saved beside the
+page as PNG files), per-node table, task table, and, given a baseline, the two reports side by side. One
+self-contained file, nothing fetched."""
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ._jsonl import write_text_atomic
+from ._plots import figure as _figure
+from ._plots import img, png, save_pngs
 from ._report import compare, fmt_number, summary_line
 
 _PASS, _FAIL, _BEFORE, _AFTER = "#2e7d32", "#c62828", "#9e9e9e", "#1565c0"
@@ -38,6 +39,22 @@ def render_html(report: Mapping[str, Any], baseline: Mapping[str, Any] | None = 
         >>> page.count("data:image/png;base64,") >= 2, "<h2>Tasks</h2>" in page
         (True, True)
     """
+    return _page(report, baseline, _report_plots(report, baseline))
+
+
+def _report_plots(report: Mapping[str, Any], baseline: Mapping[str, Any] | None = None) -> dict[str, bytes]:
+    """The plots of `report`'s page as PNG bytes by name: `latency`, `nodes` (when node timings were recorded),
+    `usage`, and `comparison` against `baseline` when given."""
+    plots = {"latency": _latency_plot(report)}
+    if report.get("nodes"):
+        plots["nodes"] = _node_plot(report)
+    plots["usage"] = _usage_plot(report)
+    if baseline is not None:
+        plots["comparison"] = _comparison_plot(baseline, report)
+    return plots
+
+
+def _page(report: Mapping[str, Any], baseline: Mapping[str, Any] | None, plots: Mapping[str, bytes]) -> str:
     title = f"eval: {report['graph']} on {report['tasks_file']}"
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(title)}</title><style>{_STYLE}</style>",
@@ -47,13 +64,13 @@ def render_html(report: Mapping[str, Any], baseline: Mapping[str, Any] | None = 
         _summary_table(report),
     ]
     if baseline is not None:
-        parts.append(_comparison(baseline, report))
+        parts.append(_comparison(baseline, report, plots["comparison"]))
     parts += [
         "<h2>Where the time goes</h2>",
-        _img(_latency_plot(report)),
-        _img(_node_plot(report)) if report.get("nodes") else "<p>No node timings were recorded.</p>",
+        img(plots["latency"], "latency"),
+        img(plots["nodes"], "nodes") if "nodes" in plots else "<p>No node timings were recorded.</p>",
         _node_table(report),
-        _img(_usage_plot(report)),
+        img(plots["usage"], "usage"),
         "<h2>Tasks</h2>",
         _task_table(report),
         "</body></html>",
@@ -104,7 +121,7 @@ def _task_table(report: Mapping[str, Any]) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def _comparison(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
+def _comparison(before: Mapping[str, Any], after: Mapping[str, Any], plot: bytes) -> str:
     found = compare(before, after)
     head = "<tr><th>metric</th><th>before</th><th>after</th><th>change</th></tr>"
     rows = "".join(
@@ -122,7 +139,7 @@ def _comparison(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
         f"<h2>Before and after</h2><p>before: <code>{_e(before.get('graph'))}</code> on "
         f"<code>{_e(before.get('tasks_file'))}</code> ({_e(before.get('created', ''))}); after: this report.</p>"
         f"<table>{head}{rows}</table>{flips or '<p>No task changed its result.</p>'}"
-        f"{_img(_comparison_plot(before, after))}"
+        f"{img(plot, 'comparison')}"
     )
 
 
@@ -137,7 +154,7 @@ def _latency_plot(report: Mapping[str, Any]) -> bytes:
         axes[0].axvline(value, color="#333", linestyle=style, label=f"{q} {value:.2f} s")
     axes[0].set(title="Latency per task", xlabel="seconds", ylabel="tasks")
     axes[0].legend()
-    return _png(figure)
+    return png(figure)
 
 
 def _node_plot(report: Mapping[str, Any]) -> bytes:
@@ -149,7 +166,7 @@ def _node_plot(report: Mapping[str, Any]) -> bytes:
         axes[0].text(bar.get_width(), bar.get_y() + bar.get_height() / 2, note, va="center", fontsize=8)
     axes[0].set(title="Time per node (all tasks)", xlabel="seconds")
     axes[0].locator_params(axis="x", nbins=6)
-    return _png(figure)
+    return png(figure)
 
 
 def _usage_plot(report: Mapping[str, Any]) -> bytes:
@@ -164,7 +181,7 @@ def _usage_plot(report: Mapping[str, Any]) -> bytes:
     steps = [r.get("steps") or 0 for r in results]
     axes[1].scatter(steps, calls, c=colours, s=18)
     axes[1].set(title="Steps and model calls per task", xlabel="steps (node runs)", ylabel="model calls")
-    return _png(figure)
+    return png(figure)
 
 
 def _comparison_plot(before: Mapping[str, Any], after: Mapping[str, Any]) -> bytes:
@@ -186,24 +203,7 @@ def _comparison_plot(before: Mapping[str, Any], after: Mapping[str, Any]) -> byt
     axes[2].set(title="Mean seconds per node run", yticks=[i + 0.2 for i in range(len(names))], yticklabels=names)
     axes[2].locator_params(axis="x", nbins=4)
     axes[2].legend()
-    return _png(figure)
-
-
-def _figure(columns: int, height: float = 3.4) -> tuple[Any, list[Any]]:
-    from matplotlib.figure import Figure  # no pyplot: no global backend, safe in threads and servers
-
-    figure = Figure(figsize=(4.6 * columns if columns > 1 else 8, height), layout="constrained")
-    return figure, list(figure.subplots(1, columns, squeeze=False)[0])
-
-
-def _png(figure: Any) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90)
-    return buffer.getvalue()
-
-
-def _img(png: bytes) -> str:
-    return f"<img alt='plot' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+    return png(figure)
 
 
 def _e(value: Any) -> str:
@@ -231,7 +231,10 @@ def save_report(
 
 
 def save_html(report: Mapping[str, Any], path: Path, baseline: Mapping[str, Any] | None = None) -> Path:
-    """Write `render_html(report, baseline)` to `path` (replaced atomically: readers never see half a page).
+    """Write `render_html(report, baseline)` to `path` and its plots beside it as PNG files, each replaced
+    atomically (readers never see half a page or picture): beside a `report.html` they are `latency.png`,
+    `usage.png`, `nodes.png` (when node timings were recorded) and `comparison.png` (given a baseline); beside
+    another page, `STEM-latency.png` and so on.
 
     Returns:
         `path`.
@@ -239,5 +242,7 @@ def save_html(report: Mapping[str, Any], path: Path, baseline: Mapping[str, Any]
     Raises:
         OSError: `path`'s folder is missing or not writable.
     """
-    write_text_atomic(path, render_html(report, baseline))
+    plots = _report_plots(report, baseline)
+    save_pngs(path, plots)
+    write_text_atomic(path, _page(report, baseline, plots))
     return path

@@ -80,13 +80,14 @@ def _drop_partial_last_line(path: Path) -> None:
             fh.truncate(data.rfind(b"\n") + 1)
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file and `os.replace`, so readers never see half a file."""
+def write_text_atomic(path: Path, text: str | bytes) -> None:
+    """Write `text` (UTF-8; or bytes as they are) to `path` through a temporary file and `os.replace`, so
+    readers never see half a file."""
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644  # mkstemp's 0600 would hide reports
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode("utf-8") if isinstance(text, str) else text)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)

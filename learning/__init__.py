@@ -38,6 +38,8 @@ _EXPORTS = {
     "load_learned": "._learn",
     "open_examples": "._in_context",
     "pick_device": "._lora",
+    "render_learn_html": "._page",
+    "save_learn_html": "._page",
     "train_lora": "._lora",
     "training_examples": "._lora",
     "twx_demonstrations": "._experience",
@@ -61,6 +63,7 @@ if TYPE_CHECKING:
     from ._in_context import ExampleMemory, examples_of, open_examples
     from ._learn import Learned, LearnOptions, learn, load_learned
     from ._lora import LoraOptions, LoraResult, LoraTrainer, TrainingExample, pick_device, train_lora, training_examples
+    from ._page import render_learn_html, save_learn_html
 
 
 def __getattr__(name: str) -> Any:

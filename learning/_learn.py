@@ -16,7 +16,8 @@ The loop, each phase resumable (a restarted `learn` into the same folder continu
 5. **after**: the agent with what was learned on the same dev split.
 6. **gate**: kept only when the dev score rose by more than `min_gain`; else the candidate is deleted.
    `learned.json` says what was kept and `load_learned(out)` gives it back; `report.json` holds before and
-   after, what was learned and the time of each phase.
+   after, what was learned and the time of each phase; `report.html` shows it, with the dev score against
+   minutes and against examples plotted (also saved as `learning.png`).
 
 The agent is built by the caller: `build(learned)` returns the graph to check, given a `Learned` (examples to
 put in its prompt and/or a model folder to load), so any graph with an example slot or a model can learn.
@@ -199,6 +200,9 @@ def learn(
         "options": {k: v for k, v in asdict(options).items() if k != "lora"} | {"lora": asdict(options.lora)},
     }
     _write_json(folder / "report.json", report)
+    from ._page import save_learn_html  # matplotlib and the eval pages load only when a run ends
+
+    save_learn_html(report, folder)  # report.html and learning.png: the same report, to look at
     return report
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -28,6 +29,8 @@ def test_eval_random_on_a_twx_game_prints_the_summary_line_and_writes_trajectori
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["tasks"] == 3
     page = (tmp_path / "run" / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 1 and page.count("<details") == 3  # scores plot, 3 replays
+    plot = (tmp_path / "run" / "scores.png").read_bytes()  # the plot, also as a file beside the page
+    assert plot.startswith(b"\x89PNG\r\n\x1a\n") and base64.b64encode(plot).decode() in page
     assert episodes[0]["trajectory"][0]["action"] in page
 
 

@@ -19,6 +19,7 @@ from graphwright.evals import (
     load_report,
     percentile,
     render_html,
+    save_html,
     save_report,
     wilson_interval,
 )
@@ -94,6 +95,11 @@ def test_html_embeds_png_plots_and_a_comparison(tmp_path: Path) -> None:
     assert load_report(json_path) == json.loads(json_path.read_text())
     assert load_report(tmp_path / "out")["passed"] == 7
     assert html_path.read_text() == page
+    saved = {p.name: p.read_bytes() for p in html_path.parent.glob("*.png")}  # the same plots, as files
+    assert sorted(saved) == ["comparison.png", "latency.png", "nodes.png", "usage.png"]
+    assert all(png.startswith(PNG) and base64.b64encode(png).decode() in images for png in saved.values())
+    save_html(before, tmp_path / "out" / "before.html")  # another page in the folder keeps its plots apart
+    assert (tmp_path / "out" / "before-latency.png").exists() and not (tmp_path / "out" / "before-comparison.png").exists()
 
 
 def test_html_escapes_answers() -> None:

@@ -7,6 +7,7 @@ in test_lora.py.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
@@ -74,6 +75,9 @@ def test_learn_in_context_keeps_what_helps_and_resumes(tmp_path: Path) -> None:
     assert set(report["phases"]) == {"collect", "before", "learn", "after"}
     assert agent.shown == [2, 2, 2, 2]  # every dev question was given its two nearest examples
     assert json.loads((tmp_path / "out" / "report.json").read_text())["gain"] == 1.0
+    page, plot = (tmp_path / "out" / "report.html").read_text(), (tmp_path / "out" / "learning.png").read_bytes()
+    assert plot.startswith(b"\x89PNG\r\n\x1a\n") and base64.b64encode(plot).decode() in page  # score vs minutes, examples
+    assert "href='dev-before/report.html'" in page and "href='dev-after/report.html'" in page
 
     learned = load_learned(tmp_path / "out")
     assert learned.model is None
