@@ -78,3 +78,69 @@ def test_tools_through_the_executor_write_only_with_permission(tmp_path: Path) -
     policy = ToolPolicy(grants=frozenset({"workspace:write"}))
     allowed = make_executor([read_file, list_files, write_file], policy=policy)(state, {})["messages"]
     assert allowed[0].text == "wrote 2 characters to a.txt" and (tmp_path / "a.txt").read_text() == "hi"
+
+
+@pytest.fixture(params=["openat2", "fd walk"])
+def beneath(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each kernel-enforced technique in turn: openat2(RESOLVE_BENEATH), and the O_NOFOLLOW walk it falls back to."""
+    import graphwright.tools._workspace as workspace
+
+    if request.param == "openat2" and workspace._OPENAT2 is None:
+        pytest.fail("openat2 is not available on this kernel")  # it is on every machine this suite runs on
+    if request.param == "fd walk":
+        monkeypatch.setattr(workspace, "_OPENAT2", None)
+    return request.param
+
+
+def test_a_hard_link_to_an_outside_file_is_neither_read_nor_overwritten(setup, beneath: str) -> None:
+    ws, tmp = setup
+    os.link(tmp / "secret.txt", ws.root / "planted.txt")
+    with pytest.raises(ToolPathError, match="hard links"):
+        ws.read("planted.txt")
+    with pytest.raises(ToolPathError, match="hard links"):
+        ws.write("planted.txt", "overwritten")
+    assert (tmp / "secret.txt").read_text() == "top secret"
+
+
+def test_a_fifo_is_refused_without_hanging(setup, beneath: str) -> None:
+    ws, _ = setup
+    os.mkfifo(ws.root / "pipe")
+    with pytest.raises(ToolPathError, match="not a regular file"):
+        ws.read("pipe")
+
+
+def test_swapping_a_folder_for_a_symlink_during_3000_writes_lands_none_outside(
+    tmp_path: Path, beneath: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+
+    root, outside = tmp_path / "ws", tmp_path / "outside"
+    (root / "a" / "b").mkdir(parents=True)
+    outside.mkdir()
+    ws = Workspace(root)
+    monkeypatch.setattr(Workspace, "resolve", lambda self, path: self.root / path)  # the kernel alone must hold
+    swap = (  # in another process, so the swaps run truly alongside the writes: renameat2(RENAME_EXCHANGE)
+        "import ctypes, sys\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "a, evil = (p.encode() for p in sys.argv[1:3])\n"
+        "while True:\n"
+        "    libc.renameat2(-100, a, -100, evil, 2)\n"
+    )
+    (outside / "b").mkdir()
+    os.symlink(outside, root / "a-evil")  # swapped with the real folder `a`, atomically, again and again
+    args = [str(root / "a"), str(root / "a-evil")]
+    swapper = subprocess.Popen([sys.executable, "-c", swap, *args])
+    written = refused = 0
+    try:
+        for i in range(3000):
+            try:
+                ws.write(f"a/b/f{i}.txt", "x")
+                written += 1
+            except ToolPathError:
+                refused += 1
+    finally:
+        swapper.kill()
+        swapper.wait()
+    assert [p for p in outside.rglob("*") if not p.is_dir()] == []
+    assert written > 0 and refused > 0, (written, refused)  # the race was really run both ways
