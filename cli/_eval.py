@@ -2,6 +2,7 @@
 
     graphwright eval GRAPH TASKS [--limit N] [--out DIR] [--concurrency N] [--baseline REPORT [--max-drop F]]
                      [--model PATH] [--max-new-tokens N] [--recursion-limit N] [--docs FOLDER] [--learned DIR]
+                     [--ray [ADDRESS] --db postgresql://... [--actors N]]
     graphwright eval-compare BEFORE AFTER [-o OUT.html]
 
 `eval` runs every task of TASKS (our JSONL, GSM8K JSONL, or BFCL files: see `graphwright.evals.load_tasks`)
@@ -12,7 +13,10 @@ to stdout and its last line is `success_rate=S tasks=N p50_s=X p95_s=Y`. With `-
 its folder) the two are compared, and the exit code is 1 when the success rate fell by more than `--max-drop`
 (the regression gate for CI). With `--docs FOLDER` the documents are ingested into a vector memory in the eval
 folder and given to the graph as `memory=` (document-QA sets). With `--learned DIR` the graph gets what
-`graphwright learn ... --out DIR` kept (see `learn --help`). Exit codes: 0 done (and the gate passed), 1 the
+`graphwright learn ... --out DIR` kept (see `learn --help`). With `--ray` the tasks run on a Ray cluster (a local
+one when no ADDRESS is given; `auto` or `ray://host:port` joins one): `--actors` actors each load the model once
+and run `--concurrency` tasks at a time, threads and the tool ledger live in Postgres at `--db`, and an actor
+that dies has its tasks continued on another from their last checkpoint. Exit codes: 0 done (and the gate passed), 1 the
 gate failed, 2 bad input, 130 interrupted.
 """
 
@@ -29,7 +33,7 @@ from typing import Any, TextIO
 
 from ..errors import GraphSetupError, GraphwrightError
 
-__all__ = ["DEFAULT_ROOT", "add_eval_commands"]
+__all__ = ["DEFAULT_ROOT", "add_eval_commands", "ray_options"]
 
 DEFAULT_ROOT = Path(".graphwright") / "evals"
 """Where eval folders go when `--out` is not given."""
@@ -73,6 +77,10 @@ def add_eval_commands(subparsers: Any) -> None:
     run.add_argument("--learned", default=None,
                      help="a `graphwright learn --out` folder: the graph gets what that run kept (worked examples, "
                      "a fine-tuned model)")
+    run.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                     help="run on a Ray cluster: a local one (no ADDRESS), or join `auto` / `ray://host:port`")
+    run.add_argument("--actors", type=int, default=None, help="with --ray: actors, each loading the model once (default 2)")
+    run.add_argument("--db", default=None, help="with --ray: the postgresql:// URL that holds every thread")
     run.set_defaults(handler=_cmd_eval)
 
     both = subparsers.add_parser("eval-compare", help="compare two eval reports side by side (before, after)")
@@ -119,7 +127,8 @@ def _eval(args: argparse.Namespace, out: TextIO) -> int:
     if folder.exists() and not folder.is_dir():
         raise GraphwrightError(f"--out {str(folder)!r} is a file, not a folder")
     documents = _documents(args.docs) if args.docs else None
-    graph_for = _graph_source(args, tasks, folder, documents)
+    options = ray_options(args)
+    graph_for = _graph_source(args, tasks, folder, documents) if options is None else None
 
     already = previous_results(folder)
     reused = sum(1 for t in tasks if t.id in already and already[t.id].get("key") == t.key())
@@ -127,10 +136,18 @@ def _eval(args: argparse.Namespace, out: TextIO) -> int:
           file=sys.stderr, flush=True)
     progress = _Progress(len(tasks), reused)
     try:
-        results = run_eval(
-            tasks, graph_for, folder, label=args.graph, concurrency=args.concurrency,
-            recursion_limit=args.recursion_limit, on_result=progress.update,
-        )
+        if options is None:
+            results = run_eval(
+                tasks, graph_for, folder, label=args.graph, concurrency=args.concurrency,
+                recursion_limit=args.recursion_limit, on_result=progress.update,
+            )
+        else:  # actors and the cluster are gone before an interrupt gets here
+            from ..evals import GraphRef, run_tasks_on_ray
+
+            results = run_tasks_on_ray(
+                tasks, GraphRef(args.graph, args.model, args.max_new_tokens), args.db, folder, label=args.graph,
+                options=options, recursion_limit=args.recursion_limit, on_result=progress.update,
+            )
     except KeyboardInterrupt:
         progress.close()
         done = len(previous_results(folder))
@@ -140,7 +157,8 @@ def _eval(args: argparse.Namespace, out: TextIO) -> int:
         os._exit(130)  # worker threads may be inside a model call; their results are not needed
     progress.close()
 
-    report = build_report(results, graph=args.graph, tasks_file=str(args.tasks), concurrency=args.concurrency)
+    running = args.concurrency * (options.actors if options is not None else 1)
+    report = build_report(results, graph=args.graph, tasks_file=str(args.tasks), concurrency=running)
     json_path, html_path = save_report(report, folder, baseline)
     body, _, last = format_table(report).rpartition("\n")
     print(body, file=out)
@@ -153,6 +171,34 @@ def _eval(args: argparse.Namespace, out: TextIO) -> int:
     print(f"report: {json_path}\nhtml:   {html_path}\n", file=out)
     print(last, file=out, flush=True)
     return code
+
+
+def ray_options(args: argparse.Namespace) -> Any:
+    """The `RayOptions` that `--ray`, `--actors` and `--concurrency` ask for, or None without `--ray`.
+
+    Raises:
+        GraphwrightError: `--ray` without a Postgres `--db`, with `--docs` or `--learned`, or fewer than 1 actor;
+            `--db` or `--actors` without `--ray`; a graph reference that names no graph.
+    """
+    from ..evals import RayOptions
+    from ..graphs import graph_target
+    from ..memory import is_postgres_url
+
+    if args.ray is None:
+        if args.db is not None or args.actors is not None:
+            raise GraphwrightError("--db and --actors go with --ray (a local eval keeps its threads in its folder)")
+        return None
+    if args.db is None or not is_postgres_url(args.db):
+        raise GraphwrightError("--ray needs --db postgresql://...: every actor keeps its threads in that database")
+    for flag in ("docs", "learned"):
+        if getattr(args, flag, None) is not None:
+            raise GraphwrightError(f"--{flag} is not supported with --ray: run without --ray")
+    actors = 2 if args.actors is None else args.actors
+    if actors < 1:
+        raise GraphwrightError(f"--actors must be at least 1, got {actors}")
+    graph_target(args.graph)  # a graph that does not exist fails here, before a cluster starts
+    return RayOptions(address=None if args.ray == "local" else args.ray, actors=actors,
+                      concurrency=args.concurrency)
 
 
 def _cmd_compare(args: argparse.Namespace, out: TextIO) -> int:

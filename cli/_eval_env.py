@@ -7,7 +7,9 @@ Episodes `--first-seed` .. `--first-seed + --limit - 1` of the fold, `--concurre
 batch). The eval folder (`--out`) gets `checkpoints.sqlite` (each episode's thread), `trajectories.jsonl` (see
 `graphwright.evals.export_trajectories`; `graphwright trajectories export` writes them out), `summary.json` and
 `report.html` (the score distribution and replays of a few episodes).
-With `--learned DIR` the graph gets what `graphwright learn` kept in DIR. The last line printed is
+With `--learned DIR` the graph gets what `graphwright learn` kept in DIR. With `--ray [ADDRESS] --db URL` the
+episodes are played on a Ray cluster (see `graphwright eval --help`), their threads in that Postgres database
+instead of `checkpoints.sqlite`. The last line printed is
 `success_rate=S tasks=N p50_s=X p95_s=Y mean_score=M valid_action_rate=V`.
 """
 
@@ -50,6 +52,7 @@ def eval_env(args: argparse.Namespace, out: TextIO) -> int:
     from ..evals import env_summary, env_summary_line, export_trajectories, run_env_eval, save_env_html
     from ..graphs import BUILTIN_GRAPHS, compile_graph, load_graph
     from ..memory import open_checkpointer
+    from ._eval import ray_options
 
     episodes = args.limit if args.limit is not None else DEFAULT_EPISODES
     for name, value, low in (("--limit", episodes, 1), ("--concurrency", args.concurrency, 1),
@@ -63,11 +66,13 @@ def eval_env(args: argparse.Namespace, out: TextIO) -> int:
     spec = env_spec(f"{kind}:{name}", **options, max_steps=args.max_steps)
     make_env(spec).close()  # an unknown game or env fails here, before anything is written
 
-    if args.learned is not None:  # the graph with what `graphwright learn` kept
+    cluster = ray_options(args)
+    graph: Any = None  # with --ray each actor builds the graph (and loads its model) itself
+    if cluster is None and args.learned is not None:  # the graph with what `graphwright learn` kept
         from ._learn import learned_graph
 
         graph = learned_graph(args)
-    else:
+    elif cluster is None:
         builder = BUILTIN_GRAPHS.get(args.graph)
         takes_model = builder is None or "model" in inspect.signature(builder).parameters
         model = None
@@ -78,7 +83,8 @@ def eval_env(args: argparse.Namespace, out: TextIO) -> int:
             model = ChatLocal(model=args.model, **bounds)
             model.load()
         graph = load_graph(args.graph, model=model)
-    compile_graph(graph)
+    if graph is not None:
+        compile_graph(graph)
 
     folder = Path(args.out) if args.out else _default_folder(args.graph, f"{kind}-{name}")
     folder.mkdir(parents=True, exist_ok=True)
@@ -90,10 +96,17 @@ def eval_env(args: argparse.Namespace, out: TextIO) -> int:
               f"steps={result['steps']} {result['seconds']:.1f}s"
               + (f" ({result['error'][:120]})" if result.get("error") else ""), file=sys.stderr, flush=True)
 
-    with open_checkpointer(folder / "checkpoints.sqlite") as saver:
-        results = run_env_eval(graph, spec, episodes=episodes, first_seed=args.first_seed,
-                               concurrency=args.concurrency, checkpointer=saver, label=args.graph,
-                               max_steps=args.max_steps, on_result=progress)
+    if cluster is not None:
+        from ..evals import GraphRef, run_episodes_on_ray
+
+        results = run_episodes_on_ray(GraphRef(args.graph, args.model, args.max_new_tokens), spec, args.db,
+                                      episodes=episodes, first_seed=args.first_seed, label=args.graph,
+                                      max_steps=args.max_steps, options=cluster, on_result=progress)
+    else:
+        with open_checkpointer(folder / "checkpoints.sqlite") as saver:
+            results = run_env_eval(graph, spec, episodes=episodes, first_seed=args.first_seed,
+                                   concurrency=args.concurrency, checkpointer=saver, label=args.graph,
+                                   max_steps=args.max_steps, on_result=progress)
     summary = env_summary(results)
     trajectories = export_trajectories(results, folder / "trajectories.jsonl")
     (folder / "summary.json").write_text(json.dumps({"graph": args.graph, "env": spec, **summary}, indent=1) + "\n")

@@ -29,8 +29,8 @@ TESTS = Path(__file__).resolve().parents[1]
 
 def ray_processes(temp_dir: str) -> list[str]:
     """Command lines of live processes of the Ray cluster whose temp folder is `temp_dir`."""
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
-    return [line for line in ps.splitlines() if temp_dir in line and "ps -eo" not in line]
+    ps = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True, check=True).stdout  # whole lines
+    return [line for line in ps.splitlines() if temp_dir in line and not line.startswith("ps ")]
 
 
 def actor_connections(url: str) -> int:
@@ -190,3 +190,68 @@ def test_the_example_runs(cluster, tmp_path, postgres_url, capsys, monkeypatch):
                           actors=1, out=str(tmp_path / "out"))
     assert [r["answer"] for r in results] == [f"Done {k}." for k in range(400, 404)]
     assert capsys.readouterr().out.splitlines()[-1].startswith("success_rate=1.000 tasks=4 ")
+
+
+def _cli(args: list[str], env: dict[str, str], **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS / "evals"), str(TESTS), str(TESTS.parent.parent)]),
+           "HF_HUB_OFFLINE": "1", **env}
+    return subprocess.Popen([sys.executable, "-m", "graphwright", "eval", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def test_the_eval_command_on_ray_prints_what_a_local_eval_prints(tmp_path, postgres_url):
+    tasks = str(write_tasks(tmp_path, range(500, 506)))
+    env = {"GW_EFFECTS": str(tmp_path / "effects.txt"), "GW_PAUSE": "0.1"}
+    local = _cli(["ray_graphs:recorder", tasks, "--out", str(tmp_path / "local")], env)
+    on_ray = _cli(["ray_graphs:recorder", tasks, "--out", str(tmp_path / "ray"), "--ray", "--actors", "2",
+                   "--concurrency", "2", "--db", postgres_url], env)
+    (local_out, local_err), (ray_out, ray_err) = local.communicate(timeout=300), on_ray.communicate(timeout=300)
+    assert local.returncode == 0 and on_ray.returncode == 0, ray_err
+    assert ray_out.splitlines()[-1].split()[:2] == local_out.splitlines()[-1].split()[:2] == ["success_rate=1.000",
+                                                                                              "tasks=6"]
+    assert sorted(line.split()[1] for line in ray_err.splitlines() if line.startswith("[")) == \
+        sorted(line.split()[1] for line in local_err.splitlines() if line.startswith("["))  # progress, task by task
+    reports = [json.loads((tmp_path / name / "report.json").read_text()) for name in ("local", "ray")]
+    assert reports[0].keys() == reports[1].keys() and reports[1]["concurrency"] == 4
+    assert sorted(effects_of(tmp_path / "effects.txt", range(500, 506)).values()) == [2] * 6  # once per run
+
+
+def test_ctrl_c_leaves_no_ray_process_and_no_postgres_connection(tmp_path, postgres_url):
+    temp_dir = tempfile.mkdtemp(prefix="gwr", dir="/tmp")
+    out = tmp_path / "out"
+    env = {"GW_EFFECTS": str(tmp_path / "effects.txt"), "GW_PAUSE": "0.5", "RAY_TMPDIR": temp_dir}
+    proc = _cli(["ray_graphs:recorder", str(write_tasks(tmp_path, range(600, 800))), "--out", str(out), "--ray",
+                 "--db", postgres_url], env)
+    deadline = time.monotonic() + 120
+    while not ((out / "results.jsonl").exists() and (out / "results.jsonl").read_text().count("\n") >= 2):
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline, "no task finished"
+        time.sleep(0.1)
+    assert ray_processes(temp_dir), "the cluster is up, and the check below can see it"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    deadline = time.monotonic() + 15
+    while ray_processes(temp_dir) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ray_processes(temp_dir) == []
+    assert actor_connections(postgres_url) == 0
+
+
+def test_environment_episodes_on_ray_from_the_command_line(tmp_path, postgres_url):
+    proc = _cli(["random", "twx:coin", "--limit", "3", "--max-steps", "3", "--out", str(tmp_path / "out"), "--ray",
+                 "--actors", "1", "--db", postgres_url], {})
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert out.splitlines()[-1].split()[1] == "tasks=3"
+    assert [json.loads(line)["seed"] for line in (tmp_path / "out" / "trajectories.jsonl").read_text().splitlines()] == [0, 1, 2]
+
+
+def test_bad_ray_flags_exit_2_before_a_cluster_starts(tmp_path):
+    tasks = str(write_tasks(tmp_path, [1]))
+    for args, message in ((["--ray"], "--ray needs --db postgresql://"), (["--db", "x.sqlite"], "go with --ray"),
+                          (["--ray", "--db", "postgresql://h/db", "--actors", "0"], "--actors must be at least 1")):
+        proc = _cli(["ray_graphs:recorder", tasks, *args], {})
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 2 and message in err, err
