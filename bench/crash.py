@@ -272,26 +272,22 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if all(r["resume_exit"] == 0 and r["finished"] and r["effects_once"] for r in results) else 1
     rng = random.Random(args.seed)
     trials: list[dict[str, Any]] = []
-    rows = []
+    if not args.json:
+        print(f"{'mode':18} {'trials':>6} {'killed':>6} {'unresumable':>11} {'lost':>5} {'repeated':>8} {'in doubt':>8} {'run s':>6}", flush=True)
     for mode in args.modes.split(","):
         db = _database(mode, work)
         length = _run_length(mode, db, work)
         found = [trial(mode, db, work, rng.uniform(0.0, length)) for _ in range(args.kills)]
         trials += found
-        killed = sum(t["killed"] for t in found)
-        rows.append(
-            (mode, len(found), killed, *(sum(int(t[k]) for t in found) for k in ("unresumable", "lost", "repeated", "in_doubt")), length)
-        )
+        if not args.json:
+            counts = [sum(int(t[k]) for t in found) for k in ("killed", "unresumable", "lost", "repeated", "in_doubt")]
+            print(f"{mode:18} {len(found):6d} {counts[0]:6d} {counts[1]:11d} {counts[2]:5d} {counts[3]:8d} {counts[4]:8d} {length:6.1f}", flush=True)
+            for t in found:
+                if t["unresumable"] or t["lost"] or t["repeated"]:
+                    print("FAILED", t, flush=True)
     totals = {k: sum(int(t[k]) for t in trials) for k in ("killed", "unresumable", "lost", "repeated", "in_doubt")}
     if args.json:
         print(json.dumps({"totals": totals, "trials": trials}))
-    else:
-        print(f"{'mode':18} {'trials':>6} {'killed':>6} {'unresumable':>11} {'lost':>5} {'repeated':>8} {'in doubt':>8} {'run s':>6}")
-        for mode, n, killed, unres, lost, rep, doubt, length in rows:
-            print(f"{mode:18} {n:6d} {killed:6d} {unres:11d} {lost:5d} {rep:8d} {doubt:8d} {length:6.1f}")
-        for t in trials:
-            if t["unresumable"] or t["lost"] or t["repeated"]:
-                print("FAILED", t)
     return 0 if not (totals["unresumable"] or totals["lost"] or totals["repeated"]) else 1
 
 
