@@ -116,7 +116,7 @@ def run_python(code: str, limits: SandboxLimits = SandboxLimits()) -> SandboxRes
     """Run the Python source `code` in a fresh sandbox and return its exit status and output.
 
     Args:
-        code: a Python program; it runs as a script with the standard library and the installed packages.
+        code: a Python program; it runs as the script /tmp/main.py with the standard library only (no installed packages).
         limits: resource limits.
 
     Raises:
