@@ -4,11 +4,13 @@ Modes, each in a fresh subprocess, one after another in this one run: `gguf-pack
 GGUF blocks and unpacks them every forward), `dense-fp32`, `dense-bf16`, `int8pack` (bf16 with int8 decode
 weights on torch's `_weight_int8pack_mm`), `int8` (the same weights on our VNNI kernel, `models/native.c`),
 all through Transformers' `generate`; `graphwright` (the default `LocalModel`: int8 weights, the fast path
-of `models/_fastpath.py`, through the batching scheduler, as agents call it); and `llama.cpp` when
+of `models/_fastpath.py`, through the batching scheduler, as agents call it, its weights mapped from the load
+cache); `graphwright-built` (the same with the weights built in the process's own memory, as before the load
+cache: the first load into an empty cache folder); and `llama.cpp` when
 `llama-cpp-python` is installed (the optional `bench` extra: `pip install -e '.[bench]'`, which builds it from
 source in ~15 minutes). Prints a table with each mode's ratio to llama.cpp (or to dense-bf16 without it).
 
-    .venv/bin/python bench/decode.py [--tokens 64] [--modes gguf-packed,dense-fp32,dense-bf16,int8pack,int8,graphwright,llama.cpp]
+    .venv/bin/python bench/decode.py [--tokens 64] [--modes gguf-packed,dense-fp32,dense-bf16,int8pack,int8,graphwright,graphwright-built,llama.cpp]
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import argparse
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 _PROBE = r"""
 import json, sys, time
@@ -37,7 +41,7 @@ if mode == "llama.cpp":
     decode = time.perf_counter() - t
     print("RESULT " + json.dumps({"load": load, "prompt": len(ids), "prefill_tps": len(ids) / prefill, "decode_tps": tokens / decode}))
     raise SystemExit
-if mode == "graphwright":
+if mode in ("graphwright", "graphwright-built"):
     from graphwright.models import LocalModel
     from graphwright.models._prefix import PrefixCache
     t = time.perf_counter(); local = LocalModel.load(None); load = time.perf_counter() - t
@@ -84,7 +88,19 @@ def probe(mode: str, tokens: int) -> dict | None:
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     if mode == "int8pack":
         env["GRAPHWRIGHT_NATIVE"] = "0"  # torch's int8 kernel instead of ours
-    done = subprocess.run([sys.executable, "-c", _PROBE, mode, str(tokens)], env=env, capture_output=True, text=True)
+    scratch = None
+    if mode == "graphwright-built":  # an empty load cache beside the shared dense model: the weights are built
+        from graphwright.models import cache_dir, resolve
+
+        resolve(None)
+        scratch = tempfile.mkdtemp(prefix="gw-decode-")
+        os.symlink(cache_dir() / "models", os.path.join(scratch, "models"))
+        env["GRAPHWRIGHT_CACHE"] = scratch
+    try:
+        done = subprocess.run([sys.executable, "-c", _PROBE, mode, str(tokens)], env=env, capture_output=True, text=True)
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
     for line in done.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT ") :])
@@ -95,7 +111,7 @@ def probe(mode: str, tokens: int) -> dict | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=64, help="tokens to decode per mode")
-    parser.add_argument("--modes", default="gguf-packed,dense-fp32,dense-bf16,int8pack,int8,graphwright,llama.cpp")
+    parser.add_argument("--modes", default="gguf-packed,dense-fp32,dense-bf16,int8pack,int8,graphwright,graphwright-built,llama.cpp")
     args = parser.parse_args()
     modes = args.modes.split(",")
     if "llama.cpp" in modes and importlib.util.find_spec("llama_cpp") is None:
