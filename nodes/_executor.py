@@ -9,6 +9,9 @@ model gave them (a later one may depend on an earlier one's effect), each record
 One reply may hold several calls; two calls that share an id (a model that repeats one, or an id-less call
 numbered into a real one's id) are still two calls, each run and answered in order: calls are keyed by their
 position in the reply and a hash of their content (`call_key`), never by id alone.
+Text a tool returns is data, not instructions: once output of an `untrusted_output` tool is in the messages
+(its answers carry `UNTRUSTED_MARK`), every side-effecting call goes through `ToolPolicy.after_untrusted`
+(by default a human approves it), so injected text cannot get a side effect run on its own.
 """
 
 from __future__ import annotations
@@ -29,7 +32,16 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.types import interrupt
 
-from ..tools import ToolLedger, ToolMeta, ToolPolicy, ledger_for, tool_meta, validation_problem
+from ..tools import (
+    UNTRUSTED_MARK,
+    ToolLedger,
+    ToolMeta,
+    ToolPolicy,
+    ledger_for,
+    tool_meta,
+    untrusted_source,
+    validation_problem,
+)
 
 EXECUTOR_WRITES = frozenset({"messages"})
 """The state keys an executor node writes."""
@@ -101,6 +113,7 @@ def make_executor(
             return {"messages": []}
         answers: dict[int, ToolMessage] = {}
         ready: list[_Ready] = []
+        tainted = untrusted_source(messages, {name: tool_meta(tool) for name, tool in by_name.items()})
         for index, bad in enumerate(last.invalid_tool_calls):
             answers[-1 - index] = _error(
                 bad.get("id") or f"invalid-{index}",
@@ -113,7 +126,9 @@ def make_executor(
             call = dict(call)
             call["id"] = call.get("id") or f"call-{index}"
             problem, tool = _check(call, by_name, policy)
-            if problem is None and tool_meta(tool).needs_approval:
+            if problem is None and tainted is not None and tool_meta(tool).side_effects:
+                problem, call = _after_untrusted(call, tool, policy, tainted)
+            elif problem is None and tool_meta(tool).needs_approval:
                 problem, call = _ask_approval(call, tool)
             if problem is not None:
                 answers[index] = _error(call["id"], call["name"], problem)
@@ -199,10 +214,24 @@ def _check(call: dict[str, Any], by_name: dict[str, BaseTool], policy: ToolPolic
     return validation_problem(tool, call.get("args")), tool
 
 
-def _ask_approval(call: dict[str, Any], tool: BaseTool) -> tuple[str | None, dict[str, Any]]:
-    answer = interrupt(
-        {"type": APPROVAL, "tool": call["name"], "args": call["args"], "id": call["id"], "description": tool.description}
-    )
+def _after_untrusted(
+    call: dict[str, Any], tool: BaseTool, policy: ToolPolicy, source: str
+) -> tuple[str | None, dict[str, Any]]:
+    """A side-effecting call made after untrusted output (from tool `source`): as `policy.after_untrusted` says."""
+    if policy.after_untrusted == "allow":
+        return (None, call) if not tool_meta(tool).needs_approval else _ask_approval(call, tool)
+    reason = f"it follows output of {source!r}, which others wrote and may carry instructions"
+    if policy.after_untrusted == "refuse":
+        return f"Refused: {call['name']!r} changes things and {reason}. The call was not executed.", call
+    return _ask_approval(call, tool, reason)
+
+
+def _ask_approval(call: dict[str, Any], tool: BaseTool, reason: str | None = None) -> tuple[str | None, dict[str, Any]]:
+    request = {"type": APPROVAL, "tool": call["name"], "args": call["args"], "id": call["id"]}
+    request["description"] = tool.description
+    if reason is not None:
+        request["reason"] = reason
+    answer = interrupt(request)
     action = answer.get("action") if isinstance(answer, dict) else answer
     if action == "approve":
         return None, call
@@ -246,7 +275,8 @@ def _run_one(
     if record:
         entry = ledger.lookup(key)
         if entry is not None and entry.status == "done":
-            return ToolMessage(entry.content or "", tool_call_id=call_id, name=name, status="error" if entry.is_error else "success")
+            status = "error" if entry.is_error else "success"
+            return ToolMessage(entry.content or "", tool_call_id=call_id, name=name, status=status, **_mark(item.meta))
         if entry is not None:
             return _error(
                 call_id,
@@ -259,7 +289,12 @@ def _run_one(
     text = _cap(text, options.max_output_chars)
     if record:
         ledger.finish(key, text, is_error=failed)
-    return ToolMessage(text, tool_call_id=call_id, name=name, status="error" if failed else "success")
+    return ToolMessage(text, tool_call_id=call_id, name=name, status="error" if failed else "success", **_mark(item.meta))
+
+
+def _mark(meta: ToolMeta) -> dict[str, Any]:
+    """The keyword that marks a tool's answer untrusted (see `UNTRUSTED_MARK`), for a tool that returns others' text."""
+    return {"response_metadata": {UNTRUSTED_MARK: True}} if meta.untrusted_output else {}
 
 
 def _invoke(

@@ -5,7 +5,7 @@ from ._http import check_url, http_get_tool
 from ._ledger import LEDGER_TABLE, LedgerEntry, SqlLedger, ToolLedger, ledger_for
 from ._mcp import mcp_server, open_mcp_tools, serve_mcp
 from ._memory_tools import memory_tools
-from ._policy import ToolPolicy
+from ._policy import UNTRUSTED_MARK, ToolPolicy, untrusted_source
 from ._registry import UNDECLARED, ToolMeta, register_tool, tool_meta, with_meta
 from ._sandbox import SandboxLimits, SandboxResult, python_tool, run_python
 from ._validation import validation_problem
@@ -21,6 +21,7 @@ __all__ = [
     "ToolMeta",
     "ToolPolicy",
     "UNDECLARED",
+    "UNTRUSTED_MARK",
     "Workspace",
     "calculator",
     "check_url",
@@ -35,6 +36,7 @@ __all__ = [
     "run_python",
     "serve_mcp",
     "tool_meta",
+    "untrusted_source",
     "validation_problem",
     "with_meta",
     "workspace_tools",

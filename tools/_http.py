@@ -94,4 +94,4 @@ def http_get_tool(allowed_hosts: Iterable[str], *, timeout: float = 10.0, max_by
         cut = "\n… [body cut]" if len(body) > max_bytes else ""
         return f"HTTP {response.status_code}\n{text}{cut}"
 
-    return register_tool(side_effects=False, timeout=timeout * 3)(http_get)
+    return register_tool(side_effects=False, timeout=timeout * 3, untrusted_output=True)(http_get)

@@ -92,7 +92,9 @@ def _wrap(client: Any, loop: asyncio.AbstractEventLoop, spec: Any, permission: s
         return _result_text(result)
 
     read_only = bool(spec.annotations and spec.annotations.read_only_hint)
-    meta = ToolMeta(side_effects=not read_only, permission=permission, timeout=timeout, needs_approval=approval)
+    meta = ToolMeta(  # what an MCP server returns is another program's text
+        side_effects=not read_only, permission=permission, timeout=timeout, needs_approval=approval, untrusted_output=True
+    )
     return StructuredTool(
         name=name,
         description=spec.description or name,

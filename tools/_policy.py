@@ -1,8 +1,18 @@
-"""Which tools an agent may call: a policy the executor checks before anything runs."""
+"""Which tools an agent may call: a policy the executor checks before anything runs.
+
+It also holds the line against prompt injection: text a tool returns is data, never an instruction. Once
+output of a tool marked `untrusted_output` (mail, web pages, MCP servers) is in the conversation, any
+side-effecting call may be one that text asked for, so it is approved by a human, refused, or (only when
+`after_untrusted="allow"`) let through.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Literal
+
+from langchain_core.messages import ToolMessage
 
 from ._registry import ToolMeta
 
@@ -28,6 +38,9 @@ class ToolPolicy:
     """Names refused even when `allow` lists them."""
     grants: frozenset[str] = frozenset()
     """Permissions the agent holds; a tool that declares a permission is refused unless it is granted here."""
+    after_untrusted: Literal["approve", "refuse", "allow"] = "approve"
+    """A side-effecting call made once untrusted tool output is in the conversation: a human approves it
+    (the run interrupts as for `needs_approval`), it is refused, or it runs (no defence against injection)."""
 
     def refusal(self, name: str, meta: ToolMeta) -> str | None:
         """Return None if the agent may call tool `name` (with metadata `meta`), else the reason it may not."""
@@ -36,3 +49,32 @@ class ToolPolicy:
         if meta.permission is not None and meta.permission not in self.grants:
             return f"tool {name!r} needs permission {meta.permission!r}, which this agent does not have"
         return None
+
+
+UNTRUSTED_MARK = "graphwright_untrusted"
+"""Key in a `ToolMessage`'s `response_metadata` the executor sets on output of an `untrusted_output` tool, so
+the mark travels with the message (through checkpoints, to other agents' executors in the same thread)."""
+
+
+def untrusted_source(messages: Sequence[Any], metas: Mapping[str, ToolMeta]) -> str | None:
+    """Return the name of the first tool whose untrusted output is in `messages`, or None when there is none.
+
+    A tool message is untrusted when it carries `UNTRUSTED_MARK` or its tool is one of `metas` marked
+    `untrusted_output` (including error answers: a failing fetch may quote what the server sent).
+
+    Example:
+        >>> from langchain_core.messages import ToolMessage
+        >>> metas = {"read_email": ToolMeta(side_effects=False, untrusted_output=True)}
+        >>> untrusted_source([ToolMessage("hi", tool_call_id="1", name="read_email")], metas)
+        'read_email'
+        >>> marked = ToolMessage("hi", tool_call_id="2", name="web", response_metadata={UNTRUSTED_MARK: True})
+        >>> untrusted_source([marked], {}), untrusted_source([], metas) is None
+        ('web', True)
+    """
+    for message in messages:
+        if not isinstance(message, ToolMessage):
+            continue
+        meta = metas.get(message.name or "")
+        if (message.response_metadata or {}).get(UNTRUSTED_MARK) or (meta is not None and meta.untrusted_output):
+            return message.name or "an unnamed tool"
+    return None

@@ -36,6 +36,9 @@ class ToolMeta:
     """True if every call waits for a human to approve, edit or reject it."""
     trace_content: bool = True
     """True if traces may record a call's arguments and result; False keeps them out (a tool that sees secrets)."""
+    untrusted_output: bool = False
+    """True if what the tool returns was written by others (mail, web pages, outside files, MCP servers): text
+    that may carry instructions; after it, side-effecting calls go through `ToolPolicy.after_untrusted`."""
 
     def __post_init__(self) -> None:
         if not self.timeout > 0:
@@ -85,6 +88,7 @@ def register_tool(
     timeout: float = 30.0,
     needs_approval: bool = False,
     trace_content: bool = True,
+    untrusted_output: bool = False,
 ) -> Callable[[Callable[..., Any]], StructuredTool]: ...
 
 
@@ -98,6 +102,7 @@ def register_tool(
     timeout: float = 30.0,
     needs_approval: bool = False,
     trace_content: bool = True,
+    untrusted_output: bool = False,
 ) -> StructuredTool | Callable[[Callable[..., Any]], StructuredTool]:
     """Make a typed, documented function a tool; use bare (`@register_tool`) or with options.
 
@@ -115,6 +120,7 @@ def register_tool(
         timeout: seconds a call may run.
         needs_approval: every call waits for a human to approve, edit or reject it.
         trace_content: False keeps the call's arguments and result out of traces (only its name and time).
+        untrusted_output: True when the tool returns text others wrote (see `ToolMeta.untrusted_output`).
 
     Returns:
         A `StructuredTool` (or a decorator making one) with its `ToolMeta` in `metadata`.
@@ -141,6 +147,7 @@ def register_tool(
         timeout=timeout,
         needs_approval=needs_approval,
         trace_content=trace_content,
+        untrusted_output=untrusted_output,
     )
 
     def decorate(function: Callable[..., Any]) -> StructuredTool:
