@@ -378,13 +378,15 @@ def _await_checkpoint(config: RunnableConfig | None, timeout: float = 30.0) -> N
 
     LangGraph saves checkpoints in the background by default (durability "async"): a step can start before
     the checkpoint it runs from is on disk. A crash then would resume from an older checkpoint, the call
-    would get a new key, and its side effect would be repeated. With durability "exit" nothing is saved
-    before the end, so there is nothing to wait for (and no exactly-once across crashes).
+    would get a new key, and its side effect would be repeated. With durability "sync" LangGraph saved it
+    before the step started, and reading it back costs a decode of the whole state (which grows with the run),
+    so there is no wait; with "exit" nothing is saved before the end, so there is nothing to wait for (and no
+    exactly-once across crashes).
     """
     conf = _configurable(config)
     saver = conf.get(_CHECKPOINTER_KEY)
     graph_ns, checkpoint_id = _step_checkpoint(conf)
-    if saver is None or checkpoint_id is None or conf.get(_DURABILITY_KEY) == "exit":
+    if saver is None or checkpoint_id is None or conf.get(_DURABILITY_KEY) in ("sync", "exit"):
         return
     target = {"configurable": {"thread_id": conf.get("thread_id"), "checkpoint_ns": graph_ns, "checkpoint_id": checkpoint_id}}
     deadline = time.monotonic() + timeout
