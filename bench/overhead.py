@@ -11,8 +11,9 @@ model call and one tool call (two super-steps in both graphs).
 
 For each checkpointer (memory, SQLite in a temporary folder, Postgres at $GRAPHWRIGHT_TEST_POSTGRES when it
 answers) and each run length (10 and 100 steps), each variant runs `--repeat` times, interleaved; the table
-shows the median per-step time and its ratio to raw. A per-step cost that grows with the run's length shows
-as a 100-step figure above the 10-step one.
+shows the median per-step wall time and this process's CPU time per step (robust to other load on a shared
+machine; it leaves out the Postgres server's work), each with its ratio to raw. A per-step cost that grows with
+the run's length shows as a 100-step figure above the 10-step one.
 
     .venv/bin/python bench/overhead.py [--steps 10,100] [--repeat 5] [--backends memory,sqlite,postgres]
 """
@@ -110,8 +111,8 @@ VARIANTS = {
 }
 
 
-def run_once(variant: str, steps: int, target: str) -> float:
-    """Seconds per step of one run of `steps` steps on a fresh thread."""
+def run_once(variant: str, steps: int, target: str) -> tuple[float, float]:
+    """(Wall seconds, CPU seconds of this process) per step of one run of `steps` steps on a fresh thread."""
     model = Scripted(steps=steps)
     builder = VARIANTS[variant](model)
     if variant == "raw":
@@ -121,15 +122,15 @@ def run_once(variant: str, steps: int, target: str) -> float:
     with saver_context as saver:
         graph = compile_graph(builder, checkpointer=saver) if variant != "raw" else builder.compile(checkpointer=saver)
         config = {"configurable": {"thread_id": f"bench-{uuid.uuid4().hex[:12]}"}}
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for _ in graph.stream({"messages": [("human", "Add up.")]}, config, stream_mode="updates", durability="sync"):
             pass
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         messages = graph.get_state(config).values["messages"]
     tools = sum(isinstance(m, ToolMessage) for m in messages)
     if tools != steps:
         raise SystemExit(f"{variant}: {tools} tool calls instead of {steps}")
-    return seconds / steps
+    return seconds / steps, cpu / steps
 
 
 def _raw_saver(target: str) -> Any:
@@ -182,17 +183,19 @@ def main() -> None:
     for variant in VARIANTS:  # warm-up: imports, first compile, table setup
         for backend in backends:
             run_once(variant, 2, targets[backend])
-    print(f"{'checkpointer':12} {'steps':>5} {'variant':12} {'ms/step':>8} {'min':>7} {'x raw':>6}")
+    print(f"{'checkpointer':12} {'steps':>5} {'variant':12} {'ms/step':>8} {'min':>7} {'x raw':>6} {'cpu ms/step':>11} {'x raw':>6}")
     for backend in backends:
         for steps in lengths:
-            times: dict[str, list[float]] = {v: [] for v in VARIANTS}
+            times: dict[str, list[tuple[float, float]]] = {v: [] for v in VARIANTS}
             for _ in range(args.repeat):  # interleaved, so drifting machine load hits every variant alike
                 for variant in VARIANTS:
                     times[variant].append(run_once(variant, steps, targets[backend]))
-            raw = statistics.median(times["raw"])
+            raw = statistics.median(w for w, _ in times["raw"])
+            raw_cpu = statistics.median(c for _, c in times["raw"])
             for variant, values in times.items():
-                median = statistics.median(values)
-                print(f"{backend:12} {steps:5d} {variant:12} {median * 1000:8.2f} {min(values) * 1000:7.2f} {median / raw:6.2f}", flush=True)
+                median, cpu = statistics.median(w for w, _ in values), statistics.median(c for _, c in values)
+                print(f"{backend:12} {steps:5d} {variant:12} {median * 1000:8.2f} {min(w for w, _ in values) * 1000:7.2f} "
+                      f"{median / raw:6.2f} {cpu * 1000:11.2f} {cpu / raw_cpu:6.2f}", flush=True)
 
 
 if __name__ == "__main__":
