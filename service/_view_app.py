@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
@@ -92,7 +93,12 @@ def view_app(
         return Response(pictures[name], media_type="image/svg+xml")
 
     async def spans(request: Any) -> Response:
-        return JSONResponse(recent_spans(request.path_params["thread_id"]))
+        # A thread's spans go only to whom the API shows the thread: the same key, so the same tenant.
+        thread_id = request.path_params["thread_id"]
+        status, body = await _ask(api, f"/threads/{quote(thread_id, safe='')}", request.headers)
+        if status != 200:
+            return Response(body, status_code=status, media_type="application/json")
+        return JSONResponse(recent_spans(thread_id))
 
     async def report_list(request: Any) -> Response:
         return JSONResponse(_report_folders(reports))
@@ -120,6 +126,28 @@ def view_app(
         Mount("/", app=api),
     ]
     return Starlette(routes=routes)
+
+
+async def _ask(api: Any, path: str, headers: Mapping[str, str]) -> tuple[int, bytes]:
+    """GET `path` from the ASGI app `api` in process with the caller's credentials; return (status, body)."""
+    sent = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items() if k in ("x-api-key", "authorization")]
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+             "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"", "headers": sent,
+             "client": ("127.0.0.1", 0), "server": ("127.0.0.1", 80)}
+    status, body = 500, bytearray()
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            body.extend(message.get("body", b""))
+
+    await api(scope, receive, send)
+    return status, bytes(body)
 
 
 REPORT_FILES = ("report.html", "trajectories.jsonl")

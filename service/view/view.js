@@ -271,7 +271,7 @@ async function forkHere() {
 }
 
 async function showTrace(id) {
-  const res = await fetch(`${api}/view/traces/${encodeURIComponent(id)}`);
+  const res = await fetch(`${api}/view/traces/${encodeURIComponent(id)}`, { headers: headers() });
   const spans = res.ok ? await res.json() : [];
   const box = $("timeline");
   document.body.dataset.spans = String(spans.length);

@@ -164,3 +164,56 @@ def test_an_eval_report_and_an_episode_replay_open_from_the_page(bench) -> None:
     assert "coin" in text(browser, "episode-view") and "reward: 1" in text(browser, "episode-view")
     assert text(browser, "episode-step") == "step 2 of 2"
     shoot(browser, "episode")
+
+
+def test_the_workbench_of_graphwright_serve_shows_a_tenants_thread_and_its_trace(bench, tmp_path: Path) -> None:
+    """`graphwright serve --trace` with API keys: the page, given alice's key, lists her thread, opens its
+    checkpoints and its spans; the spans route answers another key, or none, as the API answers for the thread."""
+    import socket
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    from langgraph_sdk import get_sync_client
+
+    _, browser = bench
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), HF_HUB_OFFLINE="1", GW_SLOW="0",
+               GRAPHWRIGHT_API_KEYS="key-alice-0001=alice,key-bob-00002=bob",
+               GRAPHWRIGHT_TRACE="http://127.0.0.1:9/v1/traces")  # spans kept for the page; no collector listens
+    command = [sys.executable, "-m", "graphwright", "serve", "scripted_graphs:slow_assistant", "--port", str(port),
+               "--db", str(tmp_path / "served.sqlite"), "--trace"]
+    with (tmp_path / "server.log").open("w") as log:
+        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/ok", timeout=5)
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, (tmp_path / "server.log").read_text()
+                time.sleep(0.2)
+        alice = get_sync_client(url=base, api_key="key-alice-0001")
+        thread = alice.threads.create()["thread_id"]
+        alice.runs.wait(thread, "slow_assistant", input={"messages": [{"role": "user", "content": "add 20 and 22"}]})
+        browser.call("Page.navigate", url=f"{base}/view/?graph=slow_assistant#key=key-alice-0001")
+        until(browser, "document.querySelectorAll('#threads li').length === 1")
+        browser.eval("document.querySelector('#threads li').click()")
+        until(browser, "Number(document.body.dataset.checkpoints) >= 5 && Number(document.body.dataset.spans) > 0")
+        assert browser.eval("document.body.dataset.thread") == thread
+        names = browser.eval("[...document.querySelectorAll('#timeline .span-row')].map(r => r.dataset.name)")
+        assert {"node planner", "node tools", "execute_tool slow_add"} <= set(names)
+        shoot(browser, "serve_thread")
+        route = f"{base}/view/traces/{thread}"
+        for key, status in ((None, 401), ("key-bob-00002", 404)):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(urllib.request.Request(route, headers={"x-api-key": key} if key else {}), timeout=5)
+            assert refused.value.code == status
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
