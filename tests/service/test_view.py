@@ -21,6 +21,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypedDict
 
@@ -51,6 +52,18 @@ def test_the_page_and_its_assets_come_from_the_package_with_no_cdn() -> None:
     assert client.post("/threads", json={}).status_code == 200  # the API beside it
     with pytest.raises(DrawingError, match="at least one graph"):
         view_app({})
+
+
+def wait_until_up(url: str, server: subprocess.Popen, output: Callable[[], str], seconds: float = 60) -> None:
+    """Wait until `url` answers; fail with the server's `output()` if it exits or `seconds` pass first."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=5)
+            return
+        except OSError:
+            assert time.monotonic() < deadline and server.poll() is None, output()
+            time.sleep(0.2)
 
 
 class Browser:
@@ -293,14 +306,7 @@ def test_graphwright_serve_hosts_the_live_view_behind_its_api_keys(browser: Brow
     server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/ok", timeout=5)
-                break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None, server.stdout.read()
-                time.sleep(0.2)
+        wait_until_up(f"{base}/ok", server, lambda: server.stdout.read())
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(urllib.request.Request(f"{base}/threads", data=b"{}", method="POST"), timeout=5)
         assert refused.value.code == 401  # the API still wants its key

@@ -21,7 +21,7 @@ from fakes import ScriptedChatModel
 from langchain_core.messages import HumanMessage
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from scripted_graphs import adding_rule
-from test_view import CHROMIUM, Browser, wait_for
+from test_view import CHROMIUM, Browser, wait_for, wait_until_up
 
 from graphwright.graphs import build_assistant
 from graphwright.service import create_app, view_app
@@ -190,14 +190,7 @@ def test_the_workbench_of_graphwright_serve_shows_a_tenants_thread_and_its_trace
         server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/ok", timeout=5)
-                break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None, (tmp_path / "server.log").read_text()
-                time.sleep(0.2)
+        wait_until_up(f"{base}/ok", server, (tmp_path / "server.log").read_text)
         alice = get_sync_client(url=base, api_key="key-alice-0001")
         thread = alice.threads.create()["thread_id"]
         alice.runs.wait(thread, "slow_assistant", input={"messages": [{"role": "user", "content": "add 20 and 22"}]})
