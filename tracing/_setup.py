@@ -38,7 +38,7 @@ class _State:
         self.provider: Any = None
         self.tracer: Any = None
         self.content = False
-        self.kept: collections.deque[dict[str, Any]] = collections.deque(maxlen=KEPT_SPANS)
+        self.kept: collections.deque[Any] = collections.deque(maxlen=KEPT_SPANS)  # finished SDK spans
 
 
 STATE = _State()
@@ -146,7 +146,7 @@ def recent_spans(thread_id: str | None = None) -> list[dict[str, Any]]:
     (`ok` or `error`) and `attributes`. A run's spans carry its thread as `gen_ai.conversation.id`.
     """
     with STATE.lock:
-        spans = list(STATE.kept)
+        spans = [_as_dict(span) for span in list(STATE.kept)]
     if thread_id is None:
         return spans
     traces = {s["trace_id"] for s in spans if s["attributes"].get("gen_ai.conversation.id") == thread_id}
@@ -189,24 +189,24 @@ def _keeper() -> Any:
     from opentelemetry.sdk.trace import SpanProcessor
 
     class Keeper(SpanProcessor):
-        """Keeps finished spans as dicts for `recent_spans` (the live view's timeline)."""
+        """Keeps finished spans for `recent_spans` (the live view's timeline), as they are: they are turned
+        into dicts only when the view asks, not on the traced run's path."""
 
-        on_end = _keep
+        def on_end(self, span: Any) -> None:
+            STATE.kept.append(span)
 
     return Keeper()
 
 
-def _keep(self: Any, span: Any) -> None:
+def _as_dict(span: Any) -> dict[str, Any]:
     context = span.get_span_context()
-    STATE.kept.append(
-        {
-            "name": span.name,
-            "trace_id": f"{context.trace_id:032x}",
-            "span_id": f"{context.span_id:016x}",
-            "parent_id": f"{span.parent.span_id:016x}" if span.parent is not None else None,
-            "start_ns": span.start_time,
-            "end_ns": span.end_time,
-            "status": "error" if span.status.status_code.name == "ERROR" else "ok",
-            "attributes": dict(span.attributes or {}),
-        }
-    )
+    return {
+        "name": span.name,
+        "trace_id": f"{context.trace_id:032x}",
+        "span_id": f"{context.span_id:016x}",
+        "parent_id": f"{span.parent.span_id:016x}" if span.parent is not None else None,
+        "start_ns": span.start_time,
+        "end_ns": span.end_time,
+        "status": "error" if span.status.status_code.name == "ERROR" else "ok",
+        "attributes": dict(span.attributes or {}),
+    }

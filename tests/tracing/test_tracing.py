@@ -61,9 +61,14 @@ def test_a_run_is_a_tree_of_spans_linked_to_its_thread_and_checkpoints(spans: In
     assert tool["gen_ai.tool.call.id"] == "call-add-1"
     chats = [s for s in spans.get_finished_spans() if s.attributes.get("gen_ai.operation.name") == "chat"]
     assert sorted(s.attributes["graphwright.node"] for s in chats) == ["planner", "responder"]
-    # Each node span names its task; the checkpoint the node ran from lists that task.
-    tasks = {t.id: s.config["configurable"]["checkpoint_id"] for s in app.get_state_history(thread_config("t-trace")) for t in s.tasks}
-    assert got["node tools"][1]["langgraph.task_id"] in tasks
+    # Each node span names its task; the checkpoint the step started from (one step before) lists that task.
+    history = list(app.get_state_history(thread_config("t-trace")))
+    started_from = {t.id: s.metadata["step"] for s in history for t in s.tasks}
+    for node in ("planner", "tools", "responder", "critic"):
+        attributes = got[f"node {node}"][1]
+        assert started_from[attributes["langgraph.task_id"]] == attributes["langgraph.step"] - 1
+    # One span per run, node, model and tool call: routers, channel writes and inner sequences get none.
+    assert len(spans.get_finished_spans()) == 8
     kept = recent_spans("t-trace")
     assert {s["name"] for s in kept} >= {"invoke_agent adder", "node tools"} and recent_spans("other") == []
 
@@ -129,6 +134,21 @@ def test_the_service_joins_the_callers_trace(spans: InMemorySpanExporter) -> Non
     assert reply.status_code == 200, reply.text
     [root] = [s for s in spans.get_finished_spans() if s.attributes.get("gen_ai.operation.name") == "invoke_agent"]
     assert f"{root.context.trace_id:032x}" == trace_id and f"{root.parent.span_id:016x}" == "00f067aa0ba902b7"
+
+
+def test_a_caller_that_does_not_sample_gets_no_spans_and_no_errors(spans: InMemorySpanExporter, caplog) -> None:
+    from opentelemetry import context, trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    unsampled = SpanContext(trace_id=7, span_id=7, is_remote=True, trace_flags=TraceFlags(TraceFlags.DEFAULT))
+    token = context.attach(trace.set_span_in_context(NonRecordingSpan(unsampled)))
+    try:
+        app = compile_graph(slow_assistant(), checkpointer=InMemorySaver())
+        out = app.invoke({"messages": [("human", "add 2 and 3")]}, thread_config("t-unsampled"))
+    finally:
+        context.detach(token)
+    assert out["answer"] == "The answer is 5." and spans.get_finished_spans() == ()
+    assert not [r for r in caplog.records if "SpanHandler" in r.getMessage()]
 
 
 def test_an_unknown_destination_is_refused() -> None:
