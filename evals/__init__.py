@@ -32,6 +32,17 @@ from ._envs import (
     run_env_eval,
 )
 from ._checkers import KINDS, Checker, Exact, Numeric, Outcome, Predicate, Regex, ToolCall, numbers_in, parse_checker
+from ._injection import (
+    INJECTION_TASKS,
+    USER_TASKS,
+    CaseOutcome,
+    InjectionTask,
+    SuiteResult,
+    UserTask,
+    obeying_model,
+    run_case,
+    run_suite,
+)
 from ._html import render_html, save_html, save_report
 from ._report import (
     FORMAT,
@@ -50,10 +61,13 @@ from ._run import RunRecorder, claim_folder, continue_thread, outcome_of, previo
 from ._tasks import Task, gsm8k_answer, load_tasks, thread_id_for
 
 __all__ = [
+    "CaseOutcome",
     "Checker",
     "Exact",
     "FORMAT",
     "GraphRef",
+    "INJECTION_TASKS",
+    "InjectionTask",
     "KINDS",
     "Numeric",
     "Outcome",
@@ -61,9 +75,12 @@ __all__ = [
     "RayOptions",
     "Regex",
     "RunRecorder",
+    "SuiteResult",
     "TRAJECTORY_FORMAT",
     "Task",
     "ToolCall",
+    "USER_TASKS",
+    "UserTask",
     "bfcl_cases",
     "bfcl_files",
     "build_report",
@@ -83,6 +100,7 @@ __all__ = [
     "load_tasks",
     "normalize",
     "numbers_in",
+    "obeying_model",
     "outcome_of",
     "parse_checker",
     "percentile",
@@ -91,9 +109,11 @@ __all__ = [
     "read_trajectories",
     "render_env_html",
     "render_html",
+    "run_case",
     "run_env_eval",
     "run_episodes_on_ray",
     "run_eval",
+    "run_suite",
     "run_tasks_on_ray",
     "save_env_html",
     "save_html",
