@@ -7,7 +7,7 @@ OTLP/HTTP to a local receiver that accepts and discards them (a subprocess start
 encoded and sent as it would be to Phoenix or a Collector. Modes alternate in short rounds, so load from other
 processes on the machine hits them alike; the median of the rounds is printed.
 
-    .venv/bin/python bench/tracing.py --runs 50 --rounds 15
+    .venv/bin/python bench/tracing.py --runs 25 --rounds 30
     .venv/bin/python bench/tracing.py --profile            # cProfile of the traced runs, by own time
 """
 
@@ -67,8 +67,8 @@ def switch(mode: str, url: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=50, help="runs per round (4 steps each)")
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--runs", type=int, default=25, help="runs per round (4 steps each)")
+    parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--profile", action="store_true", help="profile traced runs (OTLP on) instead")
     args = parser.parse_args()
     with socket.socket() as probe:
@@ -96,17 +96,20 @@ def main() -> None:
     finally:
         receiver.kill()
         receiver.wait()
-    wall0 = statistics.median(w for w, _ in got["off"])
-    cpu0 = statistics.median(c for _, c in got["off"])
     print("| tracing | wall ms per step | extra | CPU ms per step | extra |")
     print("|---|---:|---:|---:|---:|")
     for mode, label in zip(modes, ("off", "on: spans kept in memory", "on: also exported over OTLP/HTTP")):
-        wall = statistics.median(w for w, _ in got[mode])
-        cpu = statistics.median(c for _, c in got[mode])
-        extra = "" if mode == "off" else f"+{wall - wall0:.3f} ({100 * (wall - wall0) / wall0:+.0f}%)"
-        extra_cpu = "" if mode == "off" else f"+{cpu - cpu0:.3f} ({100 * (cpu - cpu0) / cpu0:+.0f}%)"
-        print(f"| {label} | {wall:.3f} | {extra} | {cpu:.3f} | {extra_cpu} |")
-    print(f"medians of {args.rounds} rounds of {args.runs} runs ({STEPS} steps, 8 spans a run: the run, 4 nodes, 2 model calls, 1 tool call)")
+        cells = []
+        for k in (0, 1):  # wall, CPU
+            value = statistics.median(r[k] for r in got[mode])
+            base = statistics.median(r[k] for r in got["off"])
+            # extra: the median of each round's difference to the round's own tracing-off figure (load moves
+            # both alike within a round, so this is steadier than a difference of medians)
+            extra = statistics.median(r[k] - o[k] for r, o in zip(got[mode], got["off"], strict=True))
+            cells += [f"{value:.3f}", "" if mode == "off" else f"{extra:+.3f} ({100 * extra / base:+.0f}%)"]
+        print(f"| {label} | {' | '.join(cells)} |")
+    print(f"medians of {args.rounds} rounds of {args.runs} runs ({STEPS} steps, 8 spans a run: the run, 4 nodes, "
+          "2 model calls, 1 tool call)")
 
 
 if __name__ == "__main__":
