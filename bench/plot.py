@@ -16,6 +16,7 @@ import io
 import math
 import re
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,8 +119,9 @@ def table_png(table: Table, columns: list[str] | None = None) -> bytes:
         axis.margins(x=0.25)
         axis.tick_params(labelsize=8)
     axes[0].set_yticks(positions, labels)
-    if table.title:
-        figure.suptitle(_plain(table.title), fontsize=10)
+    if table.title:  # long headings wrapped to the figure's width (about 13 characters an inch at this size)
+        width = figure.get_figwidth()
+        figure.suptitle(textwrap.fill(_plain(table.title), width=int(13 * width)), fontsize=10)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
     return buffer.getvalue()
