@@ -207,6 +207,7 @@ async function openThreadView(id, redraw) {
   }
   const list = $("checkpoints");
   list.innerHTML = "";
+  const byTask = {};  // task id -> the checkpoint that lists it: the one its step started from
   for (const c of history) {
     const item = document.createElement("li");
     const next = (c.next ?? []).join(", ") || "end";
@@ -214,10 +215,11 @@ async function openThreadView(id, redraw) {
     item.dataset.checkpoint = c.checkpoint.checkpoint_id;
     item.addEventListener("click", () => showCheckpoint(c, item));
     list.appendChild(item);
+    for (const task of c.tasks ?? []) byTask[task.id] = { c, item };
   }
   if (history.length) showCheckpoint(history[0], list.firstChild);
   showInterrupt(state);
-  await showTrace(id);
+  await showTrace(id, byTask);
   document.body.dataset.thread = id;
   document.body.dataset.checkpoints = String(history.length);
 }
@@ -270,7 +272,7 @@ async function forkHere() {
   setStatus("forked");
 }
 
-async function showTrace(id) {
+async function showTrace(id, byTask = {}) {
   const res = await fetch(`${api}/view/traces/${encodeURIComponent(id)}`, { headers: headers() });
   const spans = res.ok ? await res.json() : [];
   const box = $("timeline");
@@ -299,6 +301,13 @@ async function showTrace(id) {
     label.textContent = `${s.name} · ${((s.end_ns - s.start_ns) / 1e6).toFixed(1)} ms${tokens}`;
     row.title = JSON.stringify(a, null, 1);
     row.dataset.name = s.name;
+    const from = byTask[a["langgraph.task_id"]];
+    if (from) {  // a node's span opens the checkpoint its step started from
+      row.dataset.checkpoint = from.c.checkpoint.checkpoint_id;
+      row.classList.add("linked");
+      row.title = `click: the checkpoint this step started from\n${row.title}`;
+      row.addEventListener("click", () => showCheckpoint(from.c, from.item));
+    }
     row.append(bar, label);
     box.appendChild(row);
   }

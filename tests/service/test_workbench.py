@@ -131,6 +131,11 @@ def test_a_thread_opens_with_its_checkpoints_state_and_trace(bench) -> None:
     names = browser.eval("[...document.querySelectorAll('#timeline .span-row')].map(r => r.dataset.name)")
     assert "execute_tool slow_add" in names and "node planner" in names
     assert any(name.startswith("invoke_agent") for name in names)
+    # A node's span opens the checkpoint its step started from: the tools step (2) started from step 1's.
+    browser.eval("document.querySelector('#timeline .span-row[data-name=\"node tools\"]').click()")
+    assert text(browser, "state-of").endswith("(step 1)") and '"tool_calls"' in text(browser, "state")
+    assert browser.eval("document.querySelector('#checkpoints li.chosen').dataset.checkpoint") == browser.eval(
+        "document.querySelector('#timeline .span-row[data-name=\"node tools\"]').dataset.checkpoint")
     shoot(browser, "thread")
 
 
