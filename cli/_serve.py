@@ -4,6 +4,9 @@ API keys come from `$GRAPHWRIGHT_API_KEYS` (`key=tenant,...`); without keys the 
 `--no-auth` is given. With `--workers N` (N > 1) use a `postgresql://` `--db`: the workers then share threads,
 runs and checkpoints, and a run started on one can be read, joined, resumed or cancelled on any other.
 
+A run in flight when its server died (kill -9 included) is run again, continuing from its last checkpoint: with
+SQLite when the server restarts, with Postgres once its lease (`--lease`, 30 s) has expired, by any worker.
+
 The live view is served at `/view/` beside the API (`--no-view` turns it off): its page and pictures load
 without a key, and it calls the API with the key given in its URL fragment, `/view/#key=KEY`.
 """
@@ -65,6 +68,13 @@ def add_serve_command(subparsers: Any) -> argparse.ArgumentParser:
     serve.add_argument(
         "--multitask", choices=("reject", "enqueue"), default=None, help="a new run on a busy thread: 409 or wait"
     )
+    serve.add_argument(
+        "--lease",
+        type=float,
+        default=None,
+        help="with Postgres: seconds after which the threads and unfinished runs of a worker that died are taken "
+        "over (its runs continue from their last checkpoint; default 30)",
+    )
     serve.set_defaults(handler=_cmd_serve)
     return serve
 
@@ -76,6 +86,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         "rate_burst": args.burst,
         "run_timeout": args.run_timeout,
         "multitask_strategy": args.multitask,
+        "busy_lease_seconds": args.lease,
     }
     db = args.db or str(DEFAULT_DB)
     return {

@@ -84,8 +84,12 @@ class MemoryRecords:
         row["updated_at"] = now()
         return True
 
-    async def renew(self, thread_ids: list[str]) -> None:
+    async def renew(self, thread_ids: list[str], run_ids: list[str]) -> None:
         """Nothing to renew: one process holds every claim."""
+
+    async def adopt_orphans(self, assistant_ids: list[str]) -> list[dict[str, Any]]:
+        """None: these records die with the process that ran their runs."""
+        return []
 
     async def release_thread(self, thread_id: str, status: str) -> None:
         """Set a claimed thread's status to `status` (`idle`, `interrupted` or `error`)."""

@@ -1,7 +1,8 @@
 """Thread and run records in Postgres tables, shared by every worker on the same database (see `Records`).
 
-A busy thread carries a lease: a worker renews it while its run goes on, and a claim older than the lease is
-taken over, so a worker that died does not hold its threads forever.
+A busy thread and an unfinished run carry a lease: a worker renews them while its run goes on, and a claim older
+than the lease is taken over, so a worker that died holds no thread forever and its runs are run again
+(`adopt_orphans`) from their last checkpoint.
 """
 
 from __future__ import annotations
@@ -168,13 +169,32 @@ class PostgresRecords:
         )
         return row is not None
 
-    async def renew(self, thread_ids: list[str]) -> None:
-        """Renew the busy lease of threads this worker is running."""
+    async def renew(self, thread_ids: list[str], run_ids: list[str]) -> None:
+        """Renew the busy lease of threads this worker is running and the lease of its unfinished runs."""
         if thread_ids:
             await self._run(
                 "UPDATE graphwright_threads SET updated_at = %s WHERE thread_id = ANY(%s) AND status = 'busy'",
                 (now(), thread_ids),
             )
+        if run_ids:
+            await self._run(
+                "UPDATE graphwright_runs SET updated_at = %s WHERE run_id = ANY(%s) AND status IN ('pending', 'running')",
+                (now(), run_ids),
+            )
+
+    async def adopt_orphans(self, assistant_ids: list[str]) -> list[dict[str, Any]]:
+        """Take over unfinished runs of `assistant_ids` whose lease expired (their worker died), each by one worker.
+
+        The conditional update is atomic per row: a second worker re-reads a row another just adopted, finds its
+        lease fresh and leaves it.
+        """
+        stale = (datetime.now(UTC) - timedelta(seconds=self.lease_seconds)).isoformat()
+        return await self._run(
+            "UPDATE graphwright_runs SET updated_at = %s WHERE status IN ('pending', 'running') AND updated_at < %s "
+            f"AND assistant_id = ANY(%s) RETURNING {_RUN_COLS}",
+            (now(), stale, assistant_ids),
+            fetch="all",
+        )
 
     async def release_thread(self, thread_id: str, status: str) -> None:
         """Set a claimed thread's status to `status` (`idle`, `interrupted` or `error`)."""

@@ -46,7 +46,7 @@ class Records(Protocol):
     A thread row is a dict with `thread_id`, `owner` (the tenant), `graph_id` (or None), `status`, `metadata`
     (a JSON object), `created_at` and `updated_at` (ISO 8601 strings, see `now`). A run row has `run_id`,
     `thread_id`, `owner`, `assistant_id`, `status` (`pending`, `running`, then one of `TERMINAL`), `metadata`,
-    `kwargs` (the JSON request), `multitask_strategy`, `created_at` and `updated_at`. Rows come back as fresh
+    `kwargs` (the JSON request, enough to run it again after a restart), `multitask_strategy`, `created_at` and `updated_at`. Rows come back as fresh
     dicts: changing one changes no record.
 
     Every method that takes an `owner` treats another owner's thread or run as missing, so a tenant cannot
@@ -99,8 +99,19 @@ class Records(Protocol):
         """Mark the thread busy unless it already is; True when this call claimed it (atomically)."""
         ...
 
-    async def renew(self, thread_ids: list[str]) -> None:
-        """Renew this worker's claims on `thread_ids`, so other workers do not take them over as abandoned."""
+    async def renew(self, thread_ids: list[str], run_ids: list[str]) -> None:
+        """Renew this worker's claims on `thread_ids` and its leases on `run_ids`, so other workers do not take
+        them over as abandoned."""
+        ...
+
+    async def adopt_orphans(self, assistant_ids: list[str]) -> list[dict[str, Any]]:
+        """Take over runs of `assistant_ids` left `pending` or `running` by a worker that is gone; return them.
+
+        A gone worker is one whose leases expired (shared records) or, for one-process records, the process that
+        had the records before `setup`. Each orphan is adopted by one caller only (atomically): it renews the
+        run's lease and must execute the run or record how it ended. Runs of other assistants are left for a
+        worker that serves them.
+        """
         ...
 
     async def release_thread(self, thread_id: str, status: str) -> None:

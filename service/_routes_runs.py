@@ -183,15 +183,14 @@ class RunRoutes:
         if strategy == "reject":
             await self._claim_or_reject(thread_id, tenant)
             claimed = True
-        run = _new_run_row(thread_id, tenant, body, strategy)
+        run = _new_run_row(thread_id, tenant, body, strategy, temporary=temporary and body.on_completion != "keep")
         try:
             await self.svc.records.create_run(run)
         except BaseException:
             if claimed:
                 await self.svc.records.release_thread(thread_id, "idle")
             raise
-        req = body.model_dump(exclude_none=True)
-        req["temporary"] = temporary and body.on_completion != "keep"
+        req = {**body.model_dump(exclude_none=True), "temporary": run["kwargs"]["temporary"]}
         return self.svc.runs.start(RunHandle(run=run, request=req, graph=graph, claimed=claimed))
 
     async def _prepare_thread(self, thread_id: str, tenant: str, body: RunCreate, *, temporary: bool) -> None:
@@ -217,8 +216,8 @@ class RunRoutes:
             )
 
 
-def _new_run_row(thread_id: str, tenant: str, body: RunCreate, strategy: str) -> dict[str, Any]:
-    """A pending run record for `body` on the thread."""
+def _new_run_row(thread_id: str, tenant: str, body: RunCreate, strategy: str, *, temporary: bool) -> dict[str, Any]:
+    """A pending run record for `body` on the thread; its `kwargs` are what running it again needs."""
     stamp = now()
     return {
         "run_id": str(uuid.uuid4()),
@@ -227,7 +226,7 @@ def _new_run_row(thread_id: str, tenant: str, body: RunCreate, strategy: str) ->
         "assistant_id": body.assistant_id,
         "status": "pending",
         "metadata": body.metadata,
-        "kwargs": jsonable(body.model_dump(exclude_none=True, exclude={"metadata"})),
+        "kwargs": {**jsonable(body.model_dump(exclude_none=True, exclude={"metadata"})), "temporary": temporary},
         "multitask_strategy": strategy,
         "created_at": stamp,
         "updated_at": stamp,

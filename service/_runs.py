@@ -4,6 +4,13 @@ A run claims its thread (atomically, in the shared records), streams the graph, 
 `success`, `error`, `timeout` (over `ServiceOptions.run_timeout`) or `interrupted` (cancelled). Listeners
 replay the run's events from the start, so a client that joins late sees the whole run. A cancellation asked
 of another worker is written to the records; the worker running the run polls for it.
+
+A run whose process died (kill -9, a crash, a lost machine) is not lost: its record stays `pending` or
+`running`, and a worker adopts it (`Records.adopt_orphans`: a restarted single server at start-up, a live worker
+once the dead one's lease expires) and runs it again as attempt 2. When the thread's latest checkpoint was
+written by that run, it continues from there (`invoke(None)`: the step that was cut short runs again, and the
+tool ledger answers side-effecting calls that already ran with what they returned); when the run never reached a
+checkpoint, it starts over from its input. Clients join it as usual (`runs.join`, `runs.join_stream`).
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +52,8 @@ class RunHandle:
     error: dict[str, str] | None = None
     status: str = "pending"
     task: asyncio.Task | None = None
+    attempt: int = 1
+    """1 for a run as it was asked for; 2 for a run adopted after the process running it died."""
 
     def emit(self, frame: bytes) -> None:
         self.events.append(frame)
@@ -68,14 +77,32 @@ class RunHandle:
 class RunManager:
     """Starts, tracks and cancels the runs of one worker process."""
 
-    def __init__(self, records: Records, options: ServiceOptions) -> None:
+    def __init__(self, records: Records, options: ServiceOptions, graphs: Mapping[str, Any]) -> None:
         self.records = records
         self.options = options
+        self.graphs = graphs
         self.active: dict[str, RunHandle] = {}
         self._monitor: asyncio.Task | None = None
 
+    async def adopt_orphans(self) -> list[RunHandle]:
+        """Run again the runs a dead process left unfinished (see the module docstring); return their handles.
+
+        Only runs of the assistants served here are adopted; one whose cancellation was asked ends `interrupted`.
+        """
+        orphans = await self.records.adopt_orphans(sorted(self.graphs))
+        cancelled = await self.records.cancel_requested([run["run_id"] for run in orphans])
+        started = []
+        for run in orphans:
+            if run["run_id"] in cancelled:  # the client asked it to stop before the process died
+                await self.records.set_run_status(run["run_id"], "interrupted")
+                continue
+            graph, request = self.graphs[run["assistant_id"]], dict(run["kwargs"])
+            started.append(self.start(RunHandle(run=run, request=request, graph=graph, claimed=False, attempt=2)))
+        return started
+
     async def start_monitor(self) -> None:
-        """Poll shared records for cancellations of this worker's runs and renew its thread leases (multi-worker)."""
+        """Poll shared records for cancellations of this worker's runs, renew its leases and adopt the runs of
+        workers that died (multi-worker)."""
         if self.records.shared and self._monitor is None:
             self._monitor = asyncio.create_task(self._watch_cancellations())
 
@@ -98,7 +125,9 @@ class RunManager:
             try:
                 if asyncio.get_running_loop().time() - last_renewal > self.options.busy_lease_seconds / 3:
                     last_renewal = asyncio.get_running_loop().time()
-                    await self.records.renew([h.run["thread_id"] for h in self.active.values() if h.claimed])
+                    claimed = [h.run["thread_id"] for h in self.active.values() if h.claimed]
+                    await self.records.renew(claimed, list(self.active))
+                    await self.adopt_orphans()
                 flagged = await self.records.cancel_requested(list(self.active))
             except Exception:  # the database may blip; try again next tick
                 log.exception("checking for cancellations failed")
@@ -111,7 +140,7 @@ class RunManager:
     def start(self, handle: RunHandle) -> RunHandle:
         """Start executing `handle` in a new task and return it."""
         self.active[handle.run["run_id"]] = handle
-        handle.emit(sse("metadata", {"run_id": handle.run["run_id"], "attempt": 1}))
+        handle.emit(sse("metadata", {"run_id": handle.run["run_id"], "attempt": handle.attempt}))
         handle.task = asyncio.create_task(self._execute(handle))
         return handle
 
@@ -196,9 +225,13 @@ class RunManager:
     async def _stream(self, handle: RunHandle) -> None:
         """Run the graph for `handle`, emitting the events of the stream modes its request asked for."""
         req = handle.request
+        config = _run_config(handle.run, req, self.options)
         graph_input: Any = req.get("input")
         if req.get("command"):
             graph_input = Command(**req["command"])
+        if handle.attempt > 1 and await self._reached_checkpoint(handle):
+            graph_input = None  # continue from the checkpoint the first attempt left, not from a forked one
+            config["configurable"].pop("checkpoint_id", None)
         modes, wanted = _stream_modes(req.get("stream_mode"))
         seen_messages: dict[str, Any] = {}
         kwargs: dict[str, Any] = {}
@@ -209,7 +242,7 @@ class RunManager:
             kwargs["durability"] = durability
         async for ns, mode, chunk in handle.graph.astream(
             graph_input,
-            _run_config(handle.run, req, self.options),
+            config,
             stream_mode=modes,
             subgraphs=True,
             interrupt_before=req.get("interrupt_before"),
@@ -220,6 +253,11 @@ class RunManager:
                 continue
             for frame in _frames(ns, mode, chunk, wanted, seen_messages):
                 handle.emit(frame)
+
+    async def _reached_checkpoint(self, handle: RunHandle) -> bool:
+        """True when the thread's latest checkpoint was written by this run (LangGraph records the run id)."""
+        state = await handle.graph.aget_state({"configurable": {"thread_id": handle.run["thread_id"]}})
+        return (state.metadata or {}).get("run_id") == handle.run["run_id"]
 
     async def _finish(self, handle: RunHandle, thread_status: str) -> None:
         run = handle.run

@@ -28,17 +28,19 @@ class Service:
         self.records = records
         self.store = store
         self.options = options
-        self.runs = RunManager(records, options)
+        self.runs = RunManager(records, options, graphs)
         self._ready = False
         self._lock = asyncio.Lock()
 
     async def ready(self) -> None:
-        """Set up the records and the cancellation monitor once, on first use (works when mounted, too)."""
+        """Set up the records and the cancellation monitor once, on first use (works when mounted, too), and
+        run again the runs a dead process left unfinished."""
         if self._ready:
             return
         async with self._lock:
             if not self._ready:
                 await self.records.setup()
+                await self.runs.adopt_orphans()
                 await self.runs.start_monitor()
                 self._ready = True
 

@@ -58,6 +58,7 @@ class SqliteRecords:
     def __init__(self, conn: sqlite3.Connection, lock: Any = None) -> None:
         self._conn = conn
         self._lock = lock or threading.Lock()
+        self._orphans: list[dict[str, Any]] = []
 
     async def _run(self, sql: str, params: tuple = (), *, fetch: str = "none") -> Any:
         def go() -> Any:
@@ -78,17 +79,19 @@ class SqliteRecords:
     async def setup(self) -> None:
         """Create the tables if missing."""
 
-        def create() -> None:
+        def create() -> list[dict[str, Any]]:
             with self._lock:
                 self._conn.executescript(_SCHEMA)
-                # one process owns this file: runs it had in flight when it stopped are over
+                # one process owns this file: the claims of the one before it are void, its unfinished runs orphans
                 self._conn.execute("UPDATE graphwright_threads SET status = 'idle' WHERE status = 'busy'")
-                self._conn.execute(
-                    "UPDATE graphwright_runs SET status = 'error' WHERE status IN ('pending', 'running')"
-                )
+                rows = self._conn.execute(
+                    f"SELECT {', '.join(_RUN_COLS)} FROM graphwright_runs WHERE status IN ('pending', 'running') "
+                    "ORDER BY created_at"
+                ).fetchall()
                 self._conn.commit()
+                return [_row(_RUN_COLS, v) for v in rows]
 
-        await asyncio.to_thread(create)
+        self._orphans = await asyncio.to_thread(create)
 
     async def create_thread(self, row: dict[str, Any]) -> dict[str, Any] | None:
         """Insert `row`; return None (and change nothing) when the thread id is taken."""
@@ -159,8 +162,14 @@ class SqliteRecords:
         )
         return count == 1
 
-    async def renew(self, thread_ids: list[str]) -> None:
+    async def renew(self, thread_ids: list[str], run_ids: list[str]) -> None:
         """Nothing to renew: one process owns the file (stale claims are cleared at start-up)."""
+
+    async def adopt_orphans(self, assistant_ids: list[str]) -> list[dict[str, Any]]:
+        """The runs of `assistant_ids` the previous process left unfinished (found by `setup`), each returned once."""
+        mine = [run for run in self._orphans if run["assistant_id"] in assistant_ids]
+        self._orphans = [run for run in self._orphans if run["assistant_id"] not in assistant_ids]
+        return mine
 
     async def release_thread(self, thread_id: str, status: str) -> None:
         """Set a claimed thread's status to `status` (`idle`, `interrupted` or `error`)."""

@@ -2,7 +2,9 @@
 
 The assistant runs on the scripted fake model (graph logic only). `approval` pauses with `interrupt()` for a
 human yes/no; `slow` sleeps (cancellably) for `GW_SLOW_SECONDS` (default 30) so a test can cancel it;
-`counter` is the trivial graph of the benchmark.
+`counter` is the trivial graph of the benchmark. `journal` is react on the scripted model that, in one step, writes
+a line to the file `$GW_JOURNAL` (a recorded side effect) and rests `$GW_REST_SECONDS`, so a test can kill its
+server mid-step.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import time
 from typing import Annotated, TypedDict
 
 from fakes import ScriptedChatModel, call
@@ -19,8 +22,8 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.types import interrupt
 
-from graphwright.graphs import build_assistant
-from graphwright.tools import calculator
+from graphwright.graphs import build_assistant, build_react
+from graphwright.tools import calculator, register_tool
 
 
 def arithmetic(messages, tool_names) -> AIMessage:
@@ -105,3 +108,41 @@ def counter() -> StateGraph:
     graph.add_edge(START, "inc")
     graph.add_edge("inc", END)
     return graph
+
+
+@register_tool
+def note(text: str) -> str:
+    """Append a line to the journal.
+
+    Args:
+        text: the line.
+    """
+    with open(os.environ["GW_JOURNAL"], "a") as journal:
+        journal.write(text + "\n")
+    return f"noted {text!r}"
+
+
+@register_tool(side_effects=False, timeout=120)
+def rest() -> str:
+    """Rest a while (read-only), saying so in a file beside the journal first."""
+    with open(os.environ["GW_JOURNAL"] + ".resting", "a") as marker:
+        marker.write("resting\n")
+    time.sleep(float(os.environ.get("GW_REST_SECONDS", "0")))
+    return "rested"
+
+
+def _journal_rule(messages, tool_names) -> AIMessage:
+    if any(m.type == "tool" for m in messages):
+        return AIMessage("Done: " + "; ".join(m.text for m in messages if m.type == "tool"))
+    return AIMessage(
+        "",
+        tool_calls=[
+            {"name": "note", "args": {"text": "hello"}, "id": "n1", "type": "tool_call"},
+            {"name": "rest", "args": {}, "id": "r1", "type": "tool_call"},
+        ],
+    )
+
+
+def journal():
+    """react on the scripted model: one step notes a line (side effect) and rests, then it answers."""
+    return build_react(ScriptedChatModel(rule=_journal_rule), tools=[note, rest])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -76,3 +77,42 @@ class LiveServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+
+
+def serve_process(graphs: list[str], db: str, port: int, cwd: Path, *extra: str, **env: str) -> subprocess.Popen:
+    """A real `graphwright serve` subprocess of `graphs` (`NAME=service_graphs:NAME`) on `port`, with the test
+    keys and `env` added to its environment; its output is piped."""
+    full_env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(HERE.parent), str(HERE)]),
+        "GRAPHWRIGHT_API_KEYS": ",".join(f"{k}={t}" for k, t in KEYS.items()),
+        "HF_HUB_OFFLINE": "1",
+        **env,
+    }
+    cmd = [sys.executable, "-m", "graphwright", "serve", *graphs, "--db", db, "--port", str(port), *extra]
+    return subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_served(proc: subprocess.Popen, port: int, timeout: float = 60) -> None:
+    """Return once the server of `proc` answers `/ok` on `port`; raise if it exits or stays down `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {proc.stdout.read()}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ok", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("server did not come up")
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """Stop a server subprocess: SIGTERM, then SIGKILL after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)

@@ -24,7 +24,7 @@ PROTOCOL_METHODS = sorted(
 
 def test_the_protocol_declares_every_method_the_service_calls() -> None:
     assert "claim_thread" in PROTOCOL_METHODS and "cancel_requested" in PROTOCOL_METHODS
-    assert len(PROTOCOL_METHODS) == 19
+    assert len(PROTOCOL_METHODS) == 20
     assert "shared" in Records.__annotations__
 
 
@@ -85,7 +85,7 @@ async def _contract(records: Records) -> None:
 
         assert await records.claim_thread(tid, owner) and not await records.claim_thread(tid, owner)
         assert not await records.claim_thread(tid, other)
-        await records.renew([tid])
+        await records.renew([tid], [])
         await records.release_thread(tid, "interrupted")
         assert (await records.get_thread(tid, owner))["status"] == "interrupted"
 
@@ -111,6 +111,64 @@ async def _contract(records: Records) -> None:
         assert await records.delete_thread(tid, owner) and not await records.thread_exists(tid)
     finally:
         await records.close()
+
+
+def _run_row(tid: str, owner: str, status: str) -> dict:
+    stamp = now()
+    return {
+        "run_id": str(uuid.uuid4()), "thread_id": tid, "owner": owner, "assistant_id": "g", "status": status,
+        "metadata": {}, "kwargs": {"input": {"n": 1}, "temporary": False}, "multitask_strategy": "reject",
+        "created_at": stamp, "updated_at": stamp,
+    }  # fmt: skip
+
+
+def test_sqlite_records_hand_the_runs_a_dead_process_left_to_the_next_once(tmp_path: Path) -> None:
+    async def go() -> None:
+        first = SqliteRecords(sqlite3.connect(tmp_path / "r.db", check_same_thread=False))
+        await first.setup()
+        await first.create_thread(new_thread_row("t1", "me", "g", {}))
+        assert await first.claim_thread("t1", "me")
+        running, pending, done = (_run_row("t1", "me", s) for s in ("running", "pending", "success"))
+        for run in (running, pending, done):
+            await first.create_run(run)
+        assert await first.adopt_orphans(["g"]) == []  # its own runs are not orphans
+        # the process is killed here; the next one opens the same file
+        second = SqliteRecords(sqlite3.connect(tmp_path / "r.db", check_same_thread=False))
+        await second.setup()
+        assert await second.adopt_orphans(["other"]) == []  # not served here: left alone
+        adopted = await second.adopt_orphans(["g"])
+        assert [r["run_id"] for r in adopted] == [running["run_id"], pending["run_id"]]
+        assert adopted[0]["kwargs"] == {"input": {"n": 1}, "temporary": False}
+        assert await second.adopt_orphans(["g"]) == []
+        assert (await second.get_thread("t1", "me"))["status"] == "idle"  # the dead process's claim is void
+
+    asyncio.run(go())
+
+
+def test_postgres_records_adopt_a_run_once_its_lease_expires_and_only_once(postgres_url: str) -> None:
+    async def go() -> None:
+        worker, rivals = PostgresRecords(postgres_url, lease_seconds=0.5), [
+            PostgresRecords(postgres_url, lease_seconds=0.5) for _ in range(3)
+        ]
+        for records in (worker, *rivals):
+            await records.setup()
+        try:
+            tid, owner = f"t-{uuid.uuid4().hex[:12]}", f"o-{uuid.uuid4().hex[:8]}"
+            await worker.create_thread(new_thread_row(tid, owner, "g", {}))
+            live, dead = _run_row(tid, owner, "running"), _run_row(tid, owner, "pending")
+            await worker.create_run(live)
+            await worker.create_run(dead)
+            await asyncio.sleep(0.6)
+            await worker.renew([], [live["run_id"]])  # the live worker renews its run; the dead one cannot
+            assert [r for r in await rivals[0].adopt_orphans(["other"]) if r["thread_id"] == tid] == []
+            found = await asyncio.gather(*(r.adopt_orphans(["g"]) for r in rivals))
+            adopted = [r["run_id"] for rows in found for r in rows if r["thread_id"] == tid]
+            assert adopted == [dead["run_id"]]  # one rival took it, the live run stayed with its worker
+        finally:
+            for records in (worker, *rivals):
+                await records.close()
+
+    asyncio.run(go())
 
 
 def test_create_app_keeps_the_records_beside_the_checkpoints(tmp_path: Path, postgres_url: str) -> None:

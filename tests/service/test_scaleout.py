@@ -4,57 +4,17 @@ cancelled on another. Each server is a real `graphwright serve` subprocess."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from service_support import ALICE, BOB, KEYS, asgi_client, free_port, make_app
+from service_support import ALICE, BOB, asgi_client, free_port, make_app, serve_process, stop_process, wait_served
 from langgraph_sdk import get_client
 
 pytestmark = pytest.mark.services
 
-TESTS = Path(__file__).parent
 GRAPHS = ["approval=service_graphs:approval", "slow=service_graphs:slow", "assistant=service_graphs:assistant"]
-
-
-def _serve(db: str, port: int, cwd: Path, *extra: str) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(TESTS.parent), str(TESTS)]),
-        "GRAPHWRIGHT_API_KEYS": ",".join(f"{k}={t}" for k, t in KEYS.items()),
-        "GW_SLOW_SECONDS": "30",
-        "HF_HUB_OFFLINE": "1",
-    }
-    cmd = [sys.executable, "-m", "graphwright", "serve", *GRAPHS, "--db", db, "--port", str(port), *extra]
-    return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def _wait_up(proc: subprocess.Popen, port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}: {proc.stdout.read()}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/ok", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("server did not come up")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
 
 
 @pytest.fixture(scope="module")
@@ -62,14 +22,14 @@ def two_workers(postgres_url: str, tmp_path_factory) -> Iterator[tuple[str, str]
     """Two `graphwright serve` processes on different ports sharing one Postgres database."""
     cwd = tmp_path_factory.mktemp("serve")
     ports = [free_port(), free_port()]
-    procs = [_serve(postgres_url, port, cwd) for port in ports]
+    procs = [serve_process(GRAPHS, postgres_url, port, cwd, GW_SLOW_SECONDS="30") for port in ports]
     try:
         for proc, port in zip(procs, ports):
-            _wait_up(proc, port)
+            wait_served(proc, port)
         yield tuple(f"http://127.0.0.1:{port}" for port in ports)
     finally:
         for proc in procs:
-            _stop(proc)
+            stop_process(proc)
 
 
 async def test_interrupt_on_one_worker_resume_on_the_other(two_workers) -> None:
@@ -159,9 +119,9 @@ async def test_join_on_another_worker(two_workers) -> None:
 
 def test_uvicorn_workers_flag_shares_state_through_postgres(postgres_url: str, tmp_path: Path) -> None:
     port = free_port()
-    proc = _serve(postgres_url, port, tmp_path, "--workers", "2")
+    proc = serve_process(GRAPHS, postgres_url, port, tmp_path, "--workers", "2", GW_SLOW_SECONDS="30")
     try:
-        _wait_up(proc, port)
+        wait_served(proc, port)
         http = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"x-api-key": ALICE}, timeout=30)
         tid = http.post("/threads", json={}).json()["thread_id"]
         http.post(f"/threads/{tid}/runs/wait", json={"assistant_id": "approval", "input": {"request": "w"}})
@@ -177,7 +137,7 @@ def test_uvicorn_workers_flag_shares_state_through_postgres(postgres_url: str, t
         done = http.post(f"/threads/{tid}/runs/wait", json={"assistant_id": "approval", "command": {"resume": "y"}})
         assert done.json()["sent"] == "Dear team, w."
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 async def test_a_dead_workers_claim_on_a_thread_expires(postgres_url: str) -> None:

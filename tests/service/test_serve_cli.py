@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from service_support import ALICE, BOB, KEYS, free_port
+from service_support import ALICE, BOB, free_port, serve_process, stop_process, wait_served
 from langgraph_sdk import get_sync_client
-from test_scaleout import TESTS, _stop, _wait_up
 
 import graphwright.service as service
 from graphwright.cli import main
@@ -37,17 +33,11 @@ def test_bad_setups_exit_2_and_write_nothing(argv, message, tmp_path, monkeypatc
 
 def test_serve_runs_graphs_for_the_sdk_and_keeps_threads_in_sqlite_across_restarts(tmp_path: Path) -> None:
     port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(TESTS.parent), str(TESTS)]),
-        "GRAPHWRIGHT_API_KEYS": ",".join(f"{k}={t}" for k, t in KEYS.items()),
-    }
     db = tmp_path / "serve.sqlite"
-    cmd = [sys.executable, "-m", "graphwright", "serve", "service_graphs:counter", "--db", str(db), "--port", str(port)]
 
-    def start() -> subprocess.Popen:
-        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        _wait_up(proc, port)
+    def start():
+        proc = serve_process(["service_graphs:counter"], str(db), port, tmp_path)
+        wait_served(proc, port)
         return proc
 
     proc = start()
@@ -57,7 +47,7 @@ def test_serve_runs_graphs_for_the_sdk_and_keeps_threads_in_sqlite_across_restar
         thread = client.threads.create(metadata={"keep": "me"})
         assert client.runs.wait(thread["thread_id"], "counter", input={"n": 1}) == {"n": 2}
     finally:
-        _stop(proc)
+        stop_process(proc)
     assert proc.stdout.read().startswith(f"serving service_graphs:counter on http://127.0.0.1:{port}")
     proc = start()  # a restarted server still knows the thread, its owner and its state
     try:
@@ -68,7 +58,7 @@ def test_serve_runs_graphs_for_the_sdk_and_keeps_threads_in_sqlite_across_restar
         other = get_sync_client(url=f"http://127.0.0.1:{port}", api_key=BOB)
         assert other.threads.search() == []
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 def test_service_api_is_sorted_and_complete() -> None:
