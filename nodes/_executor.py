@@ -10,8 +10,9 @@ One reply may hold several calls; two calls that share an id (a model that repea
 numbered into a real one's id) are still two calls, each run and answered in order: calls are keyed by their
 position in the reply and a hash of their content (`call_key`), never by id alone.
 Text a tool returns is data, not instructions: once output of an `untrusted_output` tool is in the messages
-(its answers carry `UNTRUSTED_MARK`), every side-effecting call goes through `ToolPolicy.after_untrusted`
-(by default a human approves it), so injected text cannot get a side effect run on its own.
+(its answers carry `UNTRUSTED_MARK`), every side-effecting call, and every call of a tool never registered
+(its effects unknown), goes through `ToolPolicy.after_untrusted` (by default a human approves it), so injected text
+cannot get a side effect run on its own.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ def make_executor(
             call = dict(call)
             call["id"] = call.get("id") or f"call-{index}"
             problem, tool = _check(call, by_name, policy)
-            if problem is None and tainted is not None and tool_meta(tool).side_effects:
+            if problem is None and tainted is not None and ToolPolicy.gates(tool_meta(tool)):
                 problem, call = _after_untrusted(call, tool, policy, tainted)
             elif problem is None and tool_meta(tool).needs_approval:
                 problem, call = _ask_approval(call, tool)
@@ -222,7 +223,8 @@ def _after_untrusted(
         return (None, call) if not tool_meta(tool).needs_approval else _ask_approval(call, tool)
     reason = f"it follows output of {source!r}, which others wrote and may carry instructions"
     if policy.after_untrusted == "refuse":
-        return f"Refused: {call['name']!r} changes things and {reason}. The call was not executed.", call
+        changes = "changes things" if tool_meta(tool).side_effects else "may change things (it is not registered)"
+        return f"Refused: {call['name']!r} {changes} and {reason}. The call was not executed.", call
     return _ask_approval(call, tool, reason)
 
 

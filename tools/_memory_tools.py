@@ -13,7 +13,8 @@ from ._registry import register_tool
 def memory_tools(memory: Any, *, k: int = 4, max_chars: int = 2000) -> list[StructuredTool]:
     """Return `[search_memory, save_memory]` tools over `memory` (a `graphwright.memory.VectorMemory`).
 
-    `search_memory` is read-only; `save_memory` has side effects and needs the permission `memory:write`
+    `search_memory` is read-only, and `untrusted_output`: memory holds documents others wrote, so after a search
+    side-effecting calls go through `ToolPolicy.after_untrusted`; `save_memory` has side effects and needs the permission `memory:write`
     (so a `ToolPolicy` must grant it), and saving the same note twice stores it once.
 
     Args:
@@ -22,7 +23,7 @@ def memory_tools(memory: Any, *, k: int = 4, max_chars: int = 2000) -> list[Stru
         max_chars: characters of passages `search_memory` returns at most.
     """
 
-    @register_tool(side_effects=False, timeout=30.0)
+    @register_tool(side_effects=False, timeout=30.0, untrusted_output=True)
     def search_memory(query: str) -> str:
         """Search long-term memory for passages about the query.
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from langchain_core.messages import ToolMessage
 
-from ._registry import ToolMeta
+from ._registry import UNDECLARED, ToolMeta
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,18 @@ class ToolPolicy:
     after_untrusted: Literal["approve", "refuse", "allow"] = "approve"
     """A side-effecting call made once untrusted tool output is in the conversation: a human approves it
     (the run interrupts as for `needs_approval`), it is refused, or it runs (no defence against injection)."""
+
+    @staticmethod
+    def gates(meta: ToolMeta) -> bool:
+        """True when a call of a tool with `meta`, made after untrusted output, goes through `after_untrusted`: it
+        has side effects, or it was never registered (`UNDECLARED`), so nothing says it has none.
+
+        Example:
+            >>> from graphwright.tools import UNDECLARED
+            >>> ToolPolicy.gates(ToolMeta()), ToolPolicy.gates(UNDECLARED), ToolPolicy.gates(ToolMeta(side_effects=False))
+            (True, True, False)
+        """
+        return meta.side_effects or meta is UNDECLARED
 
     def refusal(self, name: str, meta: ToolMeta) -> str | None:
         """Return None if the agent may call tool `name` (with metadata `meta`), else the reason it may not."""

@@ -48,7 +48,10 @@ class ToolMeta:
 UNDECLARED = ToolMeta(side_effects=False)
 """The metadata assumed for a plain langchain tool that was not registered here: re-run freely, no permission.
 
-Register a tool with `register_tool(side_effects=True)` to have its calls recorded and never repeated.
+Its effects are unknown, so once untrusted output is in the conversation its calls go through
+`ToolPolicy.after_untrusted` like side-effecting ones (see `ToolPolicy.gates`); its own output is trusted. Register a
+tool to say what it is: `side_effects=False` for one that only reads, `side_effects=True` to have its calls
+recorded and never repeated, `untrusted_output=True` for one that returns others' text (a web search).
 """
 
 

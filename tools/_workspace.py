@@ -229,7 +229,9 @@ def workspace_tools(root: str | os.PathLike[str], *, write_permission: str | Non
     """Return `read_file`, `list_files` and `write_file` tools confined to the folder `root`.
 
     `write_file` has side effects (recorded, never repeated on resume) and needs `write_permission` (default
-    "workspace:write") granted by the agent's `ToolPolicy`; None lets any agent write.
+    "workspace:write") granted by the agent's `ToolPolicy`; None lets any agent write. What `read_file` and
+    `list_files` return (files and their names) may have been written by others, so both are `untrusted_output`:
+    after them, side-effecting calls go through `ToolPolicy.after_untrusted`.
 
     Example:
         >>> import tempfile
@@ -264,7 +266,7 @@ def workspace_tools(root: str | os.PathLike[str], *, write_permission: str | Non
         return workspace.write(path, content)
 
     return [
-        register_tool(side_effects=False)(read_file),
-        register_tool(side_effects=False)(list_files),
+        register_tool(side_effects=False, untrusted_output=True)(read_file),
+        register_tool(side_effects=False, untrusted_output=True)(list_files),
         register_tool(side_effects=True, permission=write_permission)(write_file),
     ]
