@@ -6,7 +6,9 @@
 Episodes `--first-seed` .. `--first-seed + --limit - 1` of the fold, `--concurrency` at a time (their model calls
 batch). The eval folder (`--out`) gets `checkpoints.sqlite` (each episode's thread), `trajectories.jsonl` (see
 `graphwright.evals.export_trajectories`; `graphwright trajectories export` writes them out), `summary.json` and
-`report.html` (the score distribution and replays of a few episodes).
+`report.html` (the score distribution and replays of a few episodes). Given an earlier run's `--out` folder (of
+the same graph and environment), the run picks up where that one stopped: finished episodes are read back, not
+played again, and unfinished ones continue from their last checkpoint.
 With `--learned DIR` the graph gets what `graphwright learn` kept in DIR. With `--ray [ADDRESS] --db URL` the
 episodes are played on a Ray cluster (see `graphwright eval --help`), their threads in that Postgres database
 instead of `checkpoints.sqlite`. The last line printed is
@@ -103,10 +105,11 @@ def eval_env(args: argparse.Namespace, out: TextIO) -> int:
                                       episodes=episodes, first_seed=args.first_seed, label=args.graph,
                                       max_steps=args.max_steps, options=cluster, on_result=progress)
     else:
+        threads = _episode_threads(folder, args.graph, spec)
         with open_checkpointer(folder / "checkpoints.sqlite") as saver:
             results = run_env_eval(graph, spec, episodes=episodes, first_seed=args.first_seed,
                                    concurrency=args.concurrency, checkpointer=saver, label=args.graph,
-                                   max_steps=args.max_steps, on_result=progress)
+                                   max_steps=args.max_steps, on_result=progress, threads=threads)
     summary = env_summary(results)
     trajectories = export_trajectories(results, folder / "trajectories.jsonl")
     (folder / "summary.json").write_text(json.dumps({"graph": args.graph, "env": spec, **summary}, indent=1) + "\n")
@@ -123,6 +126,29 @@ def eval_env(args: argparse.Namespace, out: TextIO) -> int:
     print(f"trajectories: {trajectories}\nsummary:      {folder / 'summary.json'}\nreport:       {page}\n", file=out)
     print(env_summary_line(summary), file=out, flush=True)
     return 0
+
+
+def _episode_threads(folder: Path, graph: str, spec: str) -> str:
+    """The thread names of `folder`'s episodes, kept in its `episodes.json` so that a later run into the same
+    folder continues them; a folder holding another graph's or environment's episodes is refused."""
+    import uuid
+
+    from ..evals import claim_folder
+
+    claim_folder(folder, graph)
+    record = folder / "episodes.json"
+    if record.exists():
+        try:
+            kept = json.loads(record.read_text())
+            env, threads = kept["env"], str(kept["threads"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise GraphwrightError(f"{record} is not an environment eval's record: {exc}") from exc
+        if env != spec:
+            raise GraphwrightError(f"{folder} holds episodes of {env}, not {spec}: use another --out folder (or delete it)")
+        return threads
+    threads = f"env-{uuid.uuid4().hex[:8]}"
+    record.write_text(json.dumps({"env": spec, "threads": threads}, indent=1) + "\n")
+    return threads
 
 
 def _default_folder(graph: str, target: str) -> Path:

@@ -53,8 +53,14 @@ def run_env_eval(
     label: str = "graph",
     max_steps: int | None = None,
     on_result: Callable[[dict[str, Any], int, int], None] | None = None,
+    threads: str | None = None,
 ) -> list[dict[str, Any]]:
     """Play `episodes` episodes of environment `env` from seed `first_seed`; return their results in seed order.
+
+    Each episode is a thread of `checkpointer`. With `threads`, episode `k` is thread `{threads}-{k}` and the
+    run picks up what an earlier run under the same name left (its process killed, say): a finished episode is
+    read back as it ended (not played again), an unfinished one continues from its last checkpoint, each step
+    saved before the next starts. Without it, each run plays on threads of its own.
 
     Args:
         graph: an environment graph (`env_agent`, `random`, or one of your own over `EnvAgentState`); one built
@@ -67,6 +73,7 @@ def run_env_eval(
         label: the graph's name in the results.
         max_steps: the step bound, for the recursion limit (default: the spec's, else 50).
         on_result: called as `on_result(result, finished, total)` after each episode.
+        threads: the episodes' thread names (see above); None: fresh names.
 
     Returns:
         Per episode: `id`, `env`, `seed`, `graph`, `task`, `score`, `success`, `steps`, `valid_steps`,
@@ -96,10 +103,11 @@ def run_env_eval(
 
         checkpointer = InMemorySaver()  # each episode's final state is read back from its thread
     compiled = compile_graph(graph, checkpointer=checkpointer)
-    run_id = uuid.uuid4().hex[:8]
+    prefix = threads or f"env-{uuid.uuid4().hex[:8]}"
 
     def play(seed: int) -> dict[str, Any]:
-        return play_episode(compiled, env, seed, label=label, bound=int(bound), thread=f"env-{run_id}-{seed}")
+        return play_episode(compiled, env, seed, label=label, bound=int(bound), thread=f"{prefix}-{seed}",
+                            resume=threads is not None)
 
     results: list[dict[str, Any]] = []
     seeds = list(range(first_seed, first_seed + episodes))

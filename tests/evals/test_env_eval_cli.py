@@ -41,3 +41,27 @@ def test_eval_on_cartpole_and_bad_environment_input(tmp_path: Path) -> None:
     bad = _eval("random", "twx:chess", "--out", str(tmp_path / "x"))
     assert bad.returncode == 2 and "unknown TextWorldExpress game 'chess'" in bad.stderr
     assert _eval("random", "twx:coin", "--fold", "val").returncode == 2
+
+
+def test_a_second_run_into_the_same_folder_continues_the_first(tmp_path: Path) -> None:
+    out = str(tmp_path / "run")
+    first = _eval("random", "twx:coin", "--limit", "2", "--fold", "dev", "--max-steps", "6", "--out", out)
+    assert first.returncode == 0, first.stderr
+    before = {e["seed"]: e for e in read_trajectories(tmp_path / "run" / "trajectories.jsonl")}
+    saved = _checkpoints_per_thread(tmp_path / "run" / "checkpoints.sqlite")
+    again = _eval("random", "twx:coin", "--limit", "3", "--fold", "dev", "--max-steps", "6", "--out", out)
+    assert again.returncode == 0, again.stderr
+    after = {e["seed"]: e for e in read_trajectories(tmp_path / "run" / "trajectories.jsonl")}
+    assert sorted(after) == [0, 1, 2]
+    assert all(after[seed]["trajectory"] == before[seed]["trajectory"] for seed in (0, 1))
+    now = _checkpoints_per_thread(tmp_path / "run" / "checkpoints.sqlite")
+    assert len(now) == 3 and {t: now[t] for t in saved} == saved  # the same threads, read back, not played again
+    other = _eval("random", "twx:mapreader", "--limit", "1", "--fold", "dev", "--out", out)
+    assert other.returncode == 2 and "holds episodes of twx:coin?fold=dev&max_steps=6" in other.stderr
+
+
+def _checkpoints_per_thread(path: Path) -> dict[str, int]:
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        return dict(db.execute("SELECT thread_id, COUNT(*) FROM checkpoints GROUP BY thread_id").fetchall())
