@@ -107,6 +107,8 @@ class TextWorldEnv(TextEnv):
             "success": bool(infos["tasksuccess"]),
             "failed": bool(infos["taskfailure"]),
             "gold_actions": self._gold,
+            "look": str(infos.get("look", "")),  # the room as `look around` describes it: where the agent is
+            "inventory": str(infos.get("inventory", "")),
         }
 
     def gold_actions(self) -> list[str] | None:

@@ -48,6 +48,8 @@ class EnvStep(TypedDict):
     """The action taken."""
     reward: float
     """The reward the environment gave for it."""
+    place: NotRequired[str | None]
+    """Where the agent was when it acted, as the environment describes the place (None when it does not)."""
 
 
 class EnvAgentState(TypedDict):
@@ -63,6 +65,9 @@ class EnvAgentState(TypedDict):
     """The current observation."""
     valid_actions: NotRequired[list[str] | None]
     """The actions valid now, or None when the environment does not list them."""
+    place: NotRequired[str | None]
+    """Where the agent is, as the environment describes it (TextWorldExpress's `look`), or None when it does not
+    tell: an observation is often only the last action's feedback ("You open the door.")."""
     action: NotRequired[str | None]
     """The action `decide` chose and `act` has not taken yet."""
     steps: Annotated[list[EnvStep], operator.add]
@@ -102,6 +107,11 @@ class EnvAgentOptions:
     """The system prompt of the deciding model."""
     max_live_envs: int = 32
     """Environments kept alive at once, one per running thread; the least recently used is closed beyond it."""
+    explore: bool = True
+    """Offer the model only the valid actions not yet taken from the same place and observation, while there are
+    any: a small model repeats itself (walking into a closed door, looking around again), and an action that
+    was taken in the very same situation has already shown what it does. The same rule as "never try the
+    same move twice from the same state" of systematic exploration."""
 
 
 def build_env_agent(
@@ -166,6 +176,7 @@ def build_env_agent(
             "valid_actions": state.get("valid_actions"),
             "action": action,
             "reward": reward,
+            "place": state.get("place"),
         }
         cut = not terminated and (truncated or len(state.get("steps") or []) + 1 >= options.max_steps)
         if terminated or cut:
@@ -242,7 +253,7 @@ def model_policy(model: BaseChatModel, options: EnvAgentOptions = EnvAgentOption
     """
 
     def decide(state: EnvAgentState) -> str:
-        valid = state.get("valid_actions")
+        valid = untried_actions(state) if options.explore else state.get("valid_actions")
         action: dict[str, Any] = (
             {"type": "string", "enum": list(valid)} if valid else {"type": "string", "maxLength": options.max_action_chars}
         )
@@ -254,11 +265,30 @@ def model_policy(model: BaseChatModel, options: EnvAgentOptions = EnvAgentOption
             "required": ["action"],
             "additionalProperties": False,
         }
-        reply = model.with_structured_output(schema).invoke(prompt_messages(state, options))
+        reply = model.with_structured_output(schema).invoke(prompt_messages({**state, "valid_actions": valid}, options))
         chosen = reply if isinstance(reply, dict) else reply.model_dump()
         return str(chosen.get("action", ""))
 
     return decide
+
+
+def untried_actions(state: EnvAgentState) -> list[str] | None:
+    """Return the valid actions not yet taken in the same situation (same place and observation) of this
+    episode, or all valid actions when every one has been; None when the environment lists none.
+
+    Example:
+        >>> steps = [{"observation": "A hall.", "place": "Hall.", "action": "move east", "valid_actions": None,
+        ...           "reward": 0.0}]
+        >>> untried_actions({"observation": "A hall.", "place": "Hall.", "steps": steps,
+        ...                  "valid_actions": ["move east", "take coin"]})
+        ['take coin']
+    """
+    valid = state.get("valid_actions")
+    if not valid:
+        return valid
+    here = (state.get("place"), state.get("observation"))
+    taken = {s["action"] for s in state.get("steps") or [] if (s.get("place"), s.get("observation")) == here}
+    return [a for a in valid if a not in taken] or list(valid)
 
 
 def prompt_messages(state: EnvAgentState, options: EnvAgentOptions = EnvAgentOptions()) -> list[Any]:
@@ -277,12 +307,16 @@ def prompt_messages(state: EnvAgentState, options: EnvAgentOptions = EnvAgentOpt
     """
     cap = options.max_observation_chars
     parts = [f"Task: {state.get('task') or '(none given)'}"]
-    recent = (state.get("steps") or [])[-options.history :] if options.history else []
-    taken = len(state.get("steps") or [])
-    if recent:
-        lines = [f"Your last {len(recent)} of {taken} actions and what you saw before each:"]
-        lines += [f"- saw: {_clip(s['observation'], 200)}\n  did: {s['action']}" for s in recent]
+    steps = state.get("steps") or []
+    if options.history and steps:
+        shown = steps[-options.history :]
+        results = [s["observation"] for s in shown[1:]] + [state.get("observation", "")]
+        lines = [f"Your last {len(shown)} of {len(steps)} actions and what each did:"]
+        lines += [f"- {s['action']} -> {_clip(result, 200)}" for s, result in zip(shown, results)]
         parts.append("\n".join(lines))
+    place = state.get("place")
+    if place and " ".join(place.split()) != " ".join(str(state.get("observation", "")).split()):
+        parts.append(f"Where you are: {_clip(place, cap)}")
     parts.append(f"You see: {_clip(state.get('observation', ''), cap)}")
     valid = state.get("valid_actions")
     tail = f"Valid actions: {' | '.join(valid)}\nWhich action next?" if valid else "Which action next?"
@@ -302,6 +336,7 @@ def _view(info: dict[str, Any], observation: str) -> dict[str, Any]:
         "valid_actions": info.get("valid_actions"),
         "score": float(info.get("score", 0.0)),
         "success": bool(info.get("success", False)),
+        "place": info.get("look") or None,
     }
 
 

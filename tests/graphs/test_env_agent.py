@@ -110,6 +110,9 @@ def test_the_real_model_picks_only_valid_actions_under_the_grammar(local_chat_mo
     assert len(final["steps"]) == 3
     for step in final["steps"]:
         assert step["action"] in step["valid_actions"], step
+    situations = [(s["place"], s["observation"], s["action"]) for s in final["steps"]]
+    assert all(place for place, _, _ in situations)
+    assert len(set(situations)) == len(situations)  # never the same action twice from the same situation
 
 
 def test_the_example_plays_the_random_floor(capsys, monkeypatch) -> None:
