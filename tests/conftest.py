@@ -9,19 +9,13 @@ import os
 import uuid
 
 import pytest
+from services import require_service
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
 POSTGRES_URL = os.environ.get("GRAPHWRIGHT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("GRAPHWRIGHT_TEST_REDIS", "redis://127.0.0.1:6379/0")
-
-
-def require_service(name: str, reason: str) -> None:
-    """Skip the test because service `name` is unreachable, or fail when CI requires services."""
-    if os.environ.get("GRAPHWRIGHT_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{name} is required (GRAPHWRIGHT_REQUIRE_SERVICES=1) but unreachable: {reason}")
-    pytest.skip(f"{name} unreachable: {reason}")
 
 
 @pytest.fixture(scope="session")
