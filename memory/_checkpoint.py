@@ -348,7 +348,7 @@ async def _async_postgres(url: str, serde: JsonPlusSerializer, pool_size: int) -
     try:
         saver = AsyncPostgresSaver(pool, serde=serde)
         await saver.setup()
-        yield guard_reads(saver, None)
+        yield guard_reads(saver, None, _async_postgres_ids(saver))
     finally:
         await pool.close()
 
@@ -367,7 +367,8 @@ async def _async_sqlite(path: Path, serde: JsonPlusSerializer) -> AsyncIterator[
     try:
         try:
             await conn.execute("PRAGMA journal_mode=WAL")
-            saver = guard_reads(AsyncSqliteSaver(conn, serde=serde), None)
+            saver = AsyncSqliteSaver(conn, serde=serde)
+            saver = guard_reads(saver, None, _async_sqlite_ids(saver))
             await saver.setup()
         except sqlite3.DatabaseError as exc:
             raise CheckpointerError(f"cannot open checkpoint database {str(path)!r}: {exc}") from exc
@@ -403,6 +404,29 @@ def _postgres_ids(saver: Any) -> Any:
         with saver._cursor() as cur:
             cur.execute(_ids_query(before, limit).replace("?", "%s"), params)
             return [row["checkpoint_id"] for row in cur.fetchall()]
+
+    return ids
+
+
+def _async_sqlite_ids(saver: Any) -> Any:
+    """`_sqlite_ids` for an `AsyncSqliteSaver` (on its aiosqlite connection, under its lock)."""
+
+    async def ids(thread: str, ns: str, before: str | None, limit: int | None) -> list[str]:
+        params = [thread, ns, *([before] if before else [])]
+        async with saver.lock, saver.conn.execute(_ids_query(before, limit), params) as cur:
+            return [row[0] for row in await cur.fetchall()]
+
+    return ids
+
+
+def _async_postgres_ids(saver: Any) -> Any:
+    """`_postgres_ids` for an `AsyncPostgresSaver` (a connection from its pool)."""
+
+    async def ids(thread: str, ns: str, before: str | None, limit: int | None) -> list[str]:
+        params = [thread, ns, *([before] if before else [])]
+        async with saver._cursor() as cur:
+            await cur.execute(_ids_query(before, limit).replace("?", "%s"), params)
+            return [row["checkpoint_id"] for row in await cur.fetchall()]
 
     return ids
 

@@ -9,7 +9,7 @@ channel versions and versions seen; metadata a mapping with an integer step; pen
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -58,14 +58,14 @@ def checkpoint_problem(found: CheckpointTuple) -> str | None:
     return None
 
 
-def guard_reads(saver: BaseCheckpointSaver, ids: Any) -> BaseCheckpointSaver:
+def guard_reads(saver: BaseCheckpointSaver, ids: Any, aids: Any = None) -> BaseCheckpointSaver:
     """Make `saver`'s reads report corrupt checkpoints clearly, and its listing skip them; return `saver`.
 
     Args:
         saver: a SQLite or Postgres saver (sync or async); its read methods are replaced on the instance.
         ids: `ids(thread_id, checkpoint_ns, before_id, limit) -> list[str]`, the thread's checkpoint ids,
-            newest first, read without deserializing anything; None for an async saver (its listing is left
-            as it is).
+            newest first, read without deserializing anything; None for an async saver.
+        aids: the same as a coroutine function, for an async saver's `alist`; None leaves `alist` as it is.
     """
     get_tuple, aget_tuple = saver.get_tuple, saver.aget_tuple
 
@@ -131,6 +131,29 @@ def guard_reads(saver: BaseCheckpointSaver, ids: Any) -> BaseCheckpointSaver:
 
         saver.list = guarded_list  # type: ignore[method-assign]
         saver.graphwright_ids = ids  # type: ignore[attr-defined]
+    if aids is not None:
+        inner_alist = saver.alist
+
+        async def guarded_alist(
+            config: RunnableConfig | None, *, filter: dict[str, Any] | None = None, before: RunnableConfig | None = None, limit: int | None = None
+        ) -> AsyncIterator[CheckpointTuple]:
+            conf = (config or {}).get("configurable") or {}
+            if filter or "thread_id" not in conf:  # a search across threads: no skipping, but clear errors
+                async for found in inner_alist(config, filter=filter, before=before, limit=limit):
+                    yield checked(found.config, lambda f=found: f)  # type: ignore[misc]
+                return
+            ns = conf.get("checkpoint_ns", "")
+            before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
+            for checkpoint_id in await aids(str(conf["thread_id"]), ns, before_id, limit):
+                one = {"configurable": {"thread_id": conf["thread_id"], "checkpoint_ns": ns, "checkpoint_id": checkpoint_id}}
+                try:
+                    found = await guarded_aget_tuple(one)
+                except CheckpointerError:
+                    continue  # corrupt: skipped, as the sync listing does
+                if found is not None:
+                    yield found
+
+        saver.alist = guarded_alist  # type: ignore[method-assign]
     return saver
 
 

@@ -8,6 +8,7 @@ pending writes, beside a finished thread; each case corrupts the latest checkpoi
 from __future__ import annotations
 
 import json
+import uuid
 import shutil
 import signal
 import sqlite3
@@ -114,3 +115,65 @@ def test_a_corrupt_checkpoint_gives_a_clean_error_and_history_lists_the_intact_o
         assert code == 0 and out.strip().splitlines()[-1] == "did 6", err
         with open_checkpointer(db) as saver:
             assert saver.get_tuple({"configurable": {"thread_id": "victim", "checkpoint_ns": ""}}).checkpoint["id"] != latest
+
+
+def _counter() -> Any:
+    from typing import TypedDict
+
+    from langgraph.graph import START, StateGraph
+
+    class S(TypedDict):
+        n: int
+
+    return StateGraph(S).add_node("inc", lambda s: {"n": s["n"] + 1}).add_edge(START, "inc")
+
+
+async def _corrupt_latest_then_list(target: str, corrupt: Any) -> None:
+    from graphwright.errors import CheckpointerError
+    from graphwright.memory import open_async_checkpointer
+
+    thread = f"async-{uuid.uuid4().hex[:10]}"
+    config = {"configurable": {"thread_id": thread}}
+    async with open_async_checkpointer(target) as saver:
+        app = _counter().compile(checkpointer=saver)
+        for n in range(3):
+            await app.ainvoke({"n": n}, config)
+        ids = [c.config["configurable"]["checkpoint_id"] async for c in saver.alist(config)]
+        assert len(ids) == 9  # three runs of input, start and `inc` checkpoints
+        fork = {"configurable": {"thread_id": thread, "checkpoint_id": ids[1]}}
+        before = (await app.aget_state(fork)).values
+        await corrupt(thread, ids[0])
+        with pytest.raises(CheckpointerError, match=f"thread '{thread}': checkpoint {ids[0]} is corrupt"):
+            await saver.aget_tuple({"configurable": {"thread_id": thread, "checkpoint_ns": "", "checkpoint_id": ids[0]}})
+        listed = [c.config["configurable"]["checkpoint_id"] async for c in saver.alist(config)]
+        assert listed == ids[1:]  # the corrupt one skipped, the intact ones in order, as the sync listing does
+        assert [c.config["configurable"]["checkpoint_id"] async for c in saver.alist(config, limit=2)] == ids[1:2]
+        history = [s.config["configurable"]["checkpoint_id"] async for s in app.aget_state_history(config)]
+        assert history == ids[1:]
+        assert (await app.aget_state(fork)).values == before  # an intact checkpoint still reads
+
+
+def test_the_async_sqlite_saver_skips_a_corrupt_checkpoint_when_listing(tmp_path: Path) -> None:
+    import asyncio
+
+    db = tmp_path / "a.sqlite"
+
+    async def corrupt(thread: str, checkpoint_id: str) -> None:
+        with sqlite3.connect(db) as conn:
+            conn.execute("update checkpoints set checkpoint=x'deadbeef' where thread_id=? and checkpoint_id=?", (thread, checkpoint_id))
+
+    asyncio.run(_corrupt_latest_then_list(str(db), corrupt))
+
+
+def test_the_async_postgres_saver_skips_a_corrupt_checkpoint_when_listing(postgres_url: str) -> None:
+    import asyncio
+
+    import psycopg
+
+    async def corrupt(thread: str, checkpoint_id: str) -> None:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(
+                "update checkpoints set checkpoint='[1, 2]'::jsonb where thread_id=%s and checkpoint_id=%s", (thread, checkpoint_id)
+            )
+
+    asyncio.run(_corrupt_latest_then_list(postgres_url, corrupt))
