@@ -186,6 +186,8 @@ function graphOf(thread) {
 }
 
 async function openThreadView(id, redraw) {
+  // A refresh of the open thread (after a run ends) keeps the checkpoint the user chose; opening one shows its latest.
+  const keep = !redraw && id === openThread ? chosenCheckpoint : null;
   openThread = id;
   const thread = await call(`/threads/${id}`);
   const history = await call(`/threads/${id}/history`, { limit: 200 });  // newest first
@@ -217,7 +219,9 @@ async function openThreadView(id, redraw) {
     list.appendChild(item);
     for (const task of c.tasks ?? []) byTask[task.id] = { c, item };
   }
-  if (history.length) showCheckpoint(history[0], list.firstChild);
+  const kept = history.findIndex((c) => c.checkpoint.checkpoint_id === keep);
+  if (kept >= 0) showCheckpoint(history[kept], list.children[kept]);
+  else if (history.length) showCheckpoint(history[0], list.firstChild);
   showInterrupt(state);
   await showTrace(id, byTask);
   document.body.dataset.thread = id;

@@ -1,6 +1,6 @@
 """The Ray path's cost against an in-process eval at equal cores, and how many checkpoints one Postgres takes.
 
-    python bench/ray.py [--graph assistant] [--tasks bench/tasks/arithmetic.jsonl] [--limit N] [--concurrency 4]
+    python bench/ray_overhead.py [--graph assistant] [--tasks bench/tasks/arithmetic.jsonl] [--limit N] [--concurrency 4]
                         [--db postgresql://...] [--skip-model] [--puts-seconds 5] [--writers 1,4,16]
 
 1. Agent task set, real model: `run_eval` in this process (torch on every core) against `run_tasks_on_ray` with one
