@@ -33,7 +33,7 @@ from typing import Any, TextIO
 
 from ..errors import GraphSetupError, GraphwrightError
 
-__all__ = ["DEFAULT_ROOT", "add_eval_commands", "ray_options"]
+__all__ = ["DEFAULT_ROOT", "add_eval_commands", "add_ray_arguments", "ray_options"]
 
 DEFAULT_ROOT = Path(".graphwright") / "evals"
 """Where eval folders go when `--out` is not given."""
@@ -77,10 +77,7 @@ def add_eval_commands(subparsers: Any) -> None:
     run.add_argument("--learned", default=None,
                      help="a `graphwright learn --out` folder: the graph gets what that run kept (worked examples, "
                      "a fine-tuned model)")
-    run.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
-                     help="run on a Ray cluster: a local one (no ADDRESS), or join `auto` / `ray://host:port`")
-    run.add_argument("--actors", type=int, default=None, help="with --ray: actors, each loading the model once (default 2)")
-    run.add_argument("--db", default=None, help="with --ray: the postgresql:// URL that holds every thread")
+    add_ray_arguments(run)
     run.set_defaults(handler=_cmd_eval)
 
     both = subparsers.add_parser("eval-compare", help="compare two eval reports side by side (before, after)")
@@ -173,6 +170,15 @@ def _eval(args: argparse.Namespace, out: TextIO) -> int:
     return code
 
 
+def add_ray_arguments(command: argparse.ArgumentParser) -> None:
+    """Add `--ray [ADDRESS]`, `--actors N` and `--db URL` to `command` (read back by `ray_options`)."""
+    command.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                         help="run on a Ray cluster: a local one (no ADDRESS), or join `auto` / `ray://host:port`")
+    command.add_argument("--actors", type=int, default=None,
+                         help="with --ray: actors, each loading the model once (default 2)")
+    command.add_argument("--db", default=None, help="with --ray: the postgresql:// URL that holds every thread")
+
+
 def ray_options(args: argparse.Namespace) -> Any:
     """The `RayOptions` that `--ray`, `--actors` and `--concurrency` ask for, or None without `--ray`.
 
@@ -186,7 +192,7 @@ def ray_options(args: argparse.Namespace) -> Any:
 
     if args.ray is None:
         if args.db is not None or args.actors is not None:
-            raise GraphwrightError("--db and --actors go with --ray (a local eval keeps its threads in its folder)")
+            raise GraphwrightError("--db and --actors go with --ray (without it, threads stay in the run's folder)")
         return None
     if args.db is None or not is_postgres_url(args.db):
         raise GraphwrightError("--ray needs --db postgresql://...: every actor keeps its threads in that database")
@@ -197,8 +203,8 @@ def ray_options(args: argparse.Namespace) -> Any:
     if actors < 1:
         raise GraphwrightError(f"--actors must be at least 1, got {actors}")
     graph_target(args.graph)  # a graph that does not exist fails here, before a cluster starts
-    return RayOptions(address=None if args.ray == "local" else args.ray, actors=actors,
-                      concurrency=args.concurrency)
+    concurrency = RayOptions.concurrency if args.concurrency is None else args.concurrency
+    return RayOptions(address=None if args.ray == "local" else args.ray, actors=actors, concurrency=concurrency)
 
 
 def _cmd_compare(args: argparse.Namespace, out: TextIO) -> int:

@@ -3,6 +3,7 @@
     graphwright learn GRAPH SOURCE --out DIR [--minutes M] [--method in_context|lora|both]
                       [--device cpu|cuda|cuda:N|auto] [--limit N] [--dev-size N] [--attempts N]
                       [--concurrency N] [--model PATH] [--max-new-tokens N] [--max-steps N]
+                      [--ray [ADDRESS] --db postgresql://... [--actors N]]
 
 SOURCE is a task file as for `eval` (a GSM8K-style file's worked solutions are expert demonstrations) or an
 environment, `twx:GAME` (its train fold is learned from: gold paths and, with `--attempts`, the graph's own
@@ -11,7 +12,10 @@ learning, and what was learned is kept in DIR only when the dev score rose (`gra
 `--method in_context` gives the graph worked examples (it needs an example slot, `examples=`: the assistant
 has one), `lora` fine-tunes the model (a graph that takes `model=`), `both` does both. `--limit` bounds the
 training tasks (environment: train-fold seeds), `--minutes` the whole run's time (LoRA trains for what is
-left), `--device` where LoRA trains.
+left), `--device` where LoRA trains. With `--ray` the graph's own runs (`--attempts`) are collected on a Ray
+cluster, as `eval --ray` runs tasks (a local one when no ADDRESS is given; `auto` or `ray://host:port` joins
+one): `--actors` actors each load the model once and run `--concurrency` at a time, their threads in Postgres
+at `--db`; checking and learning stay in this process.
 
 Progress goes to stderr, a line as each phase moves (a bar on a terminal). The report goes to stdout: the time
 of each phase, what was learned, before and after on the dev split, and where the result is; its last line is
@@ -28,6 +32,7 @@ build a graph with what a learn run kept (`LearnedGraphs`, `learned_graph`) serv
 from __future__ import annotations
 
 import argparse
+import functools
 import inspect
 import json
 import os
@@ -39,6 +44,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import GraphNotFoundError, GraphSetupError, GraphwrightError
+from ._eval import add_ray_arguments, ray_options
 
 __all__ = ["LearnedGraphs", "add_learn_command", "learned_graph", "learned_graph_for"]
 
@@ -82,6 +88,7 @@ def add_learn_command(subparsers: Any) -> None:
     cmd.add_argument("--model", default=None, help="a .gguf file or Transformers folder (default: packaged)")
     cmd.add_argument("--max-new-tokens", type=int, default=None, help="tokens each model call may write")
     cmd.add_argument("--max-steps", type=int, default=None, help="environments: actions per episode (default 50)")
+    add_ray_arguments(cmd)
     cmd.set_defaults(handler=_cmd_learn)
 
 
@@ -124,7 +131,11 @@ def _checked(args: argparse.Namespace) -> tuple[Any, LearnedGraphs]:
         raise GraphwrightError(f"--minutes must be above 0, got {args.minutes}")
     if not _DEVICE.fullmatch(args.device):
         raise GraphwrightError(f"--device must be cpu, cuda, cuda:N or auto, got {args.device!r}")
-    options = LearnOptions(method=args.method, device=args.device, minutes=args.minutes, **given)
+    cluster = ray_options(args)
+    if cluster is not None and not args.attempts:
+        raise GraphwrightError("--ray collects the graph's own runs on a cluster: give --attempts N (1 or more)")
+    options = LearnOptions(method=args.method, device=args.device, minutes=args.minutes, ray=cluster,
+                           db=args.db if cluster is not None else None, **given)
     trains = args.method in ("lora", "both")
     if trains and args.model is not None:
         raise GraphwrightError("--model with --method lora or both: learn fine-tunes the packaged default model; "
@@ -259,6 +270,10 @@ class LearnedGraphs:
             except (TypeError, ValueError):  # a callable without a readable signature takes nothing we pass
                 pass
         self._models: dict[str | None, Any] = {}
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickle as the reference and its settings (Ray actors get it so): models load again where it lands."""
+        return functools.partial(LearnedGraphs, model=self.base, max_new_tokens=self.max_new_tokens), (self.ref,)
 
     def require(self, *, examples: bool = False, model: bool = False) -> None:
         """Raise `GraphSetupError` unless the builder takes `examples=` / `model=` as asked."""

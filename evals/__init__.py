@@ -56,7 +56,7 @@ from ._report import (
     summary_line,
     wilson_interval,
 )
-from ._ray import GraphRef, RayOptions, ray_session, run_episodes_on_ray, run_tasks_on_ray
+from ._ray import GraphRef, RayOptions, folder_run_id, ray_session, run_episodes_on_ray, run_tasks_on_ray
 from ._run import RunRecorder, claim_folder, continue_thread, outcome_of, previous_results, run_eval, stub_tools
 from ._tasks import Task, gsm8k_answer, load_tasks, thread_id_for
 
@@ -92,6 +92,7 @@ __all__ = [
     "env_summary",
     "env_summary_line",
     "export_trajectories",
+    "folder_run_id",
     "format_comparison",
     "format_table",
     "gate",

@@ -137,7 +137,7 @@ def run_tasks_on_ray(
     db = _checked_db(db)
     out.mkdir(parents=True, exist_ok=True)
     claim_folder(out, label)
-    run = _run_id(out)
+    run = folder_run_id(out)
     done = previous_results(out)
     finished = {t.id: done[t.id] for t in tasks if t.id in done and done[t.id].get("key") == t.key()}
     pending = [t for t in tasks if t.id not in finished]
@@ -506,8 +506,12 @@ def _checked_db(db: str) -> str:
     return f"{db}{'&' if '?' in db else '?'}application_name={APPLICATION_NAME}"
 
 
-def _run_id(out: Path) -> str:
-    """The eval folder's run id (made on first use): it names the tasks' threads, so a rerun continues them."""
+def folder_run_id(out: Path) -> str:
+    """Return the run id kept in folder `out` (`ray.json`), made and saved on first use.
+
+    It names a distributed run's threads in Postgres (shared by many runs), so a rerun into the same folder
+    continues the same threads and a run in another folder never meets them.
+    """
     path = out / RUN_FILE
     if path.exists():
         try:
@@ -515,6 +519,7 @@ def _run_id(out: Path) -> str:
         except (OSError, ValueError, KeyError, TypeError):
             pass  # unreadable: a new id, and the unfinished tasks start over on new threads
     run = uuid.uuid4().hex[:8]
+    out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, json.dumps({"run": run}) + "\n")
     return run
 

@@ -342,47 +342,73 @@ def calls_of(trajectory: Trajectory) -> list[dict[str, Any]]:
         return [dict(c) for c in trajectory.calls]
     if trajectory.thread is None:
         raise ExperienceError(f"trajectory {trajectory.id!r} has no model calls and no thread to read them from")
-    messages = thread_messages(trajectory.thread["checkpoints"], trajectory.thread["thread_id"])
-    calls = []
-    for index, message in enumerate(messages):
-        if message["role"] == "assistant" and message.get("content"):
-            calls.append({"prompt": messages[:index], "completion": message["content"]})
-    return calls
+    return _calls_in(thread_messages(trajectory.thread["checkpoints"], trajectory.thread["thread_id"]))
 
 
 def thread_messages(checkpoints: str | Path, thread_id: str) -> list[dict[str, Any]]:
     """Return the messages of thread `thread_id`'s latest checkpoint as role/content dicts (tool calls written
     as the model writes them: `<tool_call>{"name": ..., "arguments": ...}</tool_call>`).
 
+    Args:
+        checkpoints: a SQLite checkpoint file, or a `postgresql://` URL.
+        thread_id: the thread.
+
     Raises:
         ExperienceError: the database or the thread is missing or unreadable.
     """
+    found = _read_threads(checkpoints, [thread_id])[thread_id]
+    if found is None:
+        raise ExperienceError(f"thread {thread_id!r} is not in {_where(checkpoints)}")
+    return found
+
+
+def _read_threads(checkpoints: str | Path, thread_ids: Sequence[str]) -> dict[str, list[dict[str, Any]] | None]:
+    """The messages of each thread's latest checkpoint (None for a thread not there), through one connection."""
     from langchain_core.messages import AIMessage, BaseMessage
 
-    from ..memory import open_checkpointer
+    from ..memory import is_postgres_url, open_checkpointer
 
-    if not Path(checkpoints).is_file():
-        raise ExperienceError(f"checkpoint database {str(checkpoints)!r} is gone; its thread {thread_id!r} cannot be read")
+    if not is_postgres_url(str(checkpoints)) and not Path(checkpoints).is_file():
+        raise ExperienceError(f"checkpoint database {str(checkpoints)!r} is gone; its threads cannot be read")
+    found: dict[str, Any] = {}
     try:
-        with open_checkpointer(Path(checkpoints)) as saver:
-            found = saver.get_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})
-    except Exception as exc:  # the checkpointer raises several types for a damaged file
-        raise ExperienceError(f"cannot read thread {thread_id!r} from {str(checkpoints)!r}: {exc}") from exc
-    if found is None:
-        raise ExperienceError(f"thread {thread_id!r} is not in {str(checkpoints)!r}")
-    out = []
-    for message in found.checkpoint.get("channel_values", {}).get("messages") or []:
-        if not isinstance(message, BaseMessage):
+        with open_checkpointer(checkpoints) as saver:
+            for thread_id in thread_ids:
+                found[thread_id] = saver.get_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})
+    except Exception as exc:  # the checkpointer raises several types for a damaged file or a lost server
+        raise ExperienceError(f"cannot read threads from {_where(checkpoints)}: {exc}") from exc
+    messages: dict[str, list[dict[str, Any]] | None] = {}
+    for thread_id, checkpoint in found.items():
+        if checkpoint is None:
+            messages[thread_id] = None
             continue
-        role = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}.get(message.type, message.type)
-        content = message.text if hasattr(message, "text") else str(message.content)
-        if isinstance(message, AIMessage) and message.tool_calls:
-            content += "".join(
-                "<tool_call>\n" + json.dumps({"name": c["name"], "arguments": c["args"]}) + "\n</tool_call>"
-                for c in message.tool_calls
-            )
-        out.append({"role": role, "content": content})
-    return out
+        out = messages[thread_id] = []
+        for message in checkpoint.checkpoint.get("channel_values", {}).get("messages") or []:
+            if not isinstance(message, BaseMessage):
+                continue
+            role = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}.get(message.type, message.type)
+            content = message.text if hasattr(message, "text") else str(message.content)
+            if isinstance(message, AIMessage) and message.tool_calls:
+                content += "".join(
+                    "<tool_call>\n" + json.dumps({"name": c["name"], "arguments": c["args"]}) + "\n</tool_call>"
+                    for c in message.tool_calls
+                )
+            out.append({"role": role, "content": content})
+    return messages
+
+
+def _where(checkpoints: str | Path) -> str:
+    """Names a checkpoint database in a message without the password a Postgres URL may carry."""
+    from ..memory import is_postgres_url
+
+    text = str(checkpoints)
+    return "the Postgres database" if is_postgres_url(text) else repr(text)
+
+
+def _calls_in(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each assistant message with content as a model call, the messages before it as its prompt."""
+    return [{"prompt": messages[:index], "completion": message["content"]}
+            for index, message in enumerate(messages) if message["role"] == "assistant" and message.get("content")]
 
 
 _CALC = re.compile(r"<<([^<>=]*)=([^<>]*)>>")
@@ -502,24 +528,33 @@ def twx_demonstrations(game: str, seeds: Iterable[int], *, fold: str = "train", 
 
 
 def from_eval_results(results: Iterable[Mapping[str, Any]], eval_folder: str | Path, *, tasks: Mapping[str, str] | None = None,
-                      graph: str | None = None) -> Iterator[Trajectory]:
-    """Yield one trajectory per finished task of an eval run (`graphwright.evals.run_eval`'s results).
+                      graph: str | None = None, checkpoints: str | None = None) -> Iterator[Trajectory]:
+    """Yield one trajectory per finished task of an eval run (`graphwright.evals.run_eval`'s results, or
+    `run_tasks_on_ray`'s).
 
     The record refers to the task's thread in the folder's `checkpoints.sqlite` instead of copying its
-    messages; its reward is 1 when the task's check passed, else 0.
+    messages; its reward is 1 when the task's check passed, else 0. With `checkpoints`, the Postgres URL a run
+    on Ray kept its threads in, the model calls are read from there now and kept in the record (which holds
+    no database URL, and outlives the threads in a database many runs share); a thread not there is taken to
+    be in the folder's file (a local run wrote it).
 
     Args:
         results: the result dicts (`run_eval`'s return value, or the folder's `results.jsonl`).
         eval_folder: the eval folder the results were written to.
         tasks: task id -> question text, to keep the question with the record.
         graph: the graph's name, kept in `meta`.
+        checkpoints: a `postgresql://` URL holding the results' threads (see above); None: the folder's file.
+
+    Raises:
+        ExperienceError: `checkpoints` cannot be read.
     """
     folder = Path(eval_folder).resolve()
-    for result in results:
-        thread = result.get("thread_id")
-        if not thread:
-            continue
+    finished = [r for r in results if r.get("thread_id")]
+    read = _read_threads(checkpoints, [str(r["thread_id"]) for r in finished]) if checkpoints and finished else {}
+    for result in finished:
+        thread = str(result["thread_id"])
         task_id = str(result["id"])
+        messages = read.get(thread)
         yield Trajectory(
             id=f"eval:{thread}",
             source="eval",
@@ -527,8 +562,10 @@ def from_eval_results(results: Iterable[Mapping[str, Any]], eval_folder: str | P
             task=(tasks or {}).get(task_id, ""),
             reward=1.0 if result.get("ok") else 0.0,
             success=bool(result.get("ok")),
-            thread={"checkpoints": str(folder / "checkpoints.sqlite"), "thread_id": str(thread)},
-            meta={k: v for k, v in {"graph": graph, "answer": result.get("answer"), "error": result.get("error")}.items()
+            calls=None if messages is None else tuple(_calls_in(messages)),
+            thread={"checkpoints": str(folder / "checkpoints.sqlite"), "thread_id": thread} if messages is None else None,
+            meta={k: v for k, v in {"graph": graph, "answer": result.get("answer"), "error": result.get("error"),
+                                    "thread_id": thread if messages is not None else None}.items()
                   if v is not None},
         )
 

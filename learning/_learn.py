@@ -8,7 +8,9 @@ The loop, each phase resumable (a restarted `learn` into the same folder continu
 2. **collect** into `experience.sqlite` (an `ExperienceStore`): expert demonstrations (GSM8K worked
    solutions when the file has them, TextWorldExpress gold paths) and, with `attempts`, the agent's own runs
    of the training tasks with their rewards. Records are appended as they are made; collected ids are not
-   collected again.
+   collected again. With `LearnOptions.ray` the agent's runs go to the actors of a Ray cluster
+   (`graphwright.evals.run_tasks_on_ray`, `run_episodes_on_ray`), their threads to Postgres, and the records
+   are the ones a collection in this process makes; every other phase runs here.
 3. **before**: the agent as it is (`build(Learned())`) on the dev split, in an eval folder that resumes.
 4. **learn** from the trajectories whose reward is above zero: `in_context` embeds them as worked examples
    (`candidate/memory`), `lora` fine-tunes the model on them and saves the merged folder
@@ -25,6 +27,7 @@ put in its prompt and/or a model folder to load), so any graph with an example s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -33,7 +36,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
@@ -43,6 +46,9 @@ from ._experience import ExperienceStore, from_episodes, from_eval_results, gsm8
 from ..nodes import Example
 from ._in_context import ExampleMemory
 from ._lora import LoraOptions
+
+if TYPE_CHECKING:
+    from ..evals import RayOptions
 
 __all__ = [
     "LearnOptions",
@@ -101,6 +107,13 @@ class LearnOptions:
     """Tasks or episodes run at once (their model calls batch)."""
     max_steps: int = 50
     """Step bound of an environment episode."""
+    ray: RayOptions | None = None
+    """Collect the agent's runs (`attempts`) on this Ray cluster, `ray.concurrency` at a time on each actor, which
+    builds `build(Learned())` once (so `build` must pickle: a module-level function, or an importable class's
+    instance); None: in this process. The learning step and the dev checks stay in this process."""
+    db: str | None = None
+    """With `ray`: the `postgresql://` URL every actor keeps its threads and side-effect ledger in (left out of
+    the report, as it may hold a password)."""
 
 
 @dataclass
@@ -133,11 +146,17 @@ def learn(
         `kept`, `learned` (experience counts, examples, LoRA figures), `phases` (seconds each).
 
     Raises:
-        LearningError: an unknown method, nothing to learn from, or a task set whose tasks bring their own tools.
+        LearningError: an unknown method, nothing to learn from, a task set whose tasks bring their own tools,
+            or `ray` without `db` (or `db` without `ray`).
         TaskFileError, EnvSetupError: the source cannot be read.
+        CheckpointerError, ClusterError: with `ray`, Postgres or the cluster cannot be reached, or the agent
+            cannot be built on an actor (see `graphwright.evals.run_tasks_on_ray`).
     """
     if options.method not in METHODS:
         raise LearningError(f"method must be one of {', '.join(METHODS)}, got {options.method!r}")
+    if (options.ray is None) != (options.db is None):
+        raise LearningError("ray and db go together: a collection on Ray keeps its threads in Postgres at db "
+                            f"(got ray={options.ray!r}, db {'given' if options.db else 'missing'})")
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -197,7 +216,7 @@ def learn(
         "phases": {name: info.get("seconds") for name, info in state.phases.items()},
         "train_tasks": len(kind.train_ids),
         "dev_tasks": len(kind.dev_ids),
-        "options": {k: v for k, v in asdict(options).items() if k != "lora"} | {"lora": asdict(options.lora)},
+        "options": {k: v for k, v in asdict(options).items() if k not in ("lora", "db")} | {"lora": asdict(options.lora)},
     }
     _write_json(folder / "report.json", report)
     from ._page import save_learn_html  # matplotlib and the eval pages load only when a run ends
@@ -290,13 +309,20 @@ class _Tasks:
             store.add_all(demos)
             counts["demonstrations"] = len(demos)
             progress("collect", len(demos), len(self.train))
+        ray, db = self.options.ray, self.options.db
+        report = functools.partial(_collected, progress)
         for attempt in range(self.options.attempts):
             runs = folder / f"collect-runs-{attempt}"
-            results = run_eval(self.train, lambda tools: build(Learned()), runs, label=label,
-                               concurrency=self.options.concurrency,
-                               on_result=lambda r, done, total: progress("collect", done, total))
+            if ray is None:
+                results = run_eval(self.train, lambda tools: build(Learned()), runs, label=label,
+                                   concurrency=self.options.concurrency, on_result=report)
+            else:
+                from ..evals import run_tasks_on_ray
+
+                results = run_tasks_on_ray(self.train, functools.partial(_as_it_is, build), db, runs, label=label,
+                                           options=ray, on_result=report)
             questions = {t.id: str(t.input) for t in self.train}
-            store.add_all(from_eval_results(results, runs, tasks=questions, graph=label))
+            store.add_all(from_eval_results(results, runs, tasks=questions, graph=label, checkpoints=db))
             counts["runs"] += len(results)
         return counts
 
@@ -344,10 +370,20 @@ class _Env:
                 store.add(trajectory)
                 progress("collect", done, len(missing))
             counts["demonstrations"] = len(self.train_seeds)
+        ray, db = self.options.ray, self.options.db
+        report = functools.partial(_collected, progress)
         for attempt in range(self.options.attempts):
-            results = run_env_eval(build(Learned()), self.train_spec, episodes=len(self.train_seeds),
-                                   concurrency=self.options.concurrency, label=f"{label}-{attempt}",
-                                   on_result=lambda r, done, total: progress("collect", done, total))
+            if ray is None:
+                results = run_env_eval(build(Learned()), self.train_spec, episodes=len(self.train_seeds),
+                                       concurrency=self.options.concurrency, label=f"{label}-{attempt}",
+                                       on_result=report)
+            else:  # threads named for the learn folder, so a resumed collection continues its episodes
+                from ..evals import folder_run_id, run_episodes_on_ray
+
+                run = folder_run_id(folder / f"collect-episodes-{attempt}")
+                results = run_episodes_on_ray(functools.partial(_as_it_is, build), self.train_spec, db,
+                                              episodes=len(self.train_seeds), label=f"{label}-{attempt}",
+                                              options=ray, run_id=run, on_result=report)
             store.add_all(from_episodes(results))
             counts["runs"] += len(results)
         return counts
@@ -362,6 +398,15 @@ class _Env:
         export_trajectories(results, out / "trajectories.jsonl")
         summary = env_summary(results)
         return {"score": summary["mean_score"], "tasks": len(results), "summary": summary}
+
+
+def _collected(progress: Callable[[str, int, int], None], result: dict[str, Any], done: int, total: int) -> None:
+    progress("collect", done, total)
+
+
+def _as_it_is(build: Callable[[Learned], Any], tools: tuple[Any, ...]) -> Any:
+    """The agent as it is, for a Ray actor (learn's tasks bring no tools of their own)."""
+    return build(Learned())
 
 
 def _has_worked_answers(path: Path) -> bool:
