@@ -22,13 +22,27 @@ from graphwright.evals._ray import APPLICATION_NAME
 @contextmanager
 def local_cluster(env: dict[str, str]) -> Iterator[str]:
     """Start a 2-CPU local Ray cluster whose workers see `env` and this process's `sys.path`; yield its temp
-    folder; shut it down and assert that none of its processes is left."""
+    folder; shut it down and assert that none of its processes is left.
+
+    `env` and the path are the cluster's own environment too, so the workers of a driver that joins it (a
+    `graphwright` subprocess given its address) see them as well.
+    """
     import ray
 
     temp_dir = tempfile.mkdtemp(prefix="gwr", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
     path = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="graphwright-test",
-             _temp_dir=temp_dir, runtime_env={"env_vars": {"PYTHONPATH": path, **env}})
+    given = {"PYTHONPATH": path, **env}
+    before = {name: os.environ.get(name) for name in given}
+    os.environ.update(given)  # inherited by the cluster's processes as they start
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="graphwright-test",
+                 _temp_dir=temp_dir, runtime_env={"env_vars": given})
+    finally:
+        for name, value in before.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
     try:
         yield temp_dir
     finally:

@@ -17,9 +17,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from ray_support import actor_connections, local_cluster, no_ray_processes, tagged, ray_processes
 
 from graphwright.evals import GraphRef, RayOptions, load_tasks, run_episodes_on_ray, run_tasks_on_ray
-from graphwright.evals._ray import APPLICATION_NAME
 from graphwright.tools import LEDGER_TABLE
 
 pytestmark = pytest.mark.services
@@ -27,45 +27,18 @@ pytestmark = pytest.mark.services
 TESTS = Path(__file__).resolve().parents[1]
 
 
-def ray_processes(temp_dir: str) -> list[str]:
-    """Command lines of live processes of the Ray cluster whose temp folder is `temp_dir`."""
-    ps = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True, check=True).stdout  # whole lines
-    return [line for line in ps.splitlines() if temp_dir in line and not line.startswith("ps ")]
-
-
-def actor_connections(url: str) -> int:
-    """Open Postgres connections of Ray actors (after up to 10 s for the server to notice closed sockets)."""
-    import psycopg
-
-    deadline = time.monotonic() + 10
-    while True:
-        with psycopg.connect(url) as conn:
-            count = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
-                                 (APPLICATION_NAME,)).fetchone()[0]
-        if count == 0 or time.monotonic() > deadline:
-            return count
-        time.sleep(0.2)
+@pytest.fixture(scope="module")
+def postgres_url(postgres_url):
+    """The test database, its actors' connections named for this module (other runs may share it)."""
+    return tagged(postgres_url)
 
 
 @pytest.fixture(scope="module")
 def cluster(postgres_url, tmp_path_factory):
     """A local Ray cluster for the module, its actors writing side effects to one file; stopped and checked."""
-    import ray
-
     effects = tmp_path_factory.mktemp("ray") / "effects.txt"
-    temp_dir = tempfile.mkdtemp(prefix="gwr", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
-    path = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="graphwright-test",
-             _temp_dir=temp_dir, runtime_env={"env_vars": {"PYTHONPATH": path, "GW_EFFECTS": str(effects),
-                                                           "GW_PAUSE": "0.3"}})
-    try:
+    with local_cluster({"GW_EFFECTS": str(effects), "GW_PAUSE": "0.3"}):
         yield effects
-    finally:
-        ray.shutdown()
-    deadline = time.monotonic() + 15
-    while ray_processes(temp_dir) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert ray_processes(temp_dir) == []
 
 
 def write_tasks(folder: Path, numbers, word: str = "task") -> Path:
@@ -199,21 +172,63 @@ def _cli(args: list[str], env: dict[str, str], **kwargs) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, **kwargs)
 
 
-def test_the_eval_command_on_ray_prints_what_a_local_eval_prints(tmp_path, postgres_url):
-    tasks = str(write_tasks(tmp_path, range(500, 506)))
-    env = {"GW_EFFECTS": str(tmp_path / "effects.txt"), "GW_PAUSE": "0.1"}
+def running_actor() -> int | None:
+    """The pid of a graphwright actor of the module's cluster (this process's descendant) running a task now."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    under, grew = {os.getpid()}, True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in under} - under
+        under |= more
+        grew = bool(more)
+    for pid in sorted(under):
+        try:
+            title = (Path("/proc") / str(pid) / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if title.startswith(b"ray::_Worker.run_task"):
+            return pid
+    return None
+
+
+def test_the_eval_command_joins_a_cluster_survives_a_kill_9_of_an_actor_and_prints_what_a_local_eval_prints(
+        cluster, tmp_path, postgres_url):
+    import ray
+
+    numbers = range(500, 512)
+    tasks = str(write_tasks(tmp_path, numbers))
+    env = {"GW_EFFECTS": str(cluster), "GW_PAUSE": "0.3"}  # as the module's cluster has them
     local = _cli(["ray_graphs:recorder", tasks, "--out", str(tmp_path / "local")], env)
-    on_ray = _cli(["ray_graphs:recorder", tasks, "--out", str(tmp_path / "ray"), "--ray", "--actors", "2",
-                   "--concurrency", "2", "--db", postgres_url], env)
+    on_ray = _cli(["ray_graphs:recorder", tasks, "--out", str(tmp_path / "ray"), "--ray",
+                   ray.get_runtime_context().gcs_address, "--actors", "2", "--concurrency", "2", "--db", postgres_url],
+                  env)
+    results = tmp_path / "ray" / "results.jsonl"
+    deadline, killed = time.monotonic() + 120, None
+    while killed is None:  # kill -9 an actor while it runs a task, before the run has finished
+        assert on_ray.poll() is None and time.monotonic() < deadline, "the run ended before an actor could be killed"
+        killed = running_actor()
+        if killed is not None:
+            assert not results.exists() or results.read_text().count("\n") < len(numbers)
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.05)
     (local_out, local_err), (ray_out, ray_err) = local.communicate(timeout=300), on_ray.communicate(timeout=300)
     assert local.returncode == 0 and on_ray.returncode == 0, ray_err
     assert ray_out.splitlines()[-1].split()[:2] == local_out.splitlines()[-1].split()[:2] == ["success_rate=1.000",
-                                                                                              "tasks=6"]
-    assert sorted(line.split()[1] for line in ray_err.splitlines() if line.startswith("[")) == \
-        sorted(line.split()[1] for line in local_err.splitlines() if line.startswith("["))  # progress, task by task
+                                                                                              "tasks=12"]
+    progress = sorted(line.split()[1] for line in ray_err.splitlines() if line.startswith("["))
+    assert progress == sorted(line.split()[1] for line in local_err.splitlines() if line.startswith("["))
+    assert progress == sorted(f"task{k}" for k in numbers)  # each task reported once, the killed actor's too
+    assert sorted(json.loads(line)["id"] for line in results.read_text().splitlines()) == progress
     reports = [json.loads((tmp_path / name / "report.json").read_text()) for name in ("local", "ray")]
     assert reports[0].keys() == reports[1].keys() and reports[1]["concurrency"] == 4
-    assert sorted(effects_of(tmp_path / "effects.txt", range(500, 506)).values()) == [2] * 6  # once per run
+    assert sorted(effects_of(cluster, numbers).values()) == [2] * 12  # once per run, kill or not
+    assert [n for n in ray.util.list_named_actors(all_namespaces=True) if "graphwright-" in str(n)] == []
+    assert actor_connections(postgres_url) == 0
 
 
 def test_ctrl_c_leaves_no_ray_process_and_no_postgres_connection(tmp_path, postgres_url):
@@ -232,26 +247,28 @@ def test_ctrl_c_leaves_no_ray_process_and_no_postgres_connection(tmp_path, postg
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in err
-    deadline = time.monotonic() + 15
-    while ray_processes(temp_dir) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert ray_processes(temp_dir) == []
+    assert no_ray_processes(temp_dir) == []
     assert actor_connections(postgres_url) == 0
 
 
-def test_environment_episodes_on_ray_from_the_command_line(tmp_path, postgres_url):
+def test_environment_episodes_on_ray_from_the_command_line(cluster, tmp_path, postgres_url):
+    import ray
+
     proc = _cli(["random", "twx:coin", "--limit", "3", "--max-steps", "3", "--out", str(tmp_path / "out"), "--ray",
-                 "--actors", "1", "--db", postgres_url], {})
+                 ray.get_runtime_context().gcs_address, "--actors", "1", "--db", postgres_url], {})
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert out.splitlines()[-1].split()[1] == "tasks=3"
     assert [json.loads(line)["seed"] for line in (tmp_path / "out" / "trajectories.jsonl").read_text().splitlines()] == [0, 1, 2]
 
 
-def test_bad_ray_flags_exit_2_before_a_cluster_starts(tmp_path):
+def test_bad_ray_flags_exit_2_before_anything_is_written(tmp_path, capsys, monkeypatch):
+    from graphwright.cli import main
+
+    monkeypatch.syspath_prepend(str(TESTS / "evals"))
     tasks = str(write_tasks(tmp_path, [1]))
     for args, message in ((["--ray"], "--ray needs --db postgresql://"), (["--db", "x.sqlite"], "go with --ray"),
                           (["--ray", "--db", "postgresql://h/db", "--actors", "0"], "--actors must be at least 1")):
-        proc = _cli(["ray_graphs:recorder", tasks, *args], {})
-        _, err = proc.communicate(timeout=120)
-        assert proc.returncode == 2 and message in err, err
+        assert main(["eval", "ray_graphs:recorder", tasks, "--out", str(tmp_path / "out"), *args]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

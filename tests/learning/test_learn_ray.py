@@ -11,13 +11,12 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from learn_graphs import half_knowing, random_agent, write_problems
-from ray_support import actor_connections, local_cluster, no_ray_processes, tagged
+from ray_support import actor_connections, local_cluster, tagged
 
 from graphwright.cli import main
 from graphwright.evals import RayOptions
@@ -77,19 +76,21 @@ def test_collecting_episodes_on_ray_records_what_a_local_collection_records(clus
     assert actor_connections(postgres_url) == 0
 
 
-def test_learn_collects_on_ray_from_the_command_line(tmp_path, postgres_url, capsys):
+def test_learn_collects_on_ray_from_the_command_line_joining_a_cluster(cluster, tmp_path, postgres_url, capsys):
+    import ray
+
     source, out = write_problems(tmp_path / "train.jsonl", 8), tmp_path / "learned"
-    temp_dir = tempfile.mkdtemp(prefix="gwr", dir="/tmp")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(str(p) for p in (HERE.parent, HERE)), HF_HUB_OFFLINE="1",
-               RAY_TMPDIR=temp_dir)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(str(p) for p in (HERE.parent, HERE)), HF_HUB_OFFLINE="1")
+    address = ray.get_runtime_context().gcs_address  # the module's cluster, joined as `--ray ADDRESS`
     done = subprocess.run([sys.executable, "-m", "graphwright", "learn", "learn_graphs:summing", str(source), "--out",
-                           str(out), "--dev-size", "2", "--attempts", "1", "--ray", "--actors", "1", "--concurrency",
-                           "3", "--db", postgres_url], env=env, capture_output=True, text=True, timeout=300)
+                           str(out), "--dev-size", "2", "--attempts", "1", "--ray", address, "--actors", "1",
+                           "--concurrency", "3", "--db", postgres_url], env=env, capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 0, done.stderr
     assert "6 demonstrations, 6 runs collected" in done.stdout
     assert done.stdout.strip().splitlines()[-1].startswith("before=0.000 after=1.000 gain=+1.000 kept=yes")
     assert json.loads((out / "report.json").read_text())["options"]["ray"]["concurrency"] == 3
-    assert no_ray_processes(temp_dir) == []
+    assert [n for n in ray.util.list_named_actors(all_namespaces=True) if "graphwright-" in str(n)] == []
     assert actor_connections(postgres_url) == 0
     assert main(["learn", "learn_graphs:summing", str(source), "--out", str(tmp_path / "other"), "--ray", "--db",
                  postgres_url]) == 2
