@@ -186,8 +186,7 @@ function graphOf(thread) {
 }
 
 async function openThreadView(id, redraw) {
-  // A refresh of the open thread (after a run ends) keeps the checkpoint the user chose; opening one shows its latest.
-  const keep = !redraw && id === openThread ? chosenCheckpoint : null;
+  const refresh = !redraw && id === openThread;
   openThread = id;
   const thread = await call(`/threads/${id}`);
   const history = await call(`/threads/${id}/history`, { limit: 200 });  // newest first
@@ -219,7 +218,9 @@ async function openThreadView(id, redraw) {
     list.appendChild(item);
     for (const task of c.tasks ?? []) byTask[task.id] = { c, item };
   }
-  const kept = history.findIndex((c) => c.checkpoint.checkpoint_id === keep);
+  // A refresh of the open thread (after a run ends) keeps the checkpoint the user chose, as it is now, after the
+  // awaits above; opening a thread shows its latest.
+  const kept = refresh ? history.findIndex((c) => c.checkpoint.checkpoint_id === chosenCheckpoint) : -1;
   if (kept >= 0) showCheckpoint(history[kept], list.children[kept]);
   else if (history.length) showCheckpoint(history[0], list.firstChild);
   showInterrupt(state);
