@@ -85,7 +85,7 @@ class StoreRoutes:
         """Namespaces under a prefix (and ending with a suffix), up to `max_depth` labels."""
         found = await self.svc.store.alist_namespaces(
             prefix=_scoped(request, body.prefix or []),
-            suffix=tuple(body.suffix) if body.suffix else None,
+            suffix=_labels(body.suffix) if body.suffix else None,
             max_depth=body.max_depth + 1 if body.max_depth else None,
             limit=body.limit,
             offset=body.offset,
@@ -95,10 +95,15 @@ class StoreRoutes:
 
 def _scoped(request: Request, namespace: list[str]) -> tuple[str, ...]:
     """The caller's `namespace` inside their tenant's tree; 422 for an empty label or one with a '.'."""
-    for label in namespace:
+    return (tenant_of(request), *_labels(namespace))
+
+
+def _labels(labels: list[str]) -> tuple[str, ...]:
+    """`labels` as a namespace (prefix or suffix); 422 for an empty label or one with a '.'."""
+    for label in labels:
         if not label or "." in label:
             raise HTTPException(422, f"invalid namespace label {label!r}: labels are non-empty, without '.'")
-    return (tenant_of(request), *namespace)
+    return tuple(labels)
 
 
 def _item(item: Any) -> dict[str, Any]:

@@ -107,6 +107,10 @@ def test_store_item_with_ttl_when_the_store_does_not_expire_items(http: httpx.Cl
     assert http.put("/store/items", json=body).status_code == 204
 
 
+def test_empty_label_in_a_namespace_suffix(http: httpx.Client) -> None:  # found by the fuzzer: a 500
+    _refused(http.post("/store/namespaces", json={"suffix": ["a", ""]}), "invalid namespace label ''")
+
+
 def test_thread_with_ttl(http: httpx.Client) -> None:
     _refused(http.post("/threads", json={"ttl": {"ttl": 5, "strategy": "delete"}}), "thread ttl is not supported")
 
