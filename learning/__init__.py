@@ -38,7 +38,9 @@ _EXPORTS = {
     "load_learned": "._learn",
     "open_examples": "._in_context",
     "pick_device": "._lora",
+    "pick_dtype": "._lora",
     "render_learn_html": "._page",
+    "split_tasks": "._learn",
     "save_learn_html": "._page",
     "train_lora": "._lora",
     "training_examples": "._lora",
@@ -61,8 +63,8 @@ if TYPE_CHECKING:
         twx_demonstrations,
     )
     from ._in_context import ExampleMemory, examples_of, open_examples
-    from ._learn import Learned, LearnOptions, learn, load_learned
-    from ._lora import LoraOptions, LoraResult, LoraTrainer, TrainingExample, pick_device, train_lora, training_examples
+    from ._learn import Learned, LearnOptions, learn, load_learned, split_tasks
+    from ._lora import LoraOptions, LoraResult, LoraTrainer, TrainingExample, pick_device, pick_dtype, train_lora, training_examples
     from ._page import render_learn_html, save_learn_html
 
 

@@ -57,6 +57,7 @@ __all__ = [
     "REPORT_FORMAT",
     "learn",
     "load_learned",
+    "split_tasks",
 ]
 
 REPORT_FORMAT = "graphwright-learn-report/1"
@@ -278,6 +279,26 @@ def _train(successes: list[Any], out: Path, options: LearnOptions, deadline: flo
     return summary
 
 
+def split_tasks(tasks: list[Any], dev_size: int, train_limit: int | None = None) -> tuple[list[Any], list[Any]]:
+    """Return `(train, dev)`: the `dev_size` tasks first in an order fixed by a hash of their ids are the dev
+    split, held back from everything learned; the others, in file order (the first `train_limit`), train.
+
+    The split depends only on the ids, so `learn`, a resumed `learn` and `bench/learning.py` hold back the
+    same tasks.
+
+    Example:
+        >>> from types import SimpleNamespace as Task
+        >>> train, dev = split_tasks([Task(id=f"t{i}") for i in range(5)], dev_size=2)
+        >>> sorted(t.id for t in dev), [t.id for t in train]
+        (['t0', 't1'], ['t2', 't3', 't4'])
+    """
+    ordered = sorted(tasks, key=lambda t: hashlib.sha256(t.id.encode()).hexdigest())
+    dev = ordered[:dev_size]
+    held = {t.id for t in dev}
+    rest = [t for t in tasks if t.id not in held]
+    return (rest[:train_limit] if train_limit is not None else rest), dev
+
+
 class _Tasks:
     """A task file: dev split by id hash, demonstrations from worked solutions, checks by `run_eval`."""
 
@@ -290,10 +311,7 @@ class _Tasks:
         tasks = load_tasks(path)
         if any(t.tools for t in tasks):
             raise LearningError(f"{path} has tasks with their own tools; learn takes question tasks")
-        ordered = sorted(tasks, key=lambda t: hashlib.sha256(t.id.encode()).hexdigest())
-        self.dev = ordered[: options.dev_size]
-        rest = [t for t in tasks if t not in self.dev]
-        self.train = rest[: options.train_limit] if options.train_limit is not None else rest
+        self.train, self.dev = split_tasks(tasks, options.dev_size, options.train_limit)
         self.dev_ids = [t.id for t in self.dev]
         self.train_ids = [t.id for t in self.train]
 

@@ -19,6 +19,7 @@ and quantizes to int8 like the default model.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -41,6 +42,7 @@ __all__ = [
     "TARGET_MODULES",
     "TrainingExample",
     "pick_device",
+    "pick_dtype",
     "train_lora",
     "training_examples",
 ]
@@ -73,8 +75,11 @@ class LoraOptions:
     """Stop after the step that crosses this wall-clock budget; None: no time bound."""
     max_tokens: int = 768
     """Longest example, prompt and completion, in tokens; longer examples are left out (counted in the result)."""
-    dtype: str = "bfloat16"
-    """Dtype of the frozen base weights (the adapters are kept in float32)."""
+    dtype: str = "auto"
+    """Dtype of the frozen base weights while training (the adapters are kept in float32): `bfloat16`,
+    `float32`, or `auto`: bfloat16 on a GPU and on CPUs with bfloat16 instructions (AVX-512 BF16, AMX), float32
+    on the others, where bfloat16 matrix products are emulated and several times slower. The merged model is
+    saved in bfloat16 unless a dtype is named."""
     completion_logits_only: bool = True
     """Run the output layer on completion positions only (the same loss, far less compute)."""
     seed: int = 0
@@ -185,6 +190,31 @@ def pick_device(device: str = "cpu") -> str:
     return device
 
 
+def pick_dtype(dtype: str, device: str) -> str:
+    """Return the dtype to train in on `device`: `dtype` itself, or for `auto` bfloat16 on CUDA and on CPUs
+    with bfloat16 instructions (`avx512_bf16` or `amx_bf16` in /proc/cpuinfo), float32 elsewhere.
+
+    Raises:
+        LearningError: `dtype` is not `auto`, `bfloat16`, `float16` or `float32`.
+
+    Example:
+        >>> pick_dtype("float32", "cpu"), pick_dtype("auto", "cuda")
+        ('float32', 'bfloat16')
+    """
+    if dtype not in ("auto", "bfloat16", "float16", "float32"):
+        raise LearningError(f"dtype must be auto, bfloat16, float16 or float32, got {dtype!r}")
+    if dtype != "auto":
+        return dtype
+    if device.startswith("cuda"):
+        return "bfloat16"
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            flags = next((line.split(":", 1)[1].split() for line in handle if line.startswith("flags")), [])
+    except OSError:  # not Linux: float32 is never the slow choice on a CPU
+        flags = []
+    return "bfloat16" if {"avx512_bf16", "amx_bf16"} & set(flags) else "float32"
+
+
 class LoraTrainer:
     """A LoRA adapter being trained on a copy of a local model, then merged and saved as a model folder.
 
@@ -216,11 +246,12 @@ class LoraTrainer:
 
         self.options = options
         self.device = pick_device(device)
+        self.dtype = pick_dtype(options.dtype, self.device)
         self.base = resolve(base).folder
         torch.manual_seed(options.seed)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.base, local_files_only=True)
-            model = AutoModelForCausalLM.from_pretrained(self.base, dtype=getattr(torch, options.dtype), local_files_only=True)
+            model = AutoModelForCausalLM.from_pretrained(self.base, dtype=getattr(torch, self.dtype), local_files_only=True)
         except Exception as exc:  # transformers raises many types for a bad folder
             raise LearningError(f"cannot load {str(self.base)!r} for training: {exc}") from exc
         if self.tokenizer.chat_template is None:
@@ -360,13 +391,15 @@ class LoraTrainer:
         finally:
             self.model.train()
 
-    def save(self, out: str | os.PathLike[str]) -> Path:
+    def save(self, out: str | os.PathLike[str], *, keep_training: bool = False) -> Path:
         """Merge the adapter into the weights and write a model folder at `out` that `ChatLocal` loads.
 
         The folder holds `model.safetensors`, `config.json`, `generation_config.json`, the tokenizer files and
         `chat_template.jinja`, plus `learning.json` naming the base model and the adapter's options. It is
         written under a temporary name beside `out` and renamed into place; an existing `out` is replaced.
-        The trainer's model is merged in place: train no further after saving.
+        The trainer's model is merged in place: train no further after saving, unless `keep_training`, where a
+        copy is merged (twice the model's memory for a moment) and training can go on (a learning curve's
+        snapshots).
 
         Raises:
             LearningError: the folder cannot be written.
@@ -377,7 +410,9 @@ class LoraTrainer:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
         try:
-            merged = self.model.merge_and_unload().to("cpu", dtype=getattr(torch, self.options.dtype))
+            model = copy.deepcopy(self.model) if keep_training else self.model
+            saved = "bfloat16" if self.options.dtype == "auto" else self.options.dtype
+            merged = model.merge_and_unload().to("cpu", dtype=getattr(torch, saved))
             merged.eval()
             merged.save_pretrained(tmp)
             self.tokenizer.save_pretrained(tmp)

@@ -1,0 +1,137 @@
+"""Learning curves: the assistant's score on a held-back dev split against what it learned and the minutes it took.
+
+What `graphwright learn` does in one step, this does at several sizes, so a user sees what each example and each
+minute buys. The source is a GSM8K-style training file; its dev split is held back exactly as `learn` holds
+it back (`graphwright.learning.split_tasks`), and nothing learned comes from it.
+
+- `in_context`: the first N expert demonstrations (worked solutions as programs) are embedded in an
+  `ExampleMemory`; the assistant gets the `k` nearest as worked examples. One row per N (`--examples`); N = 0 is
+  the agent as it is (its packaged examples), the baseline every other row is measured against in this run.
+- `lora`: one LoRA adapter trains on the demonstrations' completions (`--lora-train` of them); at each mark
+  of `--lora-minutes` a merged copy is saved and the assistant on that model is checked, while training goes
+  on from where it was.
+
+Prints one row per point: method, examples learned from, minutes spent learning (embedding or training),
+dev success with its Wilson 95% interval, and the checks' median latency. `--json PATH` also writes the rows.
+
+    .venv/bin/python bench/learning.py --dev-size 30 --examples 0,64,1024 --lora-minutes 5,15
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from graphwright.evals import load_tasks, run_eval, wilson_interval  # noqa: E402
+from graphwright.graphs import BUILTIN_GRAPHS  # noqa: E402
+from graphwright.learning import (  # noqa: E402
+    ExampleMemory,
+    LoraOptions,
+    LoraTrainer,
+    gsm8k_demonstrations,
+    split_tasks,
+    training_examples,
+)
+
+HERE = Path(__file__).resolve().parent
+TRAIN = HERE.parents[1] / "shared" / "data" / "gsm8k" / "train.jsonl"
+
+
+def check(graph: Any, dev: list[Any], folder: Path, concurrency: int) -> tuple[int, float]:
+    """Run the assistant on the dev split; return (tasks solved, median seconds per task)."""
+    results = run_eval(dev, lambda tools: graph, folder, label="assistant", concurrency=concurrency)
+    return sum(bool(r.get("ok")) for r in results), statistics.median(float(r.get("seconds", 0.0)) for r in results)
+
+
+def row(method: str, examples: int, minutes: float, solved: int, total: int, p50: float) -> dict[str, Any]:
+    """One printed row, also kept for `--json`."""
+    low, high = wilson_interval(solved, total)
+    line = {"method": method, "examples": examples, "learn_minutes": round(minutes, 2), "solved": solved,
+            "tasks": total, "success": solved / total, "wilson95": [round(low, 4), round(high, 4)], "p50_s": round(p50, 1)}
+    print(f"| {method} | {examples} | {minutes:.1f} | {100 * solved / total:.0f}% ({solved}/{total}) "
+          f"| {100 * low:.0f}-{100 * high:.0f}% | {p50:.1f} |", flush=True)
+    return line
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the curves and print the table; return 0 (2 on bad arguments)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", default=str(TRAIN), help="GSM8K-style training file (default: the GSM8K train split)")
+    parser.add_argument("--dev-size", type=int, default=30, help="tasks held back for the checks (default 30)")
+    parser.add_argument("--examples", default="0,64,1024", help="in_context: demonstrations embedded, comma-separated")
+    parser.add_argument("--k", type=int, default=3, help="in_context: worked examples per question (default 3)")
+    parser.add_argument("--lora-minutes", default="", help="lora: minutes of training at each check, comma-separated")
+    parser.add_argument("--lora-train", type=int, default=512, help="lora: demonstrations trained on (default 512)")
+    parser.add_argument("--device", default="cpu", help="where LoRA trains: cpu, cuda, auto (default cpu)")
+    parser.add_argument("--concurrency", type=int, default=4, help="dev tasks run at once (default 4)")
+    parser.add_argument("--json", default=None, metavar="PATH", help="also write the rows as JSON here")
+    args = parser.parse_args(argv)
+    try:
+        sizes = sorted({int(n) for n in args.examples.split(",") if n.strip()})
+        marks = sorted({float(m) for m in args.lora_minutes.split(",") if m.strip()})
+    except ValueError:
+        parser.error("--examples takes integers and --lora-minutes numbers, comma-separated")
+    if args.dev_size < 1 or args.k < 1 or any(n < 0 for n in sizes) or any(m <= 0 for m in marks):
+        parser.error("--dev-size and --k must be at least 1, --examples at least 0, --lora-minutes above 0")
+
+    from graphwright.models import ChatLocal
+
+    train, dev = split_tasks(load_tasks(args.source), args.dev_size)
+    held = [t.id for t in dev]
+    demos = list(gsm8k_demonstrations(args.source, skip=held, style="program", limit=max([*sizes, args.lora_train, 1])))
+    build = BUILTIN_GRAPHS["assistant"]
+    rows: list[dict[str, Any]] = []
+    print(f"source {args.source}: {len(train)} training tasks, {len(dev)} held back; {len(demos)} demonstrations read",
+          file=sys.stderr)
+    print("| method | examples | learn min | dev success | Wilson 95% | p50 s |")
+    print("| --- | ---: | ---: | ---: | --- | ---: |", flush=True)
+    model = ChatLocal()
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        memory = ExampleMemory(folder / "memory", k=args.k)
+        spent, added = 0.0, 0
+        for n in sizes:
+            began = time.perf_counter()
+            memory.add(e for d in demos[added:n] for e in _examples_of(d))
+            added = max(added, n)
+            spent += (time.perf_counter() - began) / 60
+            examples = memory.examples if n > 0 else None  # 0: the agent as it is, its packaged examples
+            solved, p50 = check(build(model=model, examples=examples), dev, folder / f"ic-{n}", args.concurrency)
+            rows.append(row("in_context" if n else "none (as it is)", n, spent if n else 0.0, solved, len(dev), p50))
+        if marks:
+            trainer = LoraTrainer(options=LoraOptions(), device=args.device)
+            pairs = training_examples(demos[: args.lora_train])
+            trained, seen = 0.0, 0
+            for mark in marks:
+                # The clock, not the data, ends each stretch; the adapter and optimizer go on from where they were.
+                trainer.options = dataclasses.replace(trainer.options, minutes=mark - trained, epochs=1000)
+                result = trainer.train(pairs)
+                trained, seen = trained + result.seconds / 60, seen + result.examples
+                trainer.save(folder / f"lora-{mark:g}", keep_training=True)
+                tuned = ChatLocal(model=str(folder / f"lora-{mark:g}"))
+                solved, p50 = check(build(model=tuned), dev, folder / f"lora-{mark:g}-check", args.concurrency)
+                rows.append(row("lora", seen, trained, solved, len(dev), p50))
+                del tuned  # one fine-tuned model loaded at a time
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
+    return 0
+
+
+def _examples_of(trajectory: Any) -> list[Any]:
+    from graphwright.learning import examples_of
+
+    return examples_of(trajectory)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
