@@ -3,17 +3,25 @@
 torch's own weight-only int8 kernel (`_weight_int8pack_mm`) converts every weight to float before its
 multiply-add, which makes it compute-bound on a CPU: it reads weights well below the memory's speed, though
 reading them is all a decode step should cost. `gw_int8_linear` quantizes the activations too (blocks of 128,
-as llama.cpp does) and does the dot products on AVX-512 VNNI integer instructions over weights packed for
-them (`Kernels.pack`): one weight load serves every row of a call, and for prompts the integer products beat
-a bf16 matmul as well, so prompts use it too. Where the CPU has AMX-INT8, products of 16 rows and more run on
+as llama.cpp does) and does the dot products on integer instructions over weights packed for them
+(`Kernels.pack`): one weight load serves every row of a call, and for prompts the integer products beat a
+bf16 matmul as well, so prompts use it too. Where the CPU has AMX-INT8, products of 16 rows and more run on
 its tile unit, with bit-identical results (`Kernels.use_amx`; `GRAPHWRIGHT_AMX=0` turns it off). The other
 kernels make a decoder layer a handful of calls (`models/_fastpath.py`) and pick greedy tokens under a
 grammar. Timings per machine are in bench/README.md.
 
-The kernels are compiled with the machine's `gcc` into `cache_dir()/native/` (a short build, once per source,
-flags and compiler) and linked against torch's own libgomp, so they share torch's OpenMP workers
-(`torch.get_num_threads()` of them). Where they cannot run (no AVX-512 VNNI, no gcc, `GRAPHWRIGHT_NATIVE=0`),
-`kernel()` returns None, `unavailable_reason()` says why, and callers use torch's kernels.
+`native.c` builds two ways (`BUILDS`), and the first whose instructions the CPU has is the one compiled:
+`avx512` (AVX-512 F/BW/VL/VNNI, and AMX where there is AMX) and `avx2` (AVX2 + FMA, for the many x86 CPUs
+without AVX-512). Both take the same packed weights (`LAYOUT`) and the same int8 activations; the AVX2
+build's products are signed, so its sums skip one float rounding the AVX-512 build takes, and a result can
+differ from the other build's in the last bit of a bf16 value. `GRAPHWRIGHT_NATIVE=avx2` picks the AVX2 build
+on a CPU that has both (to test it there).
+
+The kernels are compiled with the machine's `gcc` into `cache_dir()/native/` (a short build, once per build,
+source, flags and compiler) and linked against torch's own libgomp, so they share torch's OpenMP workers
+(`torch.get_num_threads()` of them). Where they cannot run (neither build's instructions, no gcc,
+`GRAPHWRIGHT_NATIVE=0`), `kernel()` returns None, `unavailable_reason()` says why, and callers use torch's
+kernels.
 """
 
 from __future__ import annotations
@@ -33,10 +41,17 @@ import torch
 from ._weights import cache_dir
 
 SOURCE = Path(__file__).with_name("native.c")
-CPU_FLAGS = ("avx512f", "avx512bw", "avx512vl", "avx512_vnni")
+BUILDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "avx512": (("avx512f", "avx512bw", "avx512vl", "avx512_vnni"), ("-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni", "-mfma")),
+    "avx2": (("avx2", "fma"), ("-mavx2", "-mfma")),
+}
+"""Each build of `native.c`, in order of preference: the CPU flags (as /proc/cpuinfo names them) it needs, and
+its compiler flags."""
 STRIP = 16
 """Output channels per strip of a packed weight (`Kernels.pack`)."""
-_FLAGS = ["-O3", "-shared", "-fPIC", "-fopenmp", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni", "-mfma"]
+LAYOUT = "strips16x4-u8+128"
+"""The packed weights' layout (`Kernels.pack`), the same in every build: part of a load cache's key."""
+_FLAGS = ["-O3", "-shared", "-fPIC", "-fopenmp"]
 
 _lock = threading.Lock()
 _state: dict[str, object] = {}
@@ -44,10 +59,12 @@ _state: dict[str, object] = {}
 
 class Kernels:
     """The loaded kernels: `pack`, `linear` and `silu_mul` (packed int8 weights, bf16 activations), `rmsnorm`,
-    `rotary`, `attention` and `argmax`; `amx` says whether prompts' products run on AMX tiles (`use_amx`)."""
+    `rotary`, `attention` and `argmax`; `build` names the build (`BUILDS`), `amx` says whether prompts' products
+    run on AMX tiles (`use_amx`)."""
 
     def __init__(self, library: ctypes.CDLL) -> None:
         p, i, f, l = ctypes.c_void_p, ctypes.c_int, ctypes.c_float, ctypes.c_long
+        self.build = str(_function(library.gw_build, [], ctypes.c_char_p)().decode())
         self._pack = _function(library.gw_pack, [p, i, i, p], None)
         self._call = _function(library.gw_int8_linear, [p, i, i, p, p, p, i, p, p, i], ctypes.c_int)
         self._silu_mul = _function(library.gw_int8_silu_mul, [p, i, i, p, p, p, p, i, p, i], ctypes.c_int)
@@ -62,8 +79,9 @@ class Kernels:
 
     def use_amx(self, on: bool) -> bool:
         """Run prompts' products (16 rows and more) on the CPU's AMX tile unit when `on` and the CPU and the OS
-        allow it, on AVX-512 VNNI otherwise; returns whether AMX is now used. Both give bit-identical results;
-        AMX is faster (see `models/native.c`). `GRAPHWRIGHT_AMX=0` starts with it off."""
+        allow it (the `avx512` build only), on vector instructions otherwise; returns whether AMX is now used.
+        Both give bit-identical results; AMX is faster (see `models/native.c`). `GRAPHWRIGHT_AMX=0` starts with
+        it off."""
         self.amx = bool(self._amx(int(on)))
         return self.amx
 
@@ -242,8 +260,8 @@ def kernel() -> Kernels | None:
 
 
 def library_name() -> str | None:
-    """The file name of the loaded kernels' library (it names their source, flags and compiler), or None without
-    them: what a cache of packed weights is keyed on."""
+    """The file name of the loaded kernels' library (`native-<build>-<digest of source, flags and compiler>.so`),
+    or None without them: with `LAYOUT`, what a cache of packed weights is keyed on."""
     return _state.get("library") if kernel() is not None else None  # type: ignore[return-value]
 
 
@@ -257,13 +275,27 @@ class _Unavailable(Exception):
     pass
 
 
-def _build() -> Path:
-    if os.environ.get("GRAPHWRIGHT_NATIVE", "1") == "0":
+def _choose() -> tuple[str, list[str]]:
+    """The build to compile here and its compiler flags: the first of `BUILDS` the CPU runs, or the one
+    `GRAPHWRIGHT_NATIVE` names."""
+    wanted = os.environ.get("GRAPHWRIGHT_NATIVE", "1")
+    if wanted == "0":
         raise _Unavailable("turned off by GRAPHWRIGHT_NATIVE=0")
-    flags = _cpu_flags()
-    missing = [flag for flag in CPU_FLAGS if flag not in flags]
-    if missing:
-        raise _Unavailable(f"this CPU lacks {', '.join(missing)}")
+    if wanted not in ("1", *BUILDS):
+        raise _Unavailable(f"GRAPHWRIGHT_NATIVE={wanted} names no build: 0, 1 or one of {', '.join(BUILDS)}")
+    flags, lacking = _cpu_flags(), []
+    for name, (needs, options) in BUILDS.items():
+        if wanted not in ("1", name):
+            continue
+        missing = [flag for flag in needs if flag not in flags]
+        if not missing:
+            return name, [*_FLAGS, *options]
+        lacking.append(f"{', '.join(missing)} ({name})")
+    raise _Unavailable(f"this CPU lacks {' and '.join(lacking)}")
+
+
+def _build() -> Path:
+    build, options = _choose()
     try:
         version = subprocess.run(["gcc", "-dumpfullversion"], capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError) as exc:
@@ -271,22 +303,22 @@ def _build() -> Path:
     if not SOURCE.exists():
         raise _Unavailable(f"the kernel source {SOURCE} is missing")
     torch_lib = Path(torch.__file__).parent / "lib"
-    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(_FLAGS).encode() + version.encode() + str(torch_lib).encode())
-    target = cache_dir() / "native" / f"native-{digest.hexdigest()[:16]}.so"
+    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(options).encode() + version.encode() + str(torch_lib).encode())
+    target = cache_dir() / "native" / f"native-{build}-{digest.hexdigest()[:16]}.so"
     if target.exists():
         return target
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        return _compile(target, torch_lib)
+        return _compile(target, torch_lib, options)
     except OSError as exc:
         raise _Unavailable(f"could not build the kernels into {target.parent}: {exc}") from exc
 
 
-def _compile(target: Path, torch_lib: Path) -> Path:
+def _compile(target: Path, torch_lib: Path, options: list[str]) -> Path:
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         built = Path(scratch) / target.name
         # -rpath: the libgomp.so.1 found is torch's (already loaded under that name once torch is imported).
-        command = ["gcc", *_FLAGS, str(SOURCE), "-lm", "-o", str(built), f"-Wl,-rpath,{torch_lib}"]
+        command = ["gcc", *options, str(SOURCE), "-lm", "-o", str(built), f"-Wl,-rpath,{torch_lib}"]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
             raise _Unavailable(f"gcc could not build {SOURCE.name}: {done.stderr.strip()[-500:]}")

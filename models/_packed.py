@@ -92,11 +92,14 @@ def open_model(folder: Path, *, dtype: str, quantize: str, root: Path) -> tuple[
 
 def cache_key(folder: Path, *, dtype: str, quantize: str) -> dict[str, Any]:
     """Everything the cached bytes depend on: this format, the model's files, the weight modes, torch and
-    Transformers (module layout) and the kernels' build (the packed layout)."""
+    Transformers (module layout), the kernels' build (`avx512` or `avx2`, with its source, flags and compiler)
+    and the packed weights' layout, so that a cache written by one build or machine kind is rebuilt, never
+    mapped, by another."""
     import transformers
 
-    from ._native import library_name
+    from ._native import LAYOUT, library_name
 
+    library = library_name()
     return {
         "format": FORMAT,
         "source": source_key(folder),
@@ -104,7 +107,8 @@ def cache_key(folder: Path, *, dtype: str, quantize: str) -> dict[str, Any]:
         "quantize": quantize,
         "torch": torch.__version__,
         "transformers": transformers.__version__,
-        "kernels": library_name(),
+        "kernels": library,
+        "layout": LAYOUT if library else None,  # None: torch's int8 [out, in] weights, no packing
     }
 
 

@@ -4,11 +4,11 @@
 scale per output channel (symmetric, round to nearest). Which kernel serves a layer depends on the machine and
 its shape:
 
-- Our AVX-512 VNNI kernel (`models/_native.py`), for every call, when it runs here and the layer fits (inputs a
-  multiple of 128, outputs of 16): the weight is kept only in the kernel's packed layout, activations are
-  quantized to int8 per block of 128 and the products are integer dot products, faster than a bf16 matmul for
-  decode steps and prompts alike (timings per machine: bench/README.md). Rows are independent: a row
-  computes the same alone or batched.
+- Our int8 kernel (`models/_native.py`: AVX-512 VNNI, or AVX2 on CPUs without AVX-512), for every call, when it
+  runs here and the layer fits (inputs a multiple of 128, outputs of 16): the weight is kept only in the kernel's
+  packed layout, activations are quantized to int8 per block of 128 and the products are integer dot products,
+  faster than a bf16 matmul for decode steps and prompts alike (timings per machine: bench/README.md). Rows are
+  independent: a row computes the same alone or batched.
 - Otherwise decode steps (one position per sequence) take `torch.ops.aten._weight_int8pack_mm` (which needs
   widths that are multiples of 16: other layers dequantize), and longer inputs a bf16 matmul on the dense bf16
   weight when the layer keeps it (`keep_dense=True`, the default: 1.5x the weight memory), else on the weight
@@ -96,7 +96,7 @@ class Int8Linear(nn.Module):
         return out.reshape(*shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
-        kernel = "vnni" if self.native is not None else "int8pack" if self.in_features % 16 == 0 else "dequantized"
+        kernel = self.native.build if self.native is not None else "int8pack" if self.in_features % 16 == 0 else "dequantized"
         return f"in_features={self.in_features}, out_features={self.out_features}, int8 ({kernel})"
 
 

@@ -14,7 +14,7 @@ from graphwright.models import _native
 from graphwright.models._quant import Int8Linear
 
 kernel = _native.kernel()
-needs_kernel = pytest.mark.skipif(kernel is None, reason=f"int8 VNNI kernel unavailable: {_native.unavailable_reason()}")
+needs_kernel = pytest.mark.skipif(kernel is None, reason=f"native kernels unavailable: {_native.unavailable_reason()}")
 
 
 def reference(x: torch.Tensor, weight: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -117,10 +117,10 @@ def test_a_packed_weight_is_strips_of_16_channels_and_its_slices_are_packed_weig
 def test_layers_use_the_kernel_where_their_shape_fits_and_torchs_elsewhere() -> None:
     torch.manual_seed(0)
     # the kernel needs 128 | inputs and 16 | outputs; torch's int8 kernel 16 | inputs
-    for inp, out, kind in ((256, 32, "vnni"), (256, 40, "int8pack"), (208, 32, "int8pack"), (200, 32, "dequantized")):
+    for inp, out, kind in ((256, 32, kernel.build), (256, 40, "int8pack"), (208, 32, "int8pack"), (200, 32, "dequantized")):
         layer = torch.nn.Linear(inp, out).to(torch.bfloat16)
         quantized = Int8Linear.from_linear(layer, keep_dense=False)
-        assert (quantized.native is not None) == (kind == "vnni")
+        assert (quantized.native is not None) == (kind == kernel.build)
         assert f"int8 ({kind})" in repr(quantized)
         for shape in ((4, 1, inp), (2, 100, inp)):  # decode steps and a prompt
             x = torch.randn(*shape, dtype=torch.bfloat16)
@@ -168,11 +168,90 @@ def test_a_cache_folder_that_cannot_be_written_leaves_torchs_kernels_with_the_re
     assert out.startswith(f"False could not build the kernels into {blocker}/native") or "CPU lacks" in out
 
 
-def test_a_cpu_without_vnni_is_named(monkeypatch) -> None:
+def test_the_build_is_the_first_the_cpu_runs_or_the_one_named(monkeypatch) -> None:
+    avx512 = {"avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni"}
+    for flags, wanted, build in ((avx512, "1", "avx512"), (avx512, "avx2", "avx2"), ({"avx2", "fma", "avx512f"}, "1", "avx2")):
+        monkeypatch.setattr(_native, "_cpu_flags", lambda flags=flags: flags)
+        monkeypatch.setenv("GRAPHWRIGHT_NATIVE", wanted)
+        name, options = _native._choose()
+        assert name == build and "-mavx2" in options if build == "avx2" else "-mavx512vnni" in options
+
+
+def test_a_cpu_without_either_build_is_named(monkeypatch) -> None:
     monkeypatch.setattr(_native, "_state", {})
-    monkeypatch.setattr(_native, "_cpu_flags", lambda: {"avx2", "avx512f"})
+    monkeypatch.setattr(_native, "_cpu_flags", lambda: {"avx", "avx512f"})
     assert _native.kernel() is None
-    assert _native.unavailable_reason() == "this CPU lacks avx512bw, avx512vl, avx512_vnni"
+    assert _native.unavailable_reason() == "this CPU lacks avx512bw, avx512vl, avx512_vnni (avx512) and avx2, fma (avx2)"
+    monkeypatch.setattr(_native, "_state", {})
+    monkeypatch.setattr(_native, "_cpu_flags", lambda: {"avx2", "fma"})
+    monkeypatch.setenv("GRAPHWRIGHT_NATIVE", "avx512")
+    assert _native.kernel() is None
+    assert _native.unavailable_reason() == "this CPU lacks avx512f, avx512bw, avx512vl, avx512_vnni (avx512)"
+    monkeypatch.setattr(_native, "_state", {})
+    monkeypatch.setenv("GRAPHWRIGHT_NATIVE", "sse")
+    assert _native.kernel() is None
+    assert _native.unavailable_reason() == "GRAPHWRIGHT_NATIVE=sse names no build: 0, 1 or one of avx512, avx2"
+
+
+@pytest.mark.skipif("avx512_vnni" in _native._cpu_flags(), reason="this CPU has AVX-512 VNNI: the avx512 build runs")
+def test_a_cpu_with_avx2_and_no_avx512_runs_the_avx2_build() -> None:
+    assert kernel is not None, _native.unavailable_reason()
+    assert kernel.build == "avx2" and not kernel.amx
+    assert _native.library_name().startswith("native-avx2-")
+
+
+_AVX2_PRODUCTS = """
+import sys, torch
+from graphwright.models import _native
+k = _native.kernel()
+assert k is not None and k.build == "avx2", _native.unavailable_reason()
+torch.manual_seed(7)
+w, w2 = (torch.randint(-127, 128, (4864, 896), dtype=torch.int8) for _ in range(2))
+x = torch.randn(40, 896, dtype=torch.bfloat16)
+x[3, 5] = 40.0
+scale, bias = torch.rand(4864) / 100, torch.randn(4864, dtype=torch.bfloat16)
+residual = torch.randn(40, 4864, dtype=torch.bfloat16)
+q, kv = torch.randn(6, 14, 64, dtype=torch.bfloat16), torch.randn(2, 2, 45, 64, dtype=torch.bfloat16)
+mask = torch.rand(6, 45) < 0.8
+outs = {"linear": k.linear(x, k.pack(w), scale, bias, residual=residual), "gated": k.silu_mul(x, k.pack(w), scale, k.pack(w2), scale),
+        "norm": k.rmsnorm(x, bias[:896], 1e-6), "attention": k.attention(q, kv, kv.flip(2), mask, 0.125, per_sequence=3)}
+for rows in (1, 3, 8, 17):  # decode steps' narrow passes, a prompt's wide ones: each row as alone
+    assert torch.equal(k.linear(x[:rows], k.pack(w), scale, bias), k.linear(x, k.pack(w), scale, bias)[:rows])
+torch.save({"inputs": (w, w2, x, scale, bias, residual, q, kv, mask), "outs": outs}, sys.argv[1])
+"""
+
+
+def test_the_avx2_build_matches_a_float_reference_and_the_build_loaded_here(tmp_path) -> None:
+    """The AVX2 build (chosen with GRAPHWRIGHT_NATIVE=avx2, so that a CPU with AVX-512 tests it too) against float
+    references, and against the build this process loaded where that is the other one: the same int8
+    activations and exact integer sums, so they differ at most by a rounding of the last bf16 bit."""
+    saved = tmp_path / "avx2.pt"
+    done = subprocess.run([sys.executable, "-c", _AVX2_PRODUCTS, str(saved)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "GRAPHWRIGHT_NATIVE": "avx2"})
+    if done.returncode != 0 and "lacks" in done.stderr:
+        pytest.skip(f"this CPU cannot run the AVX2 build: {done.stderr.strip().splitlines()[-1]}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    data = torch.load(saved)
+    w, w2, x, scale, bias, residual, q, kv, mask = data["inputs"]
+    got = {name: out.float() for name, out in data["outs"].items()}
+    linear = reference(x, w, scale, bias) + residual.float()
+    gated = torch.nn.functional.silu(reference(x, w, scale, None)) * reference(x, w2, scale, None)
+    norm = x.float() * torch.rsqrt(x.float().pow(2).mean(-1, keepdim=True) + 1e-6) * bias[:896].float()
+    keys, values = (t.float().repeat_interleave(7, dim=1).repeat_interleave(3, dim=0) for t in (kv, kv.flip(2)))
+    scores = torch.einsum("rhd,rhld->rhl", q.float(), keys) * 0.125
+    attention = torch.einsum("rhl,rhld->rhd", scores.masked_fill(~mask[:, None], float("-inf")).softmax(-1), values)
+    for name, want in (("linear", linear), ("gated", gated), ("norm", norm), ("attention", attention)):
+        error = (got[name] - want).flatten(1).abs().amax(1) / want.flatten(1).abs().amax(1)  # per row
+        if name in ("linear", "gated"):  # row 3's outlier gives its first block a coarser int8 step
+            assert error[3] < 0.06, (name, float(error[3]))
+            error[3] = 0
+        assert bool((error < 0.03).all()), (name, error)
+    if kernel is not None:
+        here = {"linear": kernel.linear(x, kernel.pack(w), scale, bias, residual=residual),
+                "gated": kernel.silu_mul(x, kernel.pack(w), scale, kernel.pack(w2), scale),
+                "norm": kernel.rmsnorm(x, bias[:896], 1e-6), "attention": kernel.attention(q, kv, kv.flip(2), mask, 0.125, per_sequence=3)}
+        for name, out in here.items():
+            assert torch.allclose(out.float(), got[name], rtol=2 ** -7, atol=1e-2 * got[name].abs().amax()), name
 
 
 @needs_kernel

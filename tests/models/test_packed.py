@@ -114,6 +114,15 @@ def _other_version(path: Path) -> None:
     _rewrite_manifest(path, lambda m: m["key"].update(format="gw-packed-0"))
 
 
+def _other_kernel_build(path: Path) -> None:
+    """As written where the other build of the kernels runs (another machine kind sharing the cache folder)."""
+    def change(manifest: dict) -> None:
+        other = "avx2" if "avx512" in (manifest["key"]["kernels"] or "") else "avx512"
+        manifest["key"].update(kernels=f"native-{other}-0123456789abcdef.so", layout="strips16x4-u8+128")
+
+    _rewrite_manifest(path, change)
+
+
 def _wrong_shape(path: Path) -> None:
     def change(manifest: dict) -> None:
         row = next(r for r in manifest["tensors"] if r["name"].endswith("input_layernorm.weight"))
@@ -131,7 +140,7 @@ def _flip_weight_byte(path: Path) -> None:
     path.write_bytes(bytes(damaged))
 
 
-@pytest.mark.parametrize("damage", [_truncate, _flip_header_byte, _other_version, _wrong_shape, _flip_weight_byte])
+@pytest.mark.parametrize("damage", [_truncate, _flip_header_byte, _other_version, _other_kernel_build, _wrong_shape, _flip_weight_byte])
 def test_a_damaged_or_foreign_cache_is_rebuilt_never_loaded(tiny: Path, tmp_path: Path, damage) -> None:
     root = tmp_path / "cache"
     reference, _ = _open(tiny, root)
@@ -144,6 +153,17 @@ def test_a_damaged_or_foreign_cache_is_rebuilt_never_loaded(tiny: Path, tmp_path
     assert torch.equal(_logits(rebuilt), _logits(reference))
     again, source = _open(tiny, root)
     assert source == "mapped" and torch.equal(_logits(again), _logits(reference))
+
+
+def test_the_cache_key_names_the_kernels_build_and_their_packed_layout(tiny: Path) -> None:
+    from graphwright.models import _native
+
+    key = _packed.cache_key(tiny, dtype="bfloat16", quantize="int8")
+    native = _native.kernel()
+    if native is None:
+        assert (key["kernels"], key["layout"]) == (None, None)
+    else:
+        assert key["kernels"].startswith(f"native-{native.build}-") and key["layout"] == _native.LAYOUT
 
 
 def test_a_folder_saved_again_loads_its_new_weights_and_drops_the_old_cache(tiny: Path, tmp_path: Path) -> None:
