@@ -17,7 +17,7 @@ def play(graph, seed: int, max_steps: int, thread: str) -> dict:
     """Play episode `seed` on a checkpointed thread, printing each action; return the final state."""
     with open_checkpointer(":memory:") as saver:
         compiled = compile_graph(graph, checkpointer=saver)
-        config = thread_config(thread, recursion_limit=2 * max_steps + 5)
+        config = thread_config(thread, recursion_limit=max_steps + 5)
         for update in compiled.stream({"seed": seed}, config, stream_mode="updates"):
             for node, values in update.items():
                 if node == "act":

@@ -1,9 +1,13 @@
 """The `env_agent` and `random` graphs: an agent that acts in an environment, one checkpointed step at a time.
 
-Flow: `observe` (reset: the first observation) → `decide` (the policy picks an action) → `act` (the
-environment takes it) → `decide` → ... → end, when the episode terminates, is truncated, or `max_steps`
-actions were taken. The episode's history is in the state (`steps`), so an episode is a thread like any run:
-streamed, checkpointed, resumable, drawn.
+Flow: `observe` (reset: the first observation) → `act` (the policy picks an action and the environment takes
+it) → `act` → ... → end, when the episode terminates, is truncated, or `max_steps` actions were taken. Each
+action is one super-step, so one checkpoint: the episode's history is in the state (`steps`), so an episode is
+a thread like any run: streamed, checkpointed, resumable, drawn.
+
+`steps` grows by one record per action and never changes otherwise, so it is a LangGraph `DeltaChannel`: a
+checkpoint stores only that step's new record (a full copy every `STEPS_SNAPSHOT_EVERY` actions bounds how
+far a reader replays), and the cost of saving a step does not grow with the episode.
 
 The environment itself is not serializable. Each node that needs it compares the live environment with the
 state (its seed and the actions taken so far) and, where they differ (a fresh process after a crash, a fork
@@ -17,18 +21,19 @@ action is valid by construction. `random` picks uniformly among the valid action
 
 from __future__ import annotations
 
-import operator
 import random as _random
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NotRequired, TypedDict
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
+from langgraph.channels import DeltaChannel
 from langgraph.graph import END, START, StateGraph
+from langgraph.types import Command
 
 from ..errors import EnvSetupError, GraphSetupError
 from ._parts import check_bounds, default_model
@@ -52,6 +57,23 @@ class EnvStep(TypedDict):
     """Where the agent was when it acted, as the environment describes the place (None when it does not)."""
 
 
+STEPS_SNAPSHOT_EVERY = 100
+"""Actions between full copies of `steps` in a checkpoint; the ones between store only their own record."""
+
+
+def append_steps(steps: list[EnvStep], batches: Sequence[list[EnvStep]]) -> list[EnvStep]:
+    """The reducer of `steps`: the episode so far with each batch of new records appended, in order.
+
+    It is batching-invariant (appending two batches one after the other equals appending them joined), as a
+    `DeltaChannel` requires: a reader rebuilds `steps` by replaying the stored records in batches of any size.
+
+    Example:
+        >>> append_steps([{"action": "a"}], [[{"action": "b"}], [{"action": "c"}]])
+        [{'action': 'a'}, {'action': 'b'}, {'action': 'c'}]
+    """
+    return [*steps, *(step for batch in batches for step in batch)]
+
+
 class EnvAgentState(TypedDict):
     """State of an episode. Start one with `{"seed": 3}` (and `"env": "twx:coin"` when the graph has no env)."""
 
@@ -68,10 +90,8 @@ class EnvAgentState(TypedDict):
     place: NotRequired[str | None]
     """Where the agent is, as the environment describes it (TextWorldExpress's `look`), or None when it does not
     tell: an observation is often only the last action's feedback ("You open the door.")."""
-    action: NotRequired[str | None]
-    """The action `decide` chose and `act` has not taken yet."""
-    steps: Annotated[list[EnvStep], operator.add]
-    """The episode so far, one entry per action taken."""
+    steps: Annotated[list[EnvStep], DeltaChannel(append_steps, snapshot_frequency=STEPS_SNAPSHOT_EVERY)]
+    """The episode so far, one entry per action taken (append-only: a node returns its new records)."""
     score: NotRequired[float]
     """The episode's score so far."""
     success: NotRequired[bool]
@@ -121,17 +141,18 @@ def build_env_agent(
     options: EnvAgentOptions = EnvAgentOptions(),
     policy: Policy | None = None,
 ) -> StateGraph:
-    """Build the `env_agent` graph: `observe` → `decide` → `act` → `decide` ... until the episode ends.
+    """Build the `env_agent` graph: `observe` → `act` → `act` ... until the episode ends.
 
     Nodes read and write (`EnvAgentState` keys):
-    - `observe` reads `env`, `seed`; writes `seed`, `task`, `observation`, `valid_actions`, `score`,
+    - `observe` reads `env`, `seed`; writes `seed`, `task`, `observation`, `valid_actions`, `place`, `score`,
       `success`, `terminated`, `truncated`.
-    - `decide` reads `task`, `observation`, `valid_actions`, `steps`; writes `action`.
-    - `act` reads `seed`, `steps`, `observation`, `valid_actions`, `action`; writes `steps` (one more),
-      `action` (cleared), `observation`, `valid_actions`, `score`, `success`, `terminated`, `truncated`.
+    - `act` reads `seed`, `task`, `steps`, `observation`, `valid_actions`, `place` (the policy reads what it
+      needs of them) and writes `steps` (one more record), `observation`, `valid_actions`, `place`, `score`,
+      `success`, `terminated`, `truncated`.
 
-    Run an episode on its own thread with a checkpointer and a recursion limit above `2 * max_steps + 2`
-    (`thread_config(thread, recursion_limit=...)`): each action is two super-steps.
+    Each action is one super-step (the policy's choice and the environment's step in one node, so one
+    checkpoint per action). Run an episode on its own thread with a checkpointer and a recursion limit above
+    `max_steps + 1` (`thread_config(thread, recursion_limit=...)`).
 
     Args:
         model: the deciding chat model; None loads the packaged default (unused when `policy` is given).
@@ -157,43 +178,30 @@ def build_env_agent(
     """
     check_bounds(options)
     source = _EnvSource(env, options.max_live_envs)
-    decide_with = policy if policy is not None else model_policy(default_model(model), options)
-    if not callable(decide_with):
-        raise GraphSetupError(f"policy must be callable, got {type(decide_with).__name__}")
+    decide = policy if policy is not None else model_policy(default_model(model), options)
+    if not callable(decide):
+        raise GraphSetupError(f"policy must be callable, got {type(decide).__name__}")
+    max_steps = options.max_steps
 
     def observe(state: EnvAgentState, config: RunnableConfig) -> dict[str, Any]:
         live = source.sync(state, config)
-        return {"seed": live.seed, **_view(live.last_info, live.last_observation)}
+        info = live.last_info
+        return {"seed": live.seed, "task": info.get("task", ""), **_view(info, live.last_observation),
+                "terminated": False, "truncated": False}
 
-    def decide(state: EnvAgentState) -> dict[str, Any]:
-        return {"action": decide_with(state)}
-
-    def act(state: EnvAgentState, config: RunnableConfig) -> dict[str, Any]:
-        action = state.get("action")
-        live, (observation, reward, terminated, truncated, info) = source.step(state, config, action)
-        step: EnvStep = {
-            "observation": state.get("observation", ""),
-            "valid_actions": state.get("valid_actions"),
-            "action": action,
-            "reward": reward,
-            "place": state.get("place"),
-        }
-        cut = not terminated and (truncated or len(state.get("steps") or []) + 1 >= options.max_steps)
+    def act(state: EnvAgentState, config: RunnableConfig) -> Command[Literal["act", "__end__"]]:
+        live, step, (observation, _, terminated, truncated, info) = source.step(state, config, decide(state))
+        cut = not terminated and (truncated or len(state.get("steps") or ()) + 1 >= max_steps)
         if terminated or cut:
             source.release(config, live)
-        return {"steps": [step], "action": None, **_view(info, observation), "terminated": terminated, "truncated": cut}
-
-    def after_act(state: EnvAgentState) -> Literal["decide", "__end__"]:
-        return END if state.get("terminated") or state.get("truncated") else "decide"
+        update = {"steps": [step], **_view(info, observation), "terminated": terminated, "truncated": cut}
+        return Command(update=update, goto=END if terminated or cut else "act")
 
     graph = StateGraph(EnvAgentState)
     graph.add_node("observe", observe)
-    graph.add_node("decide", decide)
     graph.add_node("act", act)
     graph.add_edge(START, "observe")
-    graph.add_edge("observe", "decide")
-    graph.add_edge("decide", "act")
-    graph.add_conditional_edges("act", after_act, {"decide": "decide", END: END})
+    graph.add_edge("observe", "act")
     return graph
 
 
@@ -244,16 +252,29 @@ def random_policy(seed: int = 0) -> Policy:
     return pick
 
 
+_ANSWERERS_KEPT = 256  # distinct action sets whose structured-output runnable a model policy keeps
+
+
 def model_policy(model: BaseChatModel, options: EnvAgentOptions = EnvAgentOptions()) -> Policy:
     """Return a policy that asks `model` for the next action, under an `enum` of the valid actions when listed.
 
     The model answers `{"action": ...}` through `with_structured_output`; with `ChatLocal` that is decoded
     under a grammar, so the action is one of the valid ones by construction. An answer outside them (a model
     without constrained decoding) is returned as is, and the environment rejects it with `InvalidActionError`.
+    The structured-output runnable is built once per distinct set of offered actions (the last 256 kept).
     """
+    answerers: OrderedDict[tuple[str, ...] | None, Any] = OrderedDict()  # per action set, most recent last
+    lock = threading.Lock()
 
-    def decide(state: EnvAgentState) -> str:
-        valid = untried_actions(state) if options.explore else state.get("valid_actions")
+    def answerer(valid: list[str] | None) -> Any:
+        """The structured-output runnable for this set of actions, built once per distinct set (a game offers
+        the same few sets again and again; building one converts and checks its schema)."""
+        key = tuple(valid) if valid else None
+        with lock:
+            found = answerers.get(key)
+            if found is not None:
+                answerers.move_to_end(key)
+                return found
         action: dict[str, Any] = (
             {"type": "string", "enum": list(valid)} if valid else {"type": "string", "maxLength": options.max_action_chars}
         )
@@ -265,7 +286,16 @@ def model_policy(model: BaseChatModel, options: EnvAgentOptions = EnvAgentOption
             "required": ["action"],
             "additionalProperties": False,
         }
-        reply = model.with_structured_output(schema).invoke(prompt_messages({**state, "valid_actions": valid}, options))
+        built = model.with_structured_output(schema)
+        with lock:
+            answerers[key] = built
+            while len(answerers) > _ANSWERERS_KEPT:
+                answerers.popitem(last=False)
+        return built
+
+    def decide(state: EnvAgentState) -> str:
+        valid = untried_actions(state) if options.explore else state.get("valid_actions")
+        reply = answerer(valid).invoke(prompt_messages({**state, "valid_actions": valid}, options))
         chosen = reply if isinstance(reply, dict) else reply.model_dump()
         return str(chosen.get("action", ""))
 
@@ -331,7 +361,6 @@ def _clip(text: str, limit: int) -> str:
 
 def _view(info: dict[str, Any], observation: str) -> dict[str, Any]:
     return {
-        "task": info.get("task", ""),
         "observation": observation,
         "valid_actions": info.get("valid_actions"),
         "score": float(info.get("score", 0.0)),
@@ -350,12 +379,13 @@ class _Live:
         self.source: Any = None
         self.seed: int | None = None
         self.actions: list[str] | None = None  # None: not reset since it was made
+        self.last_record: EnvStep | None = None  # the record of the last action, as the state holds it
         self.last_observation = ""
         self.last_info: dict[str, Any] = {}
 
     def reset(self, seed: int | None, actions: list[str]) -> None:
         observation, info = self.env.reset(seed=seed)
-        self.seed, self.actions = info["seed"], []
+        self.seed, self.actions, self.last_record = info["seed"], [], None
         self.last_observation, self.last_info = observation, info
         for action in actions:
             self.step(action)
@@ -368,10 +398,23 @@ class _Live:
 
 
 def _bring_in_line(entry: _Live, state: EnvAgentState) -> None:
-    actions = [step["action"] for step in state.get("steps") or []]
+    """Reset `entry` to the state's seed and replay its actions, unless it already holds exactly that episode.
+
+    The check costs the same at every step: the record of the last action is the very object this entry's
+    step produced (the state hands back what `act` returned) only when the state is the one this entry has
+    been following; any other state (another thread, a fork, a fresh process) has its actions compared.
+    """
+    steps = state.get("steps") or []
     seed = state.get("seed")
-    if entry.actions is None or (seed is not None and entry.seed != seed) or entry.actions != actions:
-        entry.reset(seed, actions)
+    held = entry.actions
+    if held is not None and (seed is None or entry.seed == seed) and len(held) == len(steps):
+        if not steps or steps[-1] is entry.last_record:
+            return
+        if all(step["action"] == action for step, action in zip(steps, held)):
+            entry.last_record = steps[-1]
+            return
+    entry.reset(seed, [step["action"] for step in steps])
+    entry.last_record = steps[-1] if steps else None
 
 
 class _EnvSource:
@@ -418,12 +461,21 @@ class _EnvSource:
             _bring_in_line(entry, state)
         return entry
 
-    def step(self, state: EnvAgentState, config: RunnableConfig, action: Any) -> tuple[_Live, tuple[Any, ...]]:
-        """Bring the thread's environment in line with `state`, then take `action` in it (atomically)."""
+    def step(self, state: EnvAgentState, config: RunnableConfig, action: Any) -> tuple[_Live, EnvStep, tuple[Any, ...]]:
+        """Bring the thread's environment in line with `state`, then take `action` in it (atomically); return the
+        environment, the step's record (what the state's `steps` gets) and the environment's result."""
         entry = self._entry(state, config)
         with entry.lock:
             _bring_in_line(entry, state)
-            return entry, entry.step(action)
+            result = entry.step(action)
+            entry.last_record = record = {
+                "observation": state.get("observation", ""),
+                "valid_actions": state.get("valid_actions"),
+                "action": action,
+                "reward": result[1],
+                "place": state.get("place"),
+            }
+            return entry, record, result
 
     def release(self, config: RunnableConfig, entry: _Live) -> None:
         """Put a finished episode's own environment aside for the next episode (a shared one stays as it is)."""

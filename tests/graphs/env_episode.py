@@ -35,8 +35,8 @@ def graph(marker: Path | None = None):
 
 
 def config(thread: str):
-    """The run config of an episode's thread (each action is two super-steps)."""
-    return thread_config(thread, recursion_limit=2 * OPTIONS.max_steps + 5)
+    """The run config of an episode's thread (each action is one super-step)."""
+    return thread_config(thread, recursion_limit=OPTIONS.max_steps + 5)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import env_episode  # noqa: E402
 
 
 def _config(thread: str, max_steps: int = 50):
-    return thread_config(thread, recursion_limit=2 * max_steps + 5)
+    return thread_config(thread, recursion_limit=max_steps + 5)
 
 
 def test_random_graph_plays_a_checkpointed_episode_with_valid_actions(tmp_path: Path) -> None:
@@ -53,7 +53,7 @@ def test_gold_policy_through_the_graph_wins_and_the_graphs_draw() -> None:
     assert [s["action"] for s in final["steps"]] == gold[: len(final["steps"])]
     for name in ("env_agent", "random"):
         mermaid = compile_graph(load_graph(name)).get_graph().draw_mermaid()
-        assert "observe --> decide" in mermaid and "decide --> act" in mermaid and "act -.-> __end__" in mermaid
+        assert "observe --> act" in mermaid and "act -.-> act" in mermaid and "act -.-> __end__" in mermaid
 
 
 def test_a_bad_action_from_a_users_policy_is_a_clear_typed_error() -> None:
@@ -95,7 +95,7 @@ def test_an_episode_killed_mid_way_resumes_to_the_same_final_state(tmp_path: Pat
     with open_checkpointer(db) as saver:
         graph = compile_graph(env_episode.graph(), checkpointer=saver)  # a fresh environment, in this process
         killed = graph.get_state(env_episode.config("killed"))
-        assert killed.next == ("decide",) and len(killed.values["steps"]) == 5
+        assert killed.next == ("act",) and len(killed.values["steps"]) == 5
         resumed = graph.invoke(None, env_episode.config("killed"))
         clean = graph.invoke(env_episode.EPISODE, env_episode.config("clean"))
     assert len(resumed["steps"]) > 5
