@@ -138,27 +138,24 @@ class _TimedSaver:
         original_put, original_writes = saver.put, saver.put_writes
 
         def put(config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
-            started = time.perf_counter()
-            try:
-                return original_put(config, checkpoint, metadata, new_versions)
-            finally:
-                took = time.perf_counter() - started
-                self.seconds += took
-                step = int(metadata.get("step", -1))
-                self._step_of[checkpoint["id"]] = step
-                self.per_action.setdefault(step, []).append(took)
+            step = self._step_of[checkpoint["id"]] = int(metadata.get("step", -1))
+            return self._timed(step, original_put, config, checkpoint, metadata, new_versions)
 
         def put_writes(config: Any, writes: Any, task_id: str, task_path: str = "") -> Any:
-            started = time.perf_counter()
-            try:
-                return original_writes(config, writes, task_id, task_path)
-            finally:
-                took = time.perf_counter() - started
-                self.seconds += took
-                step = self._step_of.get(config["configurable"].get("checkpoint_id"), -2) + 1
-                self.per_action.setdefault(step, []).append(took)
+            # writes belong to the checkpoint they were made from: the action after it
+            step = self._step_of.get(config["configurable"].get("checkpoint_id"), -2) + 1
+            return self._timed(step, original_writes, config, writes, task_id, task_path)
 
         saver.put, saver.put_writes = put, put_writes
+
+    def _timed(self, step: int, call: Callable[..., Any], *args: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return call(*args)
+        finally:
+            took = time.perf_counter() - started
+            self.seconds += took
+            self.per_action.setdefault(step, []).append(took)
 
     def reset(self) -> None:
         self.seconds, self.per_action = 0.0, {}
