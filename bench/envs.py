@@ -128,7 +128,8 @@ class _TimedSaver:
     """Times a checkpointer's writes (put, put_writes), per call and in all, while passing every call through.
 
     `per_action[k]` lists the seconds spent saving the k-th action of an episode (its writes and the checkpoint
-    after it): the checkpoint of step k (LangGraph's step counter; step 0 is the reset) holds action k.
+    after it; action 0 is the reset). LangGraph counts steps from the input's checkpoint (-1): the checkpoint
+    of step k + 1 follows action k, and the writes made from the checkpoint of step k are action k's.
     """
 
     def __init__(self, saver: Any) -> None:
@@ -139,11 +140,10 @@ class _TimedSaver:
 
         def put(config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
             step = self._step_of[checkpoint["id"]] = int(metadata.get("step", -1))
-            return self._timed(step, original_put, config, checkpoint, metadata, new_versions)
+            return self._timed(step - 1, original_put, config, checkpoint, metadata, new_versions)
 
         def put_writes(config: Any, writes: Any, task_id: str, task_path: str = "") -> Any:
-            # writes belong to the checkpoint they were made from: the action after it
-            step = self._step_of.get(config["configurable"].get("checkpoint_id"), -2) + 1
+            step = self._step_of.get(config["configurable"].get("checkpoint_id"), -2)
             return self._timed(step, original_writes, config, writes, task_id, task_path)
 
         saver.put, saver.put_writes = put, put_writes
@@ -307,7 +307,7 @@ def _sqlite_sizes(saver: Any, threads: list[str], steps: int) -> dict[str, float
             "SELECT c.checkpoint_id, length(c.checkpoint) + coalesce((SELECT sum(length(w.value)) FROM writes w "
             "WHERE w.thread_id = c.thread_id AND w.checkpoint_id = c.parent_checkpoint_id), 0) "
             "FROM checkpoints c WHERE c.thread_id = ? ORDER BY c.checkpoint_id", (thread,)).fetchall()
-        sizes = [size for _, size in rows][2:]  # after the input's and the reset's checkpoints: one per action
+        sizes = [size for _, size in rows][3:]  # after the input's two and the reset's: one per action
         if len(sizes) >= steps:
             first += sizes[:quarter]
             last += sizes[steps - quarter: steps]

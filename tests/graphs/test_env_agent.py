@@ -20,6 +20,7 @@ from graphwright.graphs import (
     load_graph,
     thread_config,
 )
+from graphwright.graphs._env_agent import STEPS_SNAPSHOT_EVERY
 from graphwright.memory import open_checkpointer
 
 HERE = Path(__file__).parent
@@ -100,6 +101,28 @@ def test_an_episode_killed_mid_way_resumes_to_the_same_final_state(tmp_path: Pat
         clean = graph.invoke(env_episode.EPISODE, env_episode.config("clean"))
     assert len(resumed["steps"]) > 5
     assert resumed == clean
+
+
+def test_checkpoints_stay_small_as_a_long_episode_grows_and_it_still_resumes(tmp_path: Path) -> None:
+    def wander(state):  # valid actions, never the one that ends a coin game: the episode runs to its bound
+        valid = [a for a in state["valid_actions"] if a != "take coin"]
+        return valid[(7 * len(state["steps"]) + 3) % len(valid)]
+
+    bound = 2 * STEPS_SNAPSHOT_EVERY + 50  # past two full copies of `steps`
+    graph = build_env_agent(env=f"twx:coin?max_steps={bound}", policy=wander, options=EnvAgentOptions(max_steps=bound))
+    with open_checkpointer(tmp_path / "long.sqlite") as saver:
+        compiled = compile_graph(graph, checkpointer=saver)
+        final = compiled.invoke({"seed": 2}, _config("long", bound), durability="sync")
+        sizes = [size for (size,) in saver.conn.execute(  # after the input's two checkpoints and the reset's
+            "SELECT length(checkpoint) FROM checkpoints WHERE thread_id = 'long' ORDER BY checkpoint_id")][3:]
+        assert len(final["steps"]) == bound == len(sizes) and final["truncated"]
+        early, late = sorted(sizes[10:60]), sorted(sizes[-50:])
+        assert late[25] <= 1.5 * early[25]  # a checkpoint holds the step's record, not the episode so far
+        assert sum(size > 3 * early[25] for size in sizes) <= bound // STEPS_SNAPSHOT_EVERY  # the full copies
+        assert compiled.get_state(_config("long")).values == final
+        # resume from the middle, past the first full copy: a fresh environment replays 150 actions
+        middle = next(h for h in compiled.get_state_history(_config("long")) if len(h.values.get("steps", ())) == 150)
+        assert compiled.invoke(None, middle.config) == final
 
 
 @pytest.mark.model
