@@ -285,7 +285,8 @@ def _replay_seconds(env: Any, trajectories: list[tuple[int, list[str], str]]) ->
 
 
 def _growth(per_action: dict[int, list[float]], steps: int) -> dict[str, float]:
-    """Mean checkpoint ms per action for the first and the last quarter of the step bound (empty when too few)."""
+    """Median checkpoint ms per action for the first and the last quarter of the step bound (empty when too few;
+    the median, so the one action in a hundred that stores a full copy of `steps` does not move it)."""
     quarter = max(steps // 4, 1)
     spans = {"first": range(1, quarter + 1), "last": range(steps - quarter + 1, steps + 1)}
     out = {}
@@ -293,15 +294,15 @@ def _growth(per_action: dict[int, list[float]], steps: int) -> dict[str, float]:
         # an action's cost: its writes and its checkpoint, averaged over the episodes that reached it
         totals = [sum(per_action[k]) / max(len(per_action[k]) / 2, 1) for k in span if k in per_action]
         if len(totals) == len(span):
-            out[name] = 1000 * sum(totals) / len(totals)
+            out[name] = 1000 * statistics.median(totals)
     return out
 
 
 def _sqlite_sizes(saver: Any, threads: list[str], steps: int) -> dict[str, float]:
-    """Mean bytes stored per action (checkpoint blob plus its writes) for the first and last quarter of the step
-    bound, over `threads` that ran that long."""
+    """Median bytes stored per action (checkpoint blob plus its writes) for the first and last quarter of the step
+    bound, over `threads` that ran that long, and the largest of all (a full copy of `steps`)."""
     quarter = max(steps // 4, 1)
-    first, last = [], []
+    first, last, every = [], [], []
     for thread in threads:
         rows = saver.conn.execute(
             "SELECT c.checkpoint_id, length(c.checkpoint) + coalesce((SELECT sum(length(w.value)) FROM writes w "
@@ -309,9 +310,10 @@ def _sqlite_sizes(saver: Any, threads: list[str], steps: int) -> dict[str, float
             "FROM checkpoints c WHERE c.thread_id = ? ORDER BY c.checkpoint_id", (thread,)).fetchall()
         sizes = [size for _, size in rows][3:]  # after the input's two and the reset's: one per action
         if len(sizes) >= steps:
+            every += sizes
             first += sizes[:quarter]
             last += sizes[steps - quarter: steps]
-    return {"first": sum(first) / len(first), "last": sum(last) / len(last)} if first else {}
+    return {"first": statistics.median(first), "last": statistics.median(last), "largest": max(every)} if first else {}
 
 
 def langgraph_floor(backend: str, steps: int = 300, repeat: int = 3) -> float:
@@ -352,16 +354,18 @@ def print_overhead(rows: list[dict[str, Any]], floors: dict[str, float]) -> None
         print(f"| {o['case']} | {o['backend']} | {o['actions']} | {o['graph_ms']:.3f} | {o['env_ms']:.3f} | "
               f"{o['bare_env_ms']:.3f} | {o['checkpoint_ms']:.3f} | {o['policy_ms']:.3f} | {o['framework_ms']:.3f} | "
               f"{o['ratio']:.0%} | {o['ratio_bare']:.0%} |")
-    print("\ncheckpoint cost per action, early against late in long episodes (ms; SQLite: bytes stored per action):")
+    print("\ncheckpoint cost per action, early against late in long episodes (medians; ms, and on SQLite the bytes "
+          "stored per action and the largest, a full copy of steps):")
     print("| environment, scripted policy | checkpointer | bound | first quarter ms | last quarter ms | "
-          "first quarter bytes | last quarter bytes |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+          "first quarter bytes | last quarter bytes | largest bytes |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for o in rows:
         if o["growth"].get("last") is None:
             continue
         size = o["bytes"]
         print(f"| {o['case']} | {o['backend']} | {o['steps']} | {o['growth']['first']:.3f} | {o['growth']['last']:.3f} | "
-              f"{size.get('first', float('nan')):.0f} | {size.get('last', float('nan')):.0f} |")
+              f"{size.get('first', float('nan')):.0f} | {size.get('last', float('nan')):.0f} | "
+              f"{size.get('largest', float('nan')):.0f} |")
     print("\na bare LangGraph loop (one node, one integer channel), ms per super-step: "
           + ", ".join(f"{name} {ms:.3f}" for name, ms in floors.items()))
 
