@@ -125,6 +125,26 @@ def test_checkpoints_stay_small_as_a_long_episode_grows_and_it_still_resumes(tmp
         assert compiled.invoke(None, middle.config) == final
 
 
+def test_the_model_policy_builds_one_structured_output_per_distinct_action_set() -> None:
+    from langchain_core.runnables import RunnableLambda
+
+    from graphwright.graphs import model_policy
+
+    built = []
+
+    class Chooser:  # the part of a chat model the policy uses: with_structured_output(schema).invoke(messages)
+        def with_structured_output(self, schema):
+            valid = schema["properties"]["action"]["enum"]
+            built.append(valid)
+            return RunnableLambda(lambda messages: {"action": valid[-1]})
+
+    decide = model_policy(Chooser(), EnvAgentOptions(explore=False))
+    states = [{"task": "t", "observation": "o", "steps": [], "valid_actions": valid}
+              for valid in (["east", "west"], ["north"], ["east", "west"], ["north"], ["east", "west"])]
+    assert [decide(state) for state in states] == ["west", "north", "west", "north", "west"]
+    assert built == [["east", "west"], ["north"]]
+
+
 @pytest.mark.model
 def test_the_real_model_picks_only_valid_actions_under_the_grammar(local_chat_model) -> None:
     options = EnvAgentOptions(max_steps=3)
