@@ -12,10 +12,10 @@ grammar. Timings per machine are in bench/README.md.
 
 `native.c` builds two ways (`BUILDS`), and the first whose instructions the CPU has is the one compiled:
 `avx512` (AVX-512 F/BW/VL/VNNI, and AMX where there is AMX) and `avx2` (AVX2 + FMA, for the many x86 CPUs
-without AVX-512). Both take the same packed weights (`LAYOUT`) and the same int8 activations; the AVX2
-build's products are signed, so its sums skip one float rounding the AVX-512 build takes, and a result can
-differ from the other build's in the last bit of a bf16 value. `GRAPHWRIGHT_NATIVE=avx2` picks the AVX2 build
-on a CPU that has both (to test it there).
+without AVX-512). Both take the same packed weights (`LAYOUT`) and the same int8 activations, and their
+integer sums are exact; the AVX2 build's are signed, so its float sums carry no 128 * sum(x) term to take off,
+and a result can differ from the other build's in the last bit of a bf16 value now and then.
+`GRAPHWRIGHT_NATIVE=avx2` picks the AVX2 build on a CPU that has both (to test it there).
 
 The kernels are compiled with the machine's `gcc` into `cache_dir()/native/` (a short build, once per build,
 source, flags and compiler) and linked against torch's own libgomp, so they share torch's OpenMP workers
