@@ -13,6 +13,7 @@ tuned on; `heldout` is the cases at odd positions, run only to report. `--limit 
 fold per category. Cases run `--concurrency` at a time, as concurrent calls do in an agent (they share batches).
 
     .venv/bin/python bench/toolcalls.py --fold dev --limit 25 [--data ../shared/data/bfcl] [--modes constrained,free]
+        [--tool-relevance 0.42]
 """
 
 from __future__ import annotations
@@ -63,9 +64,12 @@ def load_cases(data: Path, limit: int | None, fold: str = "all") -> dict[str, li
     return out
 
 
-def run(mode: str, cases: dict[str, list], max_new_tokens: int, concurrency: int) -> list[tuple[str, int, int, int, float]]:
-    """Run every case in `mode`; return rows (category, cases, valid, correct, median seconds)."""
-    model = ChatLocal(constrained=(mode == "constrained"), max_new_tokens=max_new_tokens)
+def run(
+    mode: str, cases: dict[str, list], max_new_tokens: int, concurrency: int, relevance: float | None = None
+) -> list[tuple[str, int, int, int, float]]:
+    """Run every case in `mode` (`relevance`: `ChatLocal.tool_relevance`); return rows (category, cases, valid,
+    correct, median seconds)."""
+    model = ChatLocal(constrained=(mode == "constrained"), max_new_tokens=max_new_tokens, tool_relevance=relevance)
     model.load()
 
     def one(item: tuple[dict, list | None]) -> tuple[bool, bool, float]:
@@ -105,11 +109,12 @@ def main() -> None:
     parser.add_argument("--modes", default="free,constrained", help="comma-separated: free, constrained")
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--concurrency", type=int, default=6, help="cases in flight at once")
+    parser.add_argument("--tool-relevance", type=float, default=None, help="ChatLocal.tool_relevance (0.42: tuned on dev)")
     args = parser.parse_args()
     cases = load_cases(args.data, args.limit, args.fold)
     if not cases:
         raise SystemExit(f"no BFCL_v4_*.json cases with answers in {args.data}")
-    results = {mode: run(mode, cases, args.max_new_tokens, args.concurrency) for mode in args.modes.split(",")}
+    results = {mode: run(mode, cases, args.max_new_tokens, args.concurrency, args.tool_relevance) for mode in args.modes.split(",")}
     print(f"fold={args.fold}")
     print(f"{'mode':12} {'category':14} {'cases':>5} {'valid':>7} {'accuracy [Wilson 95%]':>24} {'median s':>9}")
     for mode, rows in results.items():

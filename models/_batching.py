@@ -78,6 +78,12 @@ class BatchRequest:
     """`time.perf_counter()` when the first new token was recorded (0: none yet); traces report it."""
     batch_peak: int = 0
     """The most sequences this request shared a forward pass with, itself included; traces report it."""
+    keep_first_logprobs: bool = False
+    """Keep the log-probabilities of the first sampled step in `first_logprobs` (callers that decide on the whole
+    distribution of a reply's first token, not on its argmax)."""
+    first_logprobs: Any = None
+    """With `keep_first_logprobs`: float32 log-probabilities over the vocabulary at the first sampled step, those
+    of tokens the grammar does not allow there -inf (renormalized over the allowed ones)."""
     cancelled: threading.Event = field(default_factory=threading.Event)
     processor: Any = None
     generator: Any = None
@@ -496,7 +502,8 @@ class BatchScheduler:
         import torch
 
         allowed = request.processor.bitmask() if request.processor is not None else None
-        if request.temperature <= 0 and self.native is not None and logits.dtype == torch.bfloat16:
+        keep = request.keep_first_logprobs and request.first_logprobs is None
+        if request.temperature <= 0 and not keep and self.native is not None and logits.dtype == torch.bfloat16:
             token = self.native.argmax(logits, allowed)
             if token is not None:
                 return token
@@ -504,6 +511,8 @@ class BatchScheduler:
         if allowed is not None:
             bits = np.unpackbits(np.ascontiguousarray(allowed, dtype=np.uint32).view(np.uint8), bitorder="little")
             logits = logits.masked_fill(~torch.from_numpy(bits[: logits.shape[-1]].astype(bool)), float("-inf"))
+        if keep:
+            request.first_logprobs = torch.log_softmax(logits, dim=-1)
         if request.temperature > 0:
             probs = torch.softmax(logits / request.temperature, dim=-1)
             return int(torch.multinomial(probs, 1, generator=request.generator))
@@ -667,6 +676,7 @@ def _start(request: BatchRequest) -> None:
     import torch
 
     request.generated.clear()  # a prefill tried again starts over
+    request.first_logprobs = None
     if request.make_processor is not None:
         request.processor = request.make_processor()
     if request.temperature > 0:

@@ -48,6 +48,9 @@ class Generation:
     """Seconds from the call to its first new token (None: no token was generated)."""
     batch_size: int = 1
     """The most sequences the call shared a forward pass with, itself included."""
+    first_logprobs: Any = None
+    """With `first_logprobs=True`: float32 log-probabilities of the first new token over the vocabulary, under the
+    grammar (tokens it does not allow: -inf); None otherwise or when nothing was sampled."""
 
 
 class LocalModel:
@@ -160,6 +163,7 @@ class LocalModel:
         on_text: Callable[[str], None] | None = None,
         cancel: threading.Event | None = None,
         batching: BatchingOptions | None = BatchingOptions(),
+        first_logprobs: bool = False,
     ) -> Generation:
         """Continue `prompt` and return the new text; greedy unless `temperature` > 0.
 
@@ -178,6 +182,8 @@ class LocalModel:
             on_text: receives decoded text pieces as they are generated.
             cancel: set it to stop the call; it then raises `RequestCancelled`.
             batching: how this call may be batched with concurrent ones; None: one at a time.
+            first_logprobs: return the first new token's log-probabilities (`Generation.first_logprobs`), to
+                decide on the whole distribution rather than on the token picked.
 
         Raises:
             ContextLengthError: the prompt leaves no room for a single new token.
@@ -206,6 +212,7 @@ class LocalModel:
             make_processor=make_processor,
             batching=batching if batching is not None else ONE_AT_A_TIME,
             on_text=on_text,
+            keep_first_logprobs=first_logprobs,
         )
         if cancel is not None:
             request.cancelled = cancel
@@ -213,7 +220,8 @@ class LocalModel:
         text = self.tokenizer.decode(new, skip_special_tokens=True)
         first = request.first_token_at - started if request.first_token_at else None
         return Generation(
-            text, len(ids), len(new), reason, time.perf_counter() - started, first, max(request.batch_peak, 1)
+            text, len(ids), len(new), reason, time.perf_counter() - started, first, max(request.batch_peak, 1),
+            request.first_logprobs,
         )
 
     def stream(self, prompt: str, **options: Any) -> Iterator[str | Generation]:
