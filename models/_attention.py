@@ -40,10 +40,10 @@ def attention(
     """Attention with Transformers' attention-function contract: `query` [B, H, Q, D], `key`/`value`
     [B, KV, L, D], `attention_mask` as `sdpa` takes it ([B or 1, 1, Q, L] bool, True = attend, or None);
     returns ([B, Q, H, D], None). With the C kernels, up to `NATIVE_QUERIES` new positions per sequence are
-    computed there (prompt suffixes, tokens a grammar forced); longer prompts go to `sdpa`.
+    computed there (prompt suffixes, tokens a grammar forced); longer prompts go to torch's `sdpa` as Transformers'
+    `sdpa` attention calls it (Transformers itself only for its attention options: softcap, position bias).
     """
     import torch
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     batch, heads, queries, dim = query.shape
     kv_heads, length = key.shape[1], key.shape[2]
@@ -57,8 +57,12 @@ def attention(
         out = native.attention(rows, key, value, mask, scale, per_sequence=queries)
         if out is not None:
             return out.reshape(batch, queries, heads, dim), None
-    if not plain or queries > 1:
+    if not plain:
+        from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
+    if queries > 1:
+        return _sdpa(query, key, value, attention_mask, scale), None
     grouped = query.reshape(batch, kv_heads, heads // kv_heads, dim)  # query heads that share a key/value head
     scores = torch.matmul(grouped, key.transpose(-1, -2)).float() * scale  # [B, KV, group, L]
     if attention_mask is not None:
@@ -70,6 +74,21 @@ def attention(
     weights = torch.softmax(scores, dim=-1).to(value.dtype)
     out = torch.matmul(weights, value)  # [B, KV, group, D]
     return out.reshape(batch, heads, 1, dim).transpose(1, 2).contiguous(), None
+
+
+def _sdpa(query: Any, key: Any, value: Any, attention_mask: Any, scale: float) -> Any:
+    """torch's `scaled_dot_product_attention` as Transformers' `sdpa` attention calls it: causal when there is no
+    mask, key/value heads shared by their query heads; returns [B, Q, H, D]."""
+    import torch
+
+    groups = query.shape[1] // key.shape[1]
+    gqa = groups > 1 and attention_mask is None
+    if groups > 1 and not gqa:  # a mask: each query head gets its key/value head's copy, as Transformers does then
+        key, value = key.repeat_interleave(groups, dim=1), value.repeat_interleave(groups, dim=1)
+    out = torch.nn.functional.scaled_dot_product_attention(
+        query, key, value, attn_mask=attention_mask, is_causal=attention_mask is None, scale=scale, enable_gqa=gqa
+    )
+    return out.transpose(1, 2).contiguous()
 
 
 def _row_mask(attention_mask: Any, batch: int, queries: int, length: int) -> Any:

@@ -162,13 +162,28 @@ def compile_grammar(lark: str) -> Grammar:
 
 
 def llg_tokenizer(tokenizer: Any, vocab_size: int) -> Any:
-    """Return the llguidance tokenizer for a Transformers fast tokenizer (built once per tokenizer: it walks the whole vocabulary)."""
-    import llguidance.hf
+    """Return the llguidance tokenizer for `tokenizer` (a Transformers fast tokenizer or graphwright's
+    `models/_tokenizer.Tokenizer`: anything with a Rust `backend_tokenizer`), built once per tokenizer (it walks
+    the whole vocabulary).
+
+    Built from the Rust tokenizer's JSON as `llguidance.hf.from_tokenizer` builds it, without that module's
+    Transformers import.
+
+    Raises:
+        GrammarError: the tokenizer has no Rust tokenizer (a slow Transformers tokenizer).
+    """
+    import llguidance
 
     with _TOKENIZERS_LOCK:
         key = id(tokenizer)
         if key not in _TOKENIZERS:
-            _TOKENIZERS[key] = llguidance.hf.from_tokenizer(tokenizer, n_vocab=vocab_size)
+            backend = getattr(tokenizer, "backend_tokenizer", None)
+            if backend is None:
+                raise GrammarError("constrained decoding needs a fast (Rust) tokenizer")
+            backend = copy.copy(backend)  # padding and truncation off, on a copy, before it is serialized
+            backend.no_padding()
+            backend.no_truncation()
+            _TOKENIZERS[key] = llguidance.LLTokenizer(backend.to_str(), n_vocab=vocab_size, eos_token=tokenizer.eos_token_id)
         return _TOKENIZERS[key]
 
 

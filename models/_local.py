@@ -66,9 +66,6 @@ class LocalModel:
         Raises:
             ModelLoadError: the folder could not be loaded as a causal LM, or `quantize` does not fit `dtype`.
         """
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
         started = time.perf_counter()
         self.quantize = _check_quantize(quantize, dtype)
         try:
@@ -259,27 +256,18 @@ def load_tokenizer(folder: Path) -> Any:
     """Return the tokenizer of Transformers folder `folder`, with its chat template.
 
     A folder whose tokenizer is a plain `tokenizer.json` of a class that only wraps it is read straight from
-    that file: `AutoTokenizer` parses it in Python, copies it and rebuilds it, several times the cost for the
-    same tokenizer. Anything else goes through `AutoTokenizer`.
+    that file, without Transformers (`models/_tokenizer.py`): `AutoTokenizer` costs Transformers' import and
+    parses the file in Python, copies it and rebuilds it, several times the cost for the same tokenizer.
+    Anything else goes through `AutoTokenizer`.
     """
-    import json
+    from ._tokenizer import read_tokenizer
 
-    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+    tokenizer = read_tokenizer(folder)
+    if tokenizer is not None:
+        return tokenizer
+    from transformers import AutoTokenizer
 
-    options_file, tokenizer_file = folder / "tokenizer_config.json", folder / "tokenizer.json"
-    extra = ("special_tokens_map.json", "added_tokens.json", "tokenizer.model", "vocab.json")
-    if tokenizer_file.is_file() and options_file.is_file() and not any((folder / n).exists() for n in extra):
-        options = json.loads(options_file.read_text())
-        if options.pop("tokenizer_class", None) in _PLAIN_TOKENIZERS and not {"auto_map", "added_tokens_decoder"} & set(options):
-            template = folder / "chat_template.jinja"
-            if template.is_file():
-                options["chat_template"] = template.read_text()
-            return PreTrainedTokenizerFast(tokenizer_file=str(tokenizer_file), name_or_path=str(folder), **options)
     return AutoTokenizer.from_pretrained(folder, local_files_only=True)
-
-
-_PLAIN_TOKENIZERS = ("Qwen2Tokenizer", "Qwen2TokenizerFast", "PreTrainedTokenizerFast", "TokenizersBackend")
-"""Tokenizer classes that add nothing to what their `tokenizer.json` says (checked by tests/models/test_packed.py)."""
 
 
 def _check_quantize(quantize: str | None, dtype: str) -> str | None:

@@ -67,16 +67,21 @@ def open_model(folder: Path, *, dtype: str, quantize: str, root: Path) -> tuple[
     its fast path, and where its weights came from: `"mapped"` from the cache under `root`, or `"built"` from
     the folder (then written to the cache for the next load; a cache that cannot be written is skipped).
 
+    Mapped from the cache, the model is graphwright's own decoder (`models/_qwen2.py`) where that computes it
+    (`read_config`), so that a load from the cache never imports Transformers; else Transformers' model. The
+    first load builds Transformers' model from the folder's weights (keeping it in the process's memory) and
+    writes the cache from it; both decoders give the same logits (tests/models/test_qwen2.py).
+
     Raises:
         ModelLoadError: the folder could not be loaded as a causal LM.
     """
+    from ._qwen2 import read_config
+
     key = cache_key(folder, dtype=dtype, quantize=quantize)
     path = cache_path(root, key)
+    config = read_config(folder)
     try:
-        model = _skeleton(folder, dtype, quantize)
-        load(path, key, model)
-        _finish(model)
-        return model, "mapped"
+        return _mapped(folder, dtype, quantize, config, path, key), "mapped"
     except StaleCache:
         pass
     model = read_model(folder, dtype, quantize)
@@ -90,12 +95,25 @@ def open_model(folder: Path, *, dtype: str, quantize: str, root: Path) -> tuple[
     return model, "built"
 
 
+def _mapped(folder: Path, dtype: str, quantize: str, config: Any, path: Path, key: dict[str, Any]) -> nn.Module:
+    """The model's modules (graphwright's decoder for a `config`, else Transformers') with their tensors mapped
+    from the cache file at `path`, and the fast path.
+
+    Raises:
+        StaleCache: the file cannot be used (see `load`).
+    """
+    model = _skeleton(folder, dtype, quantize, config)
+    load(path, key, model)
+    _finish(model)
+    return model
+
+
 def cache_key(folder: Path, *, dtype: str, quantize: str) -> dict[str, Any]:
     """Everything the cached bytes depend on: this format, the model's files, the weight modes, torch and
     Transformers (module layout), the kernels' build (`avx512` or `avx2`, with its source, flags and compiler)
     and the packed weights' layout, so that a cache written by one build or machine kind is rebuilt, never
     mapped, by another."""
-    import transformers
+    from importlib.metadata import version
 
     from ._native import LAYOUT, library_name
 
@@ -106,17 +124,29 @@ def cache_key(folder: Path, *, dtype: str, quantize: str) -> dict[str, Any]:
         "dtype": dtype,
         "quantize": quantize,
         "torch": torch.__version__,
-        "transformers": transformers.__version__,
+        "transformers": version("transformers"),  # its model code wrote the cache; not imported to say so
         "kernels": library,
         "layout": LAYOUT if library else None,  # None: torch's int8 [out, in] weights, no packing
     }
 
 
-def _skeleton(folder: Path, dtype: str, quantize: str) -> nn.Module:
-    """The model's modules, int8 layers included, on the meta device: shapes and dtypes, no weights."""
-    from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig
-
+def _skeleton(folder: Path, dtype: str, quantize: str, config: Any = None) -> nn.Module:
+    """The model's modules, int8 layers included, on the meta device: shapes and dtypes, no weights; graphwright's
+    decoder for a `config` (`models/_qwen2.py`), else Transformers' model for the folder's config."""
     from ._quant import quantize_int8
+
+    if config is not None:
+        from ._qwen2 import build
+
+        model = build(folder, config, getattr(torch, dtype))
+    else:
+        model = _transformers_skeleton(folder, dtype)
+    quantize_int8(model, keep_dense=quantize == "int8")
+    return model
+
+
+def _transformers_skeleton(folder: Path, dtype: str) -> nn.Module:
+    from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig
 
     try:
         config = AutoConfig.from_pretrained(folder, local_files_only=True)
@@ -127,7 +157,6 @@ def _skeleton(folder: Path, dtype: str, quantize: str) -> nn.Module:
     except Exception as exc:  # transformers raises many types; the long way reports the folder's problem
         raise StaleCache(f"the model's modules cannot be built from its config: {exc}") from exc
     model.eval()
-    quantize_int8(model, keep_dense=quantize == "int8")
     return model
 
 
@@ -139,10 +168,12 @@ def read_model(folder: Path, dtype: str, quantize: str | None) -> nn.Module:
         ModelLoadError: the folder could not be loaded as a causal LM.
     """
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
     from ..errors import ModelLoadError
     from ._quant import quantize_int8
 
+    hf_logging.disable_progress_bar()
     try:
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype), local_files_only=True)
     except Exception as exc:  # transformers raises many types for a bad folder
@@ -155,10 +186,13 @@ def read_model(folder: Path, dtype: str, quantize: str | None) -> nn.Module:
 
 
 def _finish(model: nn.Module) -> None:
-    from ._attention import use_attention
     from ._fastpath import use_fast_layers
+    from ._qwen2 import Qwen2ForCausalLM
 
-    use_attention(model)
+    if not isinstance(model, Qwen2ForCausalLM):  # graphwright's decoder calls this attention itself
+        from ._attention import use_attention
+
+        use_attention(model)
     use_fast_layers(model)
 
 

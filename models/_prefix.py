@@ -7,7 +7,7 @@ everything up to the user's question. `PrefixCache` keeps the per-layer keys and
 holding it, so only the remaining tokens go through the model.
 
 Stored tensors are never written to: a cache only ever appends past the end of what it holds (see
-`GrowingLayer`), so a stored view of a prefill's keys and values keeps seeing the same numbers.
+`KVLayer`), so a stored view of a prefill's keys and values keeps seeing the same numbers.
 """
 
 from __future__ import annotations
@@ -106,15 +106,22 @@ class PrefixCache:
 
 
 def cache_from(layers: list[tuple[Any, Any]] | None, config: Any) -> Any:
-    """Return a new Transformers `DynamicCache` for `config` whose full-attention layers are `GrowingLayer`s,
-    holding `layers` (per-layer keys and values) if given."""
-    from transformers import DynamicCache
-    from transformers.cache_utils import DynamicLayer
+    """Return a new cache for a model of `config`, holding `layers` (per-layer keys and values) if given: a
+    `KVCache` for graphwright's own decoder (`models/_qwen2.py`), else a Transformers `DynamicCache` whose
+    full-attention layers are `GrowingLayer`s."""
+    from ._kvcache import KVCache
+    from ._qwen2 import DecoderConfig
 
-    from ._kvcache import GrowingLayer
+    if isinstance(config, DecoderConfig):
+        cache = KVCache(config.num_hidden_layers)
+    else:
+        from transformers import DynamicCache
+        from transformers.cache_utils import DynamicLayer
 
-    cache = DynamicCache(config=config)
-    cache.layers = [GrowingLayer() if type(layer) is DynamicLayer else layer for layer in cache.layers]
+        from ._kvcache import GrowingLayer
+
+        cache = DynamicCache(config=config)
+        cache.layers = [GrowingLayer() if type(layer) is DynamicLayer else layer for layer in cache.layers]
     for index, (keys, values) in enumerate(layers or ()):
         cache.update(keys, values, index)
     return cache

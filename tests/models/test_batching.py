@@ -175,16 +175,17 @@ def test_a_closed_scheduler_refuses_new_work_instead_of_hanging(local: LocalMode
         scheduler.submit(_request(local, "Say hello.", 4))
 
 
-def test_the_scheduler_decodes_as_transformers_generate_does(local: LocalModel) -> None:
+def test_the_scheduler_decodes_as_transformers_generate_does(local: LocalModel, transformers_model) -> None:
     """The reference: with batching off the scheduler runs one call at a time; greedy, it writes what
-    Transformers' own `generate` writes for the same prompt."""
+    Transformers' own `generate` writes for the same prompt (on Transformers' model of the same weights: the
+    scheduler runs graphwright's decoder, models/_qwen2.py)."""
     import torch
 
     prompt = local.render([{"role": "user", "content": "Name three colors."}])
     ours = local.generate(prompt, max_new_tokens=12, batching=None)
     ids = local.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")
     with torch.inference_mode():
-        out = local.model.generate(**ids, max_new_tokens=12, do_sample=False, pad_token_id=local.tokenizer.pad_token_id)
+        out = transformers_model.generate(**ids, max_new_tokens=12, do_sample=False, pad_token_id=local.tokenizer.pad_token_id)
     assert ours.text == local.tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
