@@ -177,13 +177,17 @@ def llg_tokenizer(tokenizer: Any, vocab_size: int) -> Any:
     with _TOKENIZERS_LOCK:
         key = id(tokenizer)
         if key not in _TOKENIZERS:
-            backend = getattr(tokenizer, "backend_tokenizer", None)
-            if backend is None:
-                raise GrammarError("constrained decoding needs a fast (Rust) tokenizer")
-            backend = copy.copy(backend)  # padding and truncation off, on a copy, before it is serialized
-            backend.no_padding()
-            backend.no_truncation()
-            _TOKENIZERS[key] = llguidance.LLTokenizer(backend.to_str(), n_vocab=vocab_size, eos_token=tokenizer.eos_token_id)
+            if hasattr(tokenizer, "to_json"):  # graphwright's tokenizer: the file it was read from, not re-serialized
+                text = tokenizer.to_json()
+            else:
+                backend = getattr(tokenizer, "backend_tokenizer", None)
+                if backend is None:
+                    raise GrammarError("constrained decoding needs a fast (Rust) tokenizer")
+                backend = copy.copy(backend)  # padding and truncation off, on a copy, before it is serialized
+                backend.no_padding()
+                backend.no_truncation()
+                text = backend.to_str()
+            _TOKENIZERS[key] = llguidance.LLTokenizer(text, n_vocab=vocab_size, eos_token=tokenizer.eos_token_id)
         return _TOKENIZERS[key]
 
 

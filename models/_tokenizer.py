@@ -46,16 +46,17 @@ def read_tokenizer(folder: Path) -> Tokenizer | None:
         options["chat_template"] = template.read_text()
     if re.search(r"\{%-?\s*generation\s*-?%\}", options.get("chat_template") or ""):
         return None  # Transformers' `{% generation %}` tag (assistant masks for training): not rendered here
-    return Tokenizer(backend, options, name_or_path=str(folder))
+    return Tokenizer(backend, options, name_or_path=str(folder), file=tokenizer_file)
 
 
 class Tokenizer:
     """Encode, decode and chat-template rendering over a `tokenizers.Tokenizer`, called as Transformers' fast
     tokenizers are (`tokenizer(text, add_special_tokens=False)["input_ids"]`, `decode`, `apply_chat_template`)."""
 
-    def __init__(self, backend: Any, options: dict[str, Any], *, name_or_path: str = "") -> None:
-        """Wrap `backend` (a `tokenizers.Tokenizer`) with `options` (the folder's `tokenizer_config.json`: special
-        tokens, `chat_template`)."""
+    def __init__(self, backend: Any, options: dict[str, Any], *, name_or_path: str = "", file: Path | None = None) -> None:
+        """Wrap `backend` (a `tokenizers.Tokenizer`, read from `file` if given) with `options` (the folder's
+        `tokenizer_config.json`: special tokens, `chat_template`)."""
+        self._file = file
         self.backend_tokenizer = backend
         """The Rust tokenizer (llguidance reads its JSON)."""
         self.name_or_path = name_or_path
@@ -110,6 +111,20 @@ class Tokenizer:
         if isinstance(ids, int):
             ids = [ids]
         return self.backend_tokenizer.decode(ids, skip_special_tokens=skip_special_tokens)
+
+    def to_json(self) -> str:
+        """The tokenizer as JSON with padding and truncation off (what llguidance reads): the text of the file it
+        was read from when that file sets neither (serializing the Rust tokenizer again costs about as much as
+        reading it), else the Rust tokenizer's serialization."""
+        backend = self.backend_tokenizer
+        if self._file is not None and backend.padding is None and backend.truncation is None:
+            return self._file.read_text(encoding="utf-8")
+        import copy
+
+        backend = copy.copy(backend)
+        backend.no_padding()
+        backend.no_truncation()
+        return backend.to_str()
 
     def get_added_vocab(self) -> dict[str, int]:
         """The tokens added to the base vocabulary (special tokens among them), by id."""

@@ -208,3 +208,29 @@ def test_the_default_model_writes_transformers_greedy_tokens(transformers_model)
             assert (got - want).abs().max() <= 1e-3 * want.abs().max()
     finally:
         reference.close()
+
+
+def test_llguidance_reads_the_tokenizer_file_as_it_reads_transformers_tokenizer() -> None:
+    """graphwright's tokenizer hands llguidance its file's text (no re-serialization); the grammar then allows and
+    forces the same tokens as with Transformers' tokenizer."""
+    import numpy as np
+    from transformers import PreTrainedTokenizerFast
+
+    from graphwright.models import json_grammar
+    from graphwright.models._grammar import GrammarProcessor, llg_tokenizer
+    from graphwright.models._local import load_tokenizer
+
+    folder = resolve(None).folder
+    ours = load_tokenizer(folder)
+    assert not isinstance(ours, PreTrainedTokenizerFast)
+    theirs = PreTrainedTokenizerFast(tokenizer_file=str(folder / "tokenizer.json"), eos_token="<|im_end|>")
+    grammar = json_grammar({"type": "object", "properties": {"city": {"type": "string", "maxLength": 12}}, "required": ["city"]})
+    processors = [GrammarProcessor(grammar, llg_tokenizer(t, 151936)) for t in (ours, theirs)]
+    for text in ["What is 17 * 23 + 4?", "日本語 ü <|im_end|>"]:
+        assert llg_tokenizer(ours, 151936).tokenize_str(text) == llg_tokenizer(theirs, 151936).tokenize_str(text)
+    for token in ours('{"city": "Par', add_special_tokens=False)["input_ids"]:
+        masks = [p.bitmask() for p in processors]
+        assert np.array_equal(*masks) and masks[0][token // 32] >> (token % 32) & 1
+        assert processors[0].forced() == processors[1].forced()
+        for p in processors:
+            p.consume(token)
