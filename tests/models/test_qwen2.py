@@ -4,8 +4,8 @@ The first load of a folder builds Transformers' model and writes the load cache;
 graphwright's decoder. Both are held to the same logits: on a prompt, on decode steps after it, and on the
 padded, masked batches the scheduler feeds (with the native fast path and without it), on tiny random models
 (tied and untied output layers, another rope theta) and on the default model (greedy tokens and logits). A load
-from a warm cache imports neither Transformers nor torch's compiler; configs this decoder does not compute
-exactly fall back to Transformers.
+from a warm cache imports neither Transformers, torch's compiler nor LangChain (`LocalModel` alone); configs
+this decoder does not compute exactly fall back to Transformers.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def test_without_native_kernels_the_decoder_gives_transformers_logits(tmp_path: 
     assert float(done.stdout.split()[-1]) == 0.0
 
 
-def test_a_load_from_a_warm_cache_imports_neither_transformers_nor_torch_compiler(tmp_path: Path) -> None:
+def test_a_load_from_a_warm_cache_imports_neither_transformers_torch_compiler_nor_langchain(tmp_path: Path) -> None:
     folder, cache = _tiny_model(tmp_path / "tiny"), tmp_path / "cache"
     env = {**os.environ, "GRAPHWRIGHT_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
     code = (
@@ -143,7 +143,7 @@ def test_a_load_from_a_warm_cache_imports_neither_transformers_nor_torch_compile
         "free = local.generate(prompt, max_new_tokens=4)\n"
         "shaped = local.generate(prompt, max_new_tokens=12, grammar=json_grammar({'type': 'object', 'properties': "
         "{'a': {'type': 'integer'}}, 'required': ['a']}))\n"
-        "heavy = sorted(m for m in ('transformers', 'torch._dynamo', 'scipy', 'sympy') if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('transformers', 'torch._dynamo', 'scipy', 'sympy', 'langchain_core') if m in sys.modules)\n"
         "print(json.dumps([local.weights_from, type(local.model).__name__, heavy, free.text, shaped.text]))\n"
     )
     runs = [subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600) for _ in range(2)]
