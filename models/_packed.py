@@ -69,8 +69,9 @@ def open_model(folder: Path, *, dtype: str, quantize: str, root: Path) -> tuple[
 
     Mapped from the cache, the model is graphwright's own decoder (`models/_qwen2.py`) where that computes it
     (`read_config`), so that a load from the cache never imports Transformers; else Transformers' model. The
-    first load builds Transformers' model from the folder's weights (keeping it in the process's memory) and
-    writes the cache from it; both decoders give the same logits (tests/models/test_qwen2.py).
+    first load builds Transformers' model from the folder's weights and writes the cache from it, then maps
+    what it wrote, so that the first load and later ones run the same decoder; both decoders give the same
+    logits (tests/models/test_qwen2.py).
 
     Raises:
         ModelLoadError: the folder could not be loaded as a causal LM.
@@ -92,6 +93,11 @@ def open_model(folder: Path, *, dtype: str, quantize: str, root: Path) -> tuple[
     for older in path.parent.glob(path.name.split("-")[0] + "-*.gwpack"):
         if older != path:  # the same folder under an older key (files saved again, another version)
             older.unlink(missing_ok=True)
+    if config is not None:  # every load of a folder then runs the same decoder, the first one too
+        try:
+            return _mapped(folder, dtype, quantize, config, path, key), "built"
+        except StaleCache:
+            pass
     return model, "built"
 
 

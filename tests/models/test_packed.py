@@ -143,7 +143,8 @@ def _flip_weight_byte(path: Path) -> None:
 @pytest.mark.parametrize("damage", [_truncate, _flip_header_byte, _other_version, _other_kernel_build, _wrong_shape, _flip_weight_byte])
 def test_a_damaged_or_foreign_cache_is_rebuilt_never_loaded(tiny: Path, tmp_path: Path, damage) -> None:
     root = tmp_path / "cache"
-    reference, _ = _open(tiny, root)
+    _open(tiny, root)  # writes the cache; its model is dropped: damage in place would pull its mapped pages away
+    reference = _packed.read_model(tiny, "bfloat16", "int8")
     damage(_cache_file(root))
     with pytest.raises(_packed.StaleCache):
         _packed.load(_cache_file(root), _packed.cache_key(tiny, dtype="bfloat16", quantize="int8"),
