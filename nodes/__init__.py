@@ -14,12 +14,14 @@ from ._budget import (
 from ._code import (
     CODE_PLANNER_WRITES,
     CODE_PROMPT,
+    STEPS_PROMPT,
     VOTER_WRITES,
     CodeOptions,
     code_prompt,
     make_code_planner,
     make_voter,
     program_of,
+    stated_answer,
     vote,
 )
 from ._cited import CITED_PROMPT, CITED_RESPONDER_WRITES, cited, cites_a_source, make_cited_responder
@@ -82,6 +84,7 @@ __all__ = [
     "RETRIEVER_WRITES",
     "REVIEW_SCHEMA",
     "RetrieverOptions",
+    "STEPS_PROMPT",
     "SUB_QUESTION_PROMPT",
     "TRAINING_EXAMPLES",
     "Usage",
@@ -122,6 +125,7 @@ __all__ = [
     "question_id",
     "question_of",
     "spent",
+    "stated_answer",
     "tool_evidence",
     "validation_problem",
     "vote",

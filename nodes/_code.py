@@ -2,8 +2,11 @@
 
 `make_code_planner` asks the model for a program (several, sampled in one batch, when `samples` > 1) and writes
 them as calls of the `python` tool; the graph's tool executor runs them; `make_voter` takes the answer most
-programs printed (self-consistency over executed results: failed runs do not vote). When every program failed,
-the planner is asked again and sees the failed program and its error, so it can fix it.
+programs printed (self-consistency over executed results: failed runs do not vote). With `step_samples`, the
+same batch also asks for step-by-step answers in words, and the number each one states votes beside the
+programs' (program and prose err on different problems, so together they agree on the right answer more often
+than either alone). When nothing answered, the planner is asked again and sees the failed program and its
+error, so it can fix it.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ VOTER_WRITES = frozenset({"messages", "answer"})
 _FENCE = re.compile(r"```[ \t]*(?:python|py)?[ \t]*\n(.*?)(?:\n```|$)", re.DOTALL)
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _STOP = ["\n```\n"]
+_STATED = re.compile(r"answer is\W*(-?[\d,]*\d(?:\.\d+)?)", re.IGNORECASE)
+
+STEPS_PROMPT = "Solve the math problem step by step. End with: The answer is <number>."
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,14 @@ class CodeOptions:
     """Tokens each program may take (passed to models that have a `max_new_tokens` setting)."""
     prompt: str = CODE_PROMPT
     """The system prompt."""
+    step_samples: int = 0
+    """Step-by-step answers in words asked for beside the programs, in the same batch (the first greedy, the rest
+    sampled at `temperature`); the number each states votes with the programs' printed results (0: programs
+    only). Asked on a question's first turn, not when a failed program is being fixed."""
+    step_weight: float = 1.0
+    """What one stated answer counts against one program's printed result in the vote."""
+    step_prompt: str = STEPS_PROMPT
+    """The system prompt of the step-by-step answers."""
 
 
 def make_code_planner(
@@ -85,26 +99,39 @@ def make_code_planner(
     """
     if options.samples < 1:
         raise GraphSetupError(f"samples must be at least 1, got {options.samples}")
-    per_call: dict[str, Any] = {"stop": _STOP}
+    if options.step_samples < 0 or options.step_weight < 0:
+        raise GraphSetupError(f"step_samples and step_weight must not be negative, got {options.step_samples} and {options.step_weight}")
+    limit: dict[str, Any] = {}
     if "max_new_tokens" in getattr(type(model), "model_fields", {}):
-        per_call["max_new_tokens"] = options.max_new_tokens
-    settings = [dict(per_call)]
-    settings += [{**per_call, "temperature": options.temperature, "seed": i} for i in range(1, options.samples)]
+        limit["max_new_tokens"] = options.max_new_tokens
+
+    def sampled(n: int, base: dict[str, Any], first_seed: int) -> list[dict[str, Any]]:
+        return [dict(base)] + [{**base, "temperature": options.temperature, "seed": first_seed + i} for i in range(1, n)]
+
+    settings = sampled(options.samples, {**limit, "stop": _STOP}, 0)
+    step_settings = sampled(options.step_samples, limit, options.samples) if options.step_samples else []
 
     def planner(state: dict[str, Any]) -> dict[str, Any]:
-        prompt = code_prompt(state["messages"], examples, options.prompt, state.get("context"))
-        if len(settings) == 1:
+        messages = state["messages"]
+        prompt = code_prompt(messages, examples, options.prompt, state.get("context"))
+        calls = [(prompt, kwargs) for kwargs in settings]
+        first_turn = _last_code_turn(messages) is None
+        if first_turn:
+            steps_chat = [SystemMessage(options.step_prompt), HumanMessage(question_of(messages))]
+            calls += [(steps_chat, kwargs) for kwargs in step_settings]
+        if len(calls) == 1:
             replies = [model.invoke(prompt, **settings[0])]
         else:
-            with ContextThreadPoolExecutor(max_workers=len(settings)) as pool:
-                replies = list(pool.map(lambda kwargs: model.invoke(prompt, **kwargs), settings))
+            with ContextThreadPoolExecutor(max_workers=len(calls)) as pool:
+                replies = list(pool.map(lambda call: model.invoke(call[0], **call[1]), calls))
+        replies, stated = replies[: len(settings)], [stated_answer(r.text) for r in replies[len(settings) :]]
         votes: dict[str, int] = {}
         programs = [program_of(reply.text) for reply in replies]
         for program in programs:
             if program is not None:
                 votes[program] = votes.get(program, 0) + 1
         if not votes:
-            answer = replies[0].text.strip()
+            answer = vote([(a, 1) for a in stated if a is not None]) or replies[0].text.strip()
             return {"messages": [AIMessage(answer)], "answer": answer}
         seed = hashlib.sha1("\n".join(m.text for m in prompt).encode()).hexdigest()[:10]
         calls = [
@@ -113,7 +140,10 @@ def make_code_planner(
         ]
         counts = {call["id"]: votes[call["args"]["code"]] for call in calls}
         ids = {call["args"]["code"]: call["id"] for call in calls}
-        metadata = {"votes": counts, "samples": [ids.get(program) for program in programs]}  # type: ignore[arg-type]
+        metadata: dict[str, Any] = {"votes": counts, "samples": [ids.get(program) for program in programs]}  # type: ignore[arg-type]
+        if step_settings and first_turn:
+            metadata["stated"] = stated
+            metadata["step_weight"] = options.step_weight
         return {"messages": [AIMessage("", tool_calls=calls, response_metadata=metadata)], "answer": None}
 
     return planner
@@ -164,7 +194,8 @@ def last_failure(messages: Sequence[AnyMessage]) -> tuple[str, str] | None:
 
 
 def make_voter(*, tool: str = "python") -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """Return a voter node: the answer is what most programs of the latest turn printed (see `vote`).
+    """Return a voter node: the answer is what most programs of the latest turn printed (see `vote`), with the
+    numbers that turn's step-by-step answers stated voting beside them (`CodeOptions.step_samples`).
 
     Reads: `messages`. Writes: `answer` (None when no program printed anything) and, with an answer,
     `messages` (the answer as the assistant's reply).
@@ -185,6 +216,8 @@ def make_voter(*, tool: str = "python") -> Callable[[dict[str, Any]], dict[str, 
             output = printed(result) if result is not None else None
             if output is not None:
                 outputs.append((output, int(votes.get(call["id"], 1))))
+        weight = float(call_message.response_metadata.get("step_weight", 1.0))
+        outputs += [(answer, weight) for answer in call_message.response_metadata.get("stated") or [] if answer is not None]
         answer = vote(outputs)
         if answer is None:
             return {"answer": None}
@@ -193,7 +226,7 @@ def make_voter(*, tool: str = "python") -> Callable[[dict[str, Any]], dict[str, 
     return voter
 
 
-def vote(outputs: Sequence[tuple[str, int]]) -> str | None:
+def vote(outputs: Sequence[tuple[str, float]]) -> str | None:
     """Return the output with the most votes among `(printed text, votes)`, None when there is none.
 
     Outputs agree when the last number they print is the same (thousands commas ignored), or, printing no
@@ -206,7 +239,7 @@ def vote(outputs: Sequence[tuple[str, int]]) -> str | None:
         >>> vote([]) is None
         True
     """
-    tally: dict[str, int] = {}
+    tally: dict[str, float] = {}
     first: dict[str, str] = {}
     for text, count in outputs:
         key = _key(text)
@@ -217,6 +250,20 @@ def vote(outputs: Sequence[tuple[str, int]]) -> str | None:
     best = max(tally, key=lambda k: tally[k])  # max keeps the first of equals
     text = first[best].strip()
     return _plain(float(text.replace(",", ""))) if _NUMBER.fullmatch(text.replace(",", "")) else text[:2000]
+
+
+def stated_answer(text: str) -> str | None:
+    """Return the number a step-by-step answer states: the one after its last "answer is", else its last number;
+    None when it has none.
+
+    Example:
+        >>> stated_answer("3 * 4 = 12 pens, so 12 + 1 = 13. The answer is 13 pens.")
+        '13'
+        >>> stated_answer("She pays $1,250 in total.") , stated_answer("No idea.")
+        ('1250', None)
+    """
+    found = _STATED.findall(text) or _NUMBER.findall(text.replace(",", ""))
+    return _plain(float(found[-1].replace(",", ""))) if found else None
 
 
 def printed(result: ToolMessage) -> str | None:
@@ -303,6 +350,7 @@ __all__ = [
     "CODE_PLANNER_WRITES",
     "CODE_PROMPT",
     "CodeOptions",
+    "STEPS_PROMPT",
     "VOTER_WRITES",
     "code_prompt",
     "last_failure",
@@ -310,5 +358,6 @@ __all__ = [
     "make_voter",
     "printed",
     "program_of",
+    "stated_answer",
     "vote",
 ]

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from langchain_core.messages import AnyMessage, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 
 from ._messages import CRITIC, critiques, question_of
 
@@ -21,7 +21,8 @@ _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
 def grounded_answer(answer: str, messages: Sequence[AnyMessage]) -> str | None:
-    """Approve an answer that is non-empty prose and, when tools returned numbers, states one of them.
+    """Approve an answer that is non-empty prose and, when tools returned numbers, states one of them (or one
+    that the code planner's step-by-step samples stated, which vote beside the programs: `CodeOptions.step_samples`).
 
     This is the default check: cheap, deterministic and aimed at the failures small models make (an empty
     reply, a tool call written as text, an answer that ignores what the tool computed).
@@ -33,7 +34,8 @@ def grounded_answer(answer: str, messages: Sequence[AnyMessage]) -> str | None:
         return "The answer was written as a tool call. Call the tool properly, or answer in plain words."
     results = [m for m in messages if isinstance(m, ToolMessage) and m.status != "error"]
     numbers = {float(n) for m in results for n in _NUMBER.findall(m.text)}  # by value: 29.0 states 29
-    if numbers and not numbers & {float(n) for n in _NUMBER.findall(text.replace(",", ""))}:
+    stated = {float(a) for m in messages if isinstance(m, AIMessage) for a in m.response_metadata.get("stated") or [] if a}
+    if numbers and not (numbers | stated) & {float(n) for n in _NUMBER.findall(text.replace(",", ""))}:
         return "The answer does not state the result the tool returned. Answer using the tool result."
     return None
 

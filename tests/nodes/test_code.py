@@ -15,6 +15,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from graphwright.graphs import AssistantOptions, build_assistant, compile_graph
 from graphwright.nodes import (
     CODE_PLANNER_WRITES,
+    STEPS_PROMPT,
     TRAINING_EXAMPLES,
     VOTER_WRITES,
     CodeOptions,
@@ -23,6 +24,7 @@ from graphwright.nodes import (
     gsm8k_examples,
     gsm8k_program,
     program_of,
+    stated_answer,
     vote,
 )
 
@@ -153,12 +155,72 @@ def test_training_solutions_become_programs_that_print_the_answer() -> None:
     assert gsm8k_program("no final answer") is None
 
 
+def _steps_or(program: dict, stated: dict):
+    """A rule that answers step-by-step prompts with `stated[seed]` and code prompts with `program[seed]`."""
+
+    def rule(messages, seed):
+        if messages[0].text == STEPS_PROMPT:
+            return stated[seed]
+        return fenced(program[seed])
+
+    return rule
+
+
+def test_stated_answers_vote_beside_the_programs() -> None:
+    model = SeededModel(rule=_steps_or({None: "print(20)", 1: "print(20)", 2: "print(18)"},
+                                       {None: "2 * 9 = 18. The answer is 18.", 4: "The answer is 18 apples.", 5: "Not 20: 3 + 15 = 18."}))
+    options = AssistantOptions(code=CodeOptions(samples=3, step_samples=3))
+    result = run(model, "How many apples?", options=options)
+    assert result["answer"] == "18" and result["verdict"] == "approve"  # 20: two programs; 18: one and three stated
+    call_message = next(m for m in result["messages"] if m.type == "ai")
+    assert call_message.response_metadata["stated"] == ["18", "18", "18"]
+    asked = [prompt for prompt, _ in model.calls if prompt[0].text == STEPS_PROMPT]
+    assert len(asked) == 3 and all([m.type for m in p] == ["system", "human"] and p[1].text == "How many apples?" for p in asked)
+    assert sorted(seed or 0 for _, seed in model.calls) == [0, 0, 1, 2, 4, 5]  # distinct seeds for every sample
+    assert result["usage"]["calls"] == 6
+
+
+def test_the_weight_of_stated_answers_decides_a_split_vote() -> None:
+    model = SeededModel(rule=_steps_or({None: "print(20)", 1: "print(20)"}, {None: "The answer is 18.", 3: "The answer is 18."}))
+    heavy = run(model, "How many?", options=AssistantOptions(code=CodeOptions(samples=2, step_samples=2, step_weight=1.5)))
+    light = run(model, "How many?", options=AssistantOptions(code=CodeOptions(samples=2, step_samples=2, step_weight=0.5)))
+    assert (heavy["answer"], light["answer"]) == ("18", "20")
+
+
+def test_when_every_program_fails_the_stated_answers_answer_and_no_repair_is_asked() -> None:
+    model = SeededModel(rule=_steps_or({None: "1/0", 1: "1/0"}, {None: "1 + 2 + 3 = 6. The answer is 6.", 3: "The answer is 6"}))
+    result = run(model, "Add 1, 2 and 3.", options=AssistantOptions(code=CodeOptions(samples=2, step_samples=2)))
+    assert result["answer"] == "6" and result["verdict"] == "approve"
+    assert len(model.calls) == 4 and not any("The program failed" in p[-1].text for p, _ in model.calls)
+
+
+def test_a_repair_turn_asks_for_programs_only() -> None:
+    def rule(messages, seed):
+        if messages[0].text == STEPS_PROMPT:
+            return "I cannot tell."  # no number: nothing votes for the first turn
+        return fenced("print(sum([1, 2, 3]))" if "The program failed" in messages[-1].text else "print(summ([1, 2, 3]))")
+
+    model = SeededModel(rule=rule)
+    result = run(model, "Add 1, 2 and 3.", options=AssistantOptions(code=CodeOptions(samples=1, step_samples=2)))
+    assert result["answer"] == "6"
+    assert [p[0].text == STEPS_PROMPT for p, _ in model.calls] == [False, True, True, False]
+
+
+def test_negative_step_samples_are_a_setup_error() -> None:
+    from graphwright.errors import GraphSetupError
+
+    with pytest.raises(GraphSetupError, match="step_samples"):
+        build_assistant(model=SeededModel(rule=lambda m, s: ""), options=AssistantOptions(code=CodeOptions(step_samples=-1)))
+
+
 def test_replies_and_votes_parse_as_documented() -> None:
     assert program_of("no code here at all") is None
     assert program_of("```python\nprint(1)\n```") == "print(1)"
     assert program_of("```\ntotal = 2 + 2\n") == "total = 2 + 2\nprint(total)"  # cut off before the closing fence
     assert vote([("1,200", 1), ("1200.0", 1), ("7", 1)]) == "1200"
     assert vote([("yes", 1), ("no", 2)]) == "no"
+    assert stated_answer("The answer is: $1,250.") == "1250" and stated_answer("x = 3.50, so the answer is 3.5") == "3.5"
+    assert stated_answer("It costs 12, not 7.") == "7" and stated_answer("no numbers") is None
 
 
 @pytest.mark.model
