@@ -112,9 +112,9 @@ class LocalModel:
             ref: None for the packaged default model, a `.gguf` file, or a Transformers model folder.
             dtype: weight dtype; bf16 (the default) reads half of fp32's bytes per decoded token.
             quantize: `"int8"` (the default): the linear layers get int8 weights (per-channel scales). Where
-                graphwright's C kernels run (x86 with AVX-512 VNNI, `models/_native.py`) every call uses them
-                and the bf16 weights are dropped (faster than bf16 for decode and prompts alike; figures from
-                `bench/decode.py` in bench/README.md); elsewhere decode steps take torch's int8 kernel and
+                graphwright's C kernels run (x86 with AVX-512 VNNI, or AVX2 and FMA: `models/_native.py`) every
+                call uses them and the bf16 weights are dropped (faster than bf16 for decode and prompts alike;
+                figures from `bench/decode.py` in bench/README.md); elsewhere decode steps take torch's int8 kernel and
                 prompts keep bf16 copies of the weights, which `"int8-lean"` drops (less memory, slower
                 prompts). None: no quantization. Needs bf16.
 
