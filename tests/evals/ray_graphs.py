@@ -3,7 +3,8 @@
 Each task's question names a number K ("task K"). The planner calls `record(task=K)`, a side effect that appends
 K to the file GW_EFFECTS, and `pause`, a read-only tool that sleeps GW_PAUSE seconds (so that kills land in the
 middle of tasks); the responder answers "Done K.". A question "crash K" kills the process running it instead: a
-task that kills every actor it is given to.
+task that kills every actor it is given to. Tasks numbered GW_GATE_FROM or above wait, before they record, until
+the file GW_GATE exists, so that a test can hold the end of a run back until it has done what it does mid-run.
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ def record_rule(messages: list[BaseMessage], tool_names: list[str]) -> AIMessage
     if any(re.search(r"\bcrash \d+", m.text) for m in messages):
         os.kill(os.getpid(), signal.SIGKILL)
     number = _number(messages)
+    if number >= int(os.environ.get("GW_GATE_FROM", "1000000")):
+        deadline = time.monotonic() + 300
+        while not Path(os.environ["GW_GATE"]).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
     if tool_names and not any(isinstance(m, ToolMessage) for m in messages):
         return AIMessage("", tool_calls=[
             {"name": "record", "args": {"task": number}, "id": f"record-{number}", "type": "tool_call"},

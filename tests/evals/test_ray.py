@@ -35,9 +35,11 @@ def postgres_url(postgres_url):
 
 @pytest.fixture(scope="module")
 def cluster(postgres_url, tmp_path_factory):
-    """A local Ray cluster for the module, its actors writing side effects to one file; stopped and checked."""
+    """A local Ray cluster for the module, its actors writing side effects to one file; stopped and checked. Tasks
+    from number 100 on wait for the file GATE beside it (see ray_graphs), which is there unless a test removes it."""
     effects = tmp_path_factory.mktemp("ray") / "effects.txt"
-    with local_cluster({"GW_EFFECTS": str(effects), "GW_PAUSE": "0.3"}):
+    (effects.parent / "gate").touch()
+    with local_cluster({"GW_EFFECTS": str(effects), "GW_PAUSE": "0.3", "GW_GATE": str(effects.parent / "gate"), "GW_GATE_FROM": "100"}):
         yield effects
 
 
@@ -67,9 +69,10 @@ class Killer(threading.Thread):
     """Kills `target` live actors of the run, one at a random moment after another: by `ray.kill`, or SIGKILL
     of the actor's process, alternately."""
 
-    def __init__(self, target: int, seed: int = 23) -> None:
+    def __init__(self, target: int, seed: int = 23, gate: Path | None = None) -> None:
         super().__init__(daemon=True)
         self.target, self.rng, self.kills, self.stop = target, random.Random(seed), [], threading.Event()
+        self.gate = gate  # created once the kills are done: the run's gated tasks wait for it
 
     def run(self) -> None:
         import ray
@@ -89,22 +92,28 @@ class Killer(threading.Thread):
                     os.kill(pid, signal.SIGKILL)
                 self.kills.append(name)
                 break
+        if self.gate is not None:
+            self.gate.touch()
 
 
 def test_twenty_actor_kills_lose_no_task_report_none_twice_and_repeat_no_side_effect(cluster, tmp_path, postgres_url):
-    numbers = range(0, 200)  # enough work that 20 kills fit even where each actor restart is slow (a loaded CI)
+    numbers = range(0, 200)
     tasks = load_tasks(write_tasks(tmp_path, numbers))
     reported: list[str] = []
-    killer = Killer(20)
+    gate = cluster.parent / "gate"
+    gate.unlink()  # tasks 100-199 wait for the 20th kill: the run cannot end first, however slow restarts are
+    killer = Killer(20, gate=gate)
     killer.start()
     started = time.monotonic()
     try:
         results = run_tasks_on_ray(tasks, GraphRef("ray_graphs:recorder"), postgres_url, tmp_path / "out",
-                                   label="recorder", options=RayOptions(actors=2, concurrency=4, max_attempts=10),
+                                   label="recorder", options=RayOptions(actors=2, concurrency=4, max_attempts=25),
+                                   # a gated task in flight may be killed by most of the 20 kills
                                    on_result=lambda r, done, total: reported.append(r["id"]))
     finally:
         killer.stop.set()
         killer.join()
+        gate.touch()
     assert len(killer.kills) == 20, f"the run ended after {len(killer.kills)} kills"
     assert sorted(reported) == sorted(t.id for t in tasks)  # every task reported, each once
     lines = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
