@@ -3,14 +3,17 @@
 Modes, each in a fresh subprocess, one after another in this one run: `gguf-packed` (Transformers keeps the
 GGUF blocks and unpacks them every forward), `dense-fp32`, `dense-bf16`, `int8pack` (bf16 with int8 decode
 weights on torch's `_weight_int8pack_mm`), `int8` (the same weights on our VNNI kernel, `models/native.c`),
-all through Transformers' `generate`; `graphwright` (the default `LocalModel`: int8 weights, the fast path
-of `models/_fastpath.py`, through the batching scheduler, as agents call it, its weights mapped from the load
-cache); `graphwright-built` (the same with the weights built in the process's own memory, as before the load
-cache: the first load into an empty cache folder); and `llama.cpp` when
+all through Transformers' `generate`; `graphwright` (the default `LocalModel`: graphwright's own decoder of
+`models/_qwen2.py`, int8 weights, the fast path of `models/_fastpath.py`, through the batching scheduler, as
+agents call it, its weights mapped from the load cache); `graphwright-transformers` (the same cache mapped into
+Transformers' Qwen2 model instead, as cached loads ran before `models/_qwen2.py`); `graphwright-built` (the
+first load into an empty cache folder: Transformers' model built from the folder, the cache written from it,
+then mapped into graphwright's decoder); and `llama.cpp` when
 `llama-cpp-python` is installed (the optional `bench` extra: `pip install -e '.[bench]'`, which builds it from
 source in ~15 minutes). Prints a table with each mode's ratio to llama.cpp (or to dense-bf16 without it).
 
-    .venv/bin/python bench/decode.py [--tokens 64] [--modes gguf-packed,dense-fp32,dense-bf16,int8pack,int8,graphwright,graphwright-built,llama.cpp]
+    .venv/bin/python bench/decode.py --tokens 32 --interleaved 6   # graphwright's decoder vs Transformers', one process
+    .venv/bin/python bench/decode.py [--tokens 64] [--modes gguf-packed,dense-fp32,dense-bf16,int8pack,int8,graphwright,graphwright-transformers,graphwright-built,llama.cpp]
 """
 
 from __future__ import annotations
@@ -41,8 +44,11 @@ if mode == "llama.cpp":
     decode = time.perf_counter() - t
     print("RESULT " + json.dumps({"load": load, "prompt": len(ids), "prefill_tps": len(ids) / prefill, "decode_tps": tokens / decode}))
     raise SystemExit
-if mode in ("graphwright", "graphwright-built"):
+if mode in ("graphwright", "graphwright-transformers", "graphwright-built"):
     from graphwright.models import LocalModel
+    if mode == "graphwright-transformers":  # no config the own decoder takes: the cache goes into Transformers' model
+        from graphwright.models import _qwen2
+        _qwen2.read_config = lambda folder: None
     from graphwright.models._prefix import PrefixCache
     t = time.perf_counter(); local = LocalModel.load(None); load = time.perf_counter() - t
     prompt = local.render([{"role": "user", "content": text}])
@@ -108,11 +114,54 @@ def probe(mode: str, tokens: int) -> dict | None:
     return None
 
 
+def interleaved(rounds: int, tokens: int) -> None:
+    """graphwright's decoder against Transformers' Qwen2 model on the same mapped weights, in this process, each
+    through its own batching scheduler, one generate call each per round (alternating which goes first): on a
+    shared machine the two then see the same load, which separate processes do not."""
+    import statistics
+    import time
+
+    from graphwright.models import LocalModel
+    from graphwright.models import _packed
+    from graphwright.models._batching import BatchRequest, BatchScheduler
+    from graphwright.models._prefix import PrefixCache
+    from graphwright.models._weights import cache_dir
+
+    ours = LocalModel.load(None)
+    key = _packed.cache_key(ours.folder, dtype="bfloat16", quantize="int8")
+    theirs = _packed._mapped(ours.folder, "bfloat16", "int8", None, _packed.cache_path(cache_dir(), key), key)
+    schedulers = {"graphwright": ours._scheduler, "transformers": BatchScheduler(theirs, ours.tokenizer, ours.eos_ids)}
+    text = "Write a long story about a lighthouse keeper and the sea. " * 12
+    ids = ours.tokenizer(ours.render([{"role": "user", "content": text}]), add_special_tokens=False)["input_ids"]
+    times: dict[str, dict[str, list[float]]] = {name: {"prefill": [], "decode": []} for name in schedulers}
+    for scheduler in schedulers.values():  # warm-up, and no prefix reuse: every call prefills the whole prompt
+        scheduler.prefix = PrefixCache(0)
+        scheduler.submit(BatchRequest(prompt_ids=ids, max_new_tokens=2)).future.result()
+    for round_ in range(rounds):
+        for name in sorted(schedulers, reverse=bool(round_ % 2)):
+            scheduler = schedulers[name]
+            before = dict(scheduler.seconds)
+            started = time.perf_counter()
+            new, _ = scheduler.submit(BatchRequest(prompt_ids=ids, max_new_tokens=tokens)).future.result()
+            prefill = scheduler.seconds["prefill"] - before["prefill"]
+            times[name]["prefill"].append(len(ids) / prefill)
+            times[name]["decode"].append((len(new) - 1) / (time.perf_counter() - started - prefill))
+    print(f"same process, {rounds} rounds of {tokens} tokens, prompt {len(ids)} (median tok/s)")
+    print(f"{'decoder':14} {'prefill':>8} {'decode':>8}")
+    for name, row in times.items():
+        print(f"{name:14} {statistics.median(row['prefill']):8.1f} {statistics.median(row['decode']):8.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=64, help="tokens to decode per mode")
-    parser.add_argument("--modes", default="gguf-packed,dense-fp32,dense-bf16,int8pack,int8,graphwright,graphwright-built,llama.cpp")
+    parser.add_argument("--interleaved", type=int, default=0, metavar="ROUNDS",
+                        help="instead: graphwright's decoder against Transformers' model in one process, ROUNDS rounds")
+    parser.add_argument("--modes", default="gguf-packed,dense-fp32,dense-bf16,int8pack,int8,graphwright,graphwright-transformers,graphwright-built,llama.cpp")
     args = parser.parse_args()
+    if args.interleaved:
+        interleaved(args.interleaved, args.tokens)
+        return
     modes = args.modes.split(",")
     if "llama.cpp" in modes and importlib.util.find_spec("llama_cpp") is None:
         print("llama.cpp: llama-cpp-python is not installed; skipped", file=sys.stderr)
@@ -120,13 +169,13 @@ def main() -> None:
     results = {mode: probe(mode, args.tokens) for mode in modes}
     base_name = "llama.cpp" if results.get("llama.cpp") else "dense-bf16"
     base = results.get(base_name)
-    print(f"{'mode':12} {'load s':>7} {'prompt':>6} {'prefill tok/s':>13} {'decode tok/s':>12} {'decode x ' + base_name:>18}")
+    print(f"{'mode':24} {'load s':>7} {'prompt':>6} {'prefill tok/s':>13} {'decode tok/s':>12} {'decode x ' + base_name:>18}")
     for mode, row in results.items():
         if row is None:
-            print(f"{mode:12} failed")
+            print(f"{mode:24} failed")
             continue
         ratio = row["decode_tps"] / base["decode_tps"] if base else float("nan")
-        print(f"{mode:12} {row['load']:7.1f} {row['prompt']:6d} {row['prefill_tps']:13.0f} {row['decode_tps']:12.1f} {ratio:18.2f}")
+        print(f"{mode:24} {row['load']:7.1f} {row['prompt']:6d} {row['prefill_tps']:13.0f} {row['decode_tps']:12.1f} {ratio:18.2f}")
 
 
 if __name__ == "__main__":

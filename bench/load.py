@@ -1,10 +1,13 @@
 """How long the default model takes to load, and where the time goes: today's long way, the first load that
-writes the load cache, and cached loads; llama.cpp's load of the same GGUF when llama-cpp-python is installed.
+writes the load cache, cached loads (graphwright's own decoder, no Transformers import), the same cache mapped
+into Transformers' model (what a cached load cost before models/_qwen2.py, Transformers' import included), and
+llama.cpp's load of the same GGUF when llama-cpp-python is installed (the table says when it is not).
 
-Each measurement runs in a fresh interpreter (nothing imported, the files in the page cache after the first
-round), `--repeat` times, interleaved; the table shows the median and the minimum of wall and CPU seconds. A
-stage breakdown of one cached load follows: imports (torch, graphwright.models, Transformers' model code),
-tokenizer, building the modules on the meta device, mapping the cache, the fast path.
+Each measurement runs in a fresh interpreter (nothing imported but what the row says, the files in the page
+cache after the first round), `--repeat` times, interleaved; the table shows the median and the minimum of wall
+and CPU seconds, timed after `import torch` and `import graphwright.models` (which every row pays alike), and
+whether the row imported Transformers. A stage breakdown of one cached load follows: imports, tokenizer,
+building the modules on the meta device, mapping the cache, the fast path.
 
     .venv/bin/python bench/load.py [--repeat 5]
 
@@ -57,26 +60,32 @@ else:
     import torch
     lap("import torch")
     from graphwright.models import LocalModel, resolve
-    from graphwright.models import _local, _packed
+    from graphwright.models import _local, _packed, _qwen2
     from graphwright.models._weights import cache_dir
     folder = resolve(None).folder
     lap("import graphwright.models")
+    key = _packed.cache_key(folder, dtype="bfloat16", quantize="int8")
+    path = _packed.cache_path(cache_dir(), key)
     if mode == "stages":
-        from transformers.models.qwen2 import modeling_qwen2
-        lap("import transformers' model code")
         _local.load_tokenizer(folder)
         lap("tokenizer")
-        key = _packed.cache_key(folder, dtype="bfloat16", quantize="int8")
-        model = _packed._skeleton(folder, "bfloat16", "int8")
+        model = _packed._skeleton(folder, "bfloat16", "int8", _qwen2.read_config(folder))
         lap("modules on meta")
-        _packed.load(_packed.cache_path(cache_dir(), key), key, model)
+        _packed.load(path, key, model)
         lap("map the cache")
         _packed._finish(model)
         lap("fast path")
+    elif mode == "cached-transformers":  # the same cache into Transformers' model, as cached loads did before
+        from transformers import PreTrainedTokenizerFast
+        from transformers.models.qwen2 import modeling_qwen2  # noqa: F401 - its import is part of this path's load
+        PreTrainedTokenizerFast(tokenizer_file=str(folder / "tokenizer.json"))
+        _packed._mapped(folder, "bfloat16", "int8", None, path, key)
+        lap("load")
     else:
         model = LocalModel.load(None)
         lap("load")
         stages["weights_from"] = model.weights_from
+    stages["transformers"] = "transformers" in sys.modules
 print("RESULT " + json.dumps(stages))
 """
 
@@ -104,7 +113,8 @@ def main() -> None:
     scratch = tempfile.mkdtemp(prefix="gw-load-")
     os.symlink(cache_dir() / "models", os.path.join(scratch, "models"))
     rows: dict[str, list[tuple[float, float]]] = {}
-    modes = ["long-way", "first-write", "cached"] + (["llama.cpp"] if importlib.util.find_spec("llama_cpp") else [])
+    llama = importlib.util.find_spec("llama_cpp") is not None
+    modes = ["long-way", "first-write", "cached", "cached-transformers"] + (["llama.cpp"] if llama else [])
     try:
         for _ in range(args.repeat):
             for mode in modes:
@@ -118,18 +128,24 @@ def main() -> None:
                 if mode == "first-write" and result.get("weights_from") != "built":
                     raise SystemExit("the first-write load did not build the cache")
                 timed = [v for k, v in result.items() if k == "load" or (mode == "long-way" and k in ("tokenizer", "weights"))]
-                rows.setdefault(mode, []).append((sum(w for w, _ in timed), sum(c for _, c in timed)))
+                rows.setdefault(mode, []).append((sum(w for w, _ in timed), sum(c for _, c in timed), result.get("transformers", True)))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     print(f"model files: {folder}")
-    print(f"{'load':12} {'wall med':>8} {'wall min':>8} {'cpu med':>8} {'cpu min':>8}   (seconds, after imports)")
+    print(f"{'load':20} {'wall med':>8} {'wall min':>8} {'cpu med':>8} {'cpu min':>8}  transformers imported  (seconds, after torch and graphwright.models)")
     for mode, values in rows.items():
-        walls, cpus = [w for w, _ in values], [c for _, c in values]
-        print(f"{mode:12} {statistics.median(walls):8.2f} {min(walls):8.2f} {statistics.median(cpus):8.2f} {min(cpus):8.2f}")
+        walls, cpus = [w for w, _, _ in values], [c for _, c, _ in values]
+        imported = "yes" if any(t for _, _, t in values) else "no"
+        print(f"{mode:20} {statistics.median(walls):8.2f} {min(walls):8.2f} {statistics.median(cpus):8.2f} {min(cpus):8.2f}  {imported}")
+    if not llama:
+        print("llama.cpp: not measured (llama-cpp-python is not installed: pip install -e '.[bench]')")
     stages = probe("stages")
     if stages:
         print("one cached load, stage by stage (wall s / cpu s):")
-        for name, (wall, cpu) in stages.items():
+        for name, value in stages.items():
+            if not isinstance(value, list):
+                continue
+            wall, cpu = value
             print(f"  {name:34} {wall:6.2f} {cpu:6.2f}")
 
 
