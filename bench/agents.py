@@ -40,6 +40,7 @@ from graphwright.evals import gsm8k_answer, numbers_in, percentile, wilson_inter
 from graphwright.graphs import BUILTIN_GRAPHS, compile_graph, new_thread_id  # noqa: E402
 from graphwright.graphs import AssistantOptions  # noqa: E402
 from graphwright.nodes import (  # noqa: E402
+    STEPS_PROMPT,  # the bare baseline and the assistant's step-by-step samples share one prompt
     TRAINING_EXAMPLES,
     CodeOptions,
     UsageCounter,
@@ -55,7 +56,6 @@ TASKS = HERE / "tasks"
 CORPUS = HERE.parent / "tests" / "data" / "corpus"
 GSM8K = HERE.parents[1] / "shared" / "data" / "gsm8k" / "test_dev.jsonl"
 GSM8K_TRAIN = HERE.parents[1] / "shared" / "data" / "gsm8k" / "train.jsonl"
-STEPS_PROMPT = "Solve the math problem step by step. End with: The answer is <number>."
 PROGRAM_PROMPT = "Write a Python program that prints the answer to the question."
 _FENCE = re.compile(r"```(?:python)?\n(.*?)(?:```|$)", re.DOTALL)
 SETS = ("gsm8k", "arithmetic", "docs", "kg")

@@ -100,7 +100,9 @@ def make_code_planner(
     if options.samples < 1:
         raise GraphSetupError(f"samples must be at least 1, got {options.samples}")
     if options.step_samples < 0 or options.step_weight < 0:
-        raise GraphSetupError(f"step_samples and step_weight must not be negative, got {options.step_samples} and {options.step_weight}")
+        raise GraphSetupError(
+            f"step_samples and step_weight must not be negative, got {options.step_samples} and {options.step_weight}"
+        )
     limit: dict[str, Any] = {}
     if "max_new_tokens" in getattr(type(model), "model_fields", {}):
         limit["max_new_tokens"] = options.max_new_tokens
@@ -124,7 +126,8 @@ def make_code_planner(
         else:
             with ContextThreadPoolExecutor(max_workers=len(calls)) as pool:
                 replies = list(pool.map(lambda call: model.invoke(call[0], **call[1]), calls))
-        replies, stated = replies[: len(settings)], [stated_answer(r.text) for r in replies[len(settings) :]]
+        stated = [stated_answer(reply.text) for reply in replies[len(settings) :]]
+        replies = replies[: len(settings)]  # the programs' replies
         votes: dict[str, int] = {}
         programs = [program_of(reply.text) for reply in replies]
         for program in programs:

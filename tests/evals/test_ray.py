@@ -101,7 +101,7 @@ def test_twenty_actor_kills_lose_no_task_report_none_twice_and_repeat_no_side_ef
     tasks = load_tasks(write_tasks(tmp_path, numbers))
     reported: list[str] = []
     gate = cluster.parent / "gate"
-    gate.unlink()  # tasks 100-199 wait for the 20th kill: the run cannot end first, however slow restarts are
+    gate.unlink(missing_ok=True)  # tasks 100-199 wait for the 20th kill: the run cannot end first, however slow restarts are
     killer = Killer(20, gate=gate)
     killer.start()
     started = time.monotonic()

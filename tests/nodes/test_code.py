@@ -232,6 +232,16 @@ def test_the_default_model_solves_a_word_problem_through_the_sandbox(local_chat_
     assert result["answer"] == "38" and result["verdict"] == "approve", shown
 
 
+@pytest.mark.model
+def test_the_default_model_states_step_by_step_answers_that_vote_beside_its_program(local_chat_model) -> None:
+    question = "Anna has 5 bags with 8 apples in each bag. She eats 2 apples. How many apples does she have now?"
+    result = run(local_chat_model, question, options=AssistantOptions(code=CodeOptions(samples=1, step_samples=2)))
+    call_message = next(m for m in result["messages"] if m.type == "ai" and m.tool_calls)
+    stated = call_message.response_metadata["stated"]
+    assert len(stated) == 2 and all(answer is not None for answer in stated), stated  # the real model states a number
+    assert result["answer"] == "38" and result["verdict"] == "approve", (stated, result["answer"])
+
+
 def test_an_answer_that_writes_a_printed_float_plainly_is_approved() -> None:
     model = SeededModel(rule=lambda messages, seed: fenced("print(58 / 2)"))
     result = run(model, "Half of 58?", options=AssistantOptions(code=CodeOptions(samples=1)))
