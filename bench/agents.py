@@ -13,7 +13,8 @@ Python program, run once in the sandbox; what it prints is its answer), each one
 succeeds when the last number of the answer is the expected one. `--samples` and `--examples` add assistant
 rows with other settings of its code action (samples voted per turn; examples none, the four fixed training
 examples, or the nearest of the training split by MiniLM embedding; `--step-samples`: step-by-step answers in
-words whose stated numbers vote beside the programs). Tasks run `--workers` at a time, so
+words whose stated numbers vote beside the programs, asked `--steps-when` the programs split (the assistant's
+default) or always in the programs' batch). Tasks run `--workers` at a time, so
 model calls batch; latency is each task's own wall time.
 
     .venv/bin/python bench/agents.py --limit 2 [--graphs react,rag] [--sets arithmetic,kg] [--max-new-tokens 64]
@@ -190,9 +191,10 @@ def rows_for(set_name: str, graphs: list[str], args: argparse.Namespace, model: 
         for samples in [int(k) for k in args.samples.split(",")]:
             for steps in [int(k) for k in args.step_samples.split(",")]:
                 for examples in args.examples.split(","):
-                    options = AssistantOptions(code=CodeOptions(samples=samples, step_samples=steps))
+                    code = CodeOptions(samples=samples, step_samples=steps, steps_when=args.steps_when)
+                    options = AssistantOptions(code=code)
                     graph = builder(model=model, memory=memory, options=options, examples=example_source(examples, cache))
-                    label = f"k={samples}" + (f" + {steps} step-by-step" if steps else "")
+                    label = f"k={samples}" + (f" + {steps} step-by-step {args.steps_when}" if steps else "")
                     rows.append((f"assistant ({label}, examples {examples})", compile_graph(graph)))
     return rows
 
@@ -207,8 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=64, help="tokens each model call may write")
     parser.add_argument("--workers", type=int, default=4, help="tasks run at once, so model calls batch (default 4)")
     parser.add_argument("--samples", default="5", help="assistant: programs per turn, comma-separated (default 5)")
-    parser.add_argument("--step-samples", default="0",
-                        help="assistant: step-by-step answers voting beside the programs, comma-separated (default 0)")
+    parser.add_argument("--step-samples", default="5",
+                        help="assistant: step-by-step answers voting beside the programs, comma-separated (default 5)")
+    parser.add_argument("--steps-when", choices=("split", "always"), default="split",
+                        help="assistant: ask them when the programs split (default) or always")
     parser.add_argument("--examples", default="fixed", help="assistant: none, fixed, nearest (comma-separated)")
     parser.add_argument("--no-baselines", dest="baselines", action="store_false", help="skip the bare-model rows")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds one model call may run (default 600)")

@@ -181,6 +181,8 @@ def describe_update(node: str, update: Any) -> list[str]:
         >>> from langchain_core.messages import AIMessage
         >>> describe_update("planner", {"messages": [AIMessage("It is 42.")], "verdict": "approve"})
         ['says: It is 42.', 'verdict: approve']
+        >>> describe_update("responder", {"messages": [AIMessage("18", response_metadata={"stated": ["18", None]})]})
+        ['stated step by step: 18, (none)', 'says: 18']
     """
     from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
@@ -193,6 +195,9 @@ def describe_update(node: str, update: Any) -> list[str]:
                 args = ", ".join(f"{k}={v!r}" for k, v in call["args"].items())
                 lines.append(f"calls {call['name']}({args})")
         elif isinstance(message, AIMessage):
+            if message.response_metadata.get("stated"):
+                stated = ", ".join(answer or "(none)" for answer in message.response_metadata["stated"])
+                lines.append(f"stated step by step: {stated}")
             lines.append(f"says: {_one_line(message.text) or '(empty)'}")
         elif isinstance(message, ToolMessage):
             verb = "failed" if message.status == "error" else "returned"

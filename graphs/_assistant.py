@@ -61,8 +61,10 @@ class AssistantState(TypedDict):
 class AssistantOptions:
     """Bounds of one assistant run."""
 
-    budget: Budget = Budget(model_calls=8, tokens=12000)
-    """What one question may spend before the run stops (a small model can loop)."""
+    budget: Budget = Budget(model_calls=24, tokens=30000)
+    """What one question may spend before the run stops (a small model can loop). Sized for the code action's
+    three turns (the first and two repairs) of 5 sampled programs, plus 5 step-by-step answers once: every
+    sample is a model call."""
     max_revisions: int = 2
     """Times the critic may send the planner back per question."""
     retriever: RetrieverOptions = RetrieverOptions()
@@ -85,8 +87,9 @@ def build_assistant(
 
     With no `tools`, the action is code: the planner writes short Python programs (`options.code.samples` of
     them, sampled in one batch), the sandboxed `python` tool runs them, and the responder is a voter that
-    answers what most programs printed (`graphwright.nodes.make_voter`). When every program failed, the
-    critic sends the planner back, which then sees the failed program and its error. With `tools`, the
+    answers what most programs printed (`graphwright.nodes.make_voter`); when they split, it also asks the
+    model for `options.code.step_samples` step-by-step answers, whose stated numbers vote beside them. When
+    nothing answered, the critic sends the planner back, which then sees the failed program and its error. With `tools`, the
     planner calls them and the responder answers from their results with the model.
 
     Flow: `planner` → `tools` (when it calls tools) → `responder` (answers from the results) → `critic`;
@@ -131,7 +134,9 @@ def build_assistant(
     def after_planner(state: AssistantState) -> Literal["tools", "critic", "__end__"]:
         last = state["messages"][-1]
         if isinstance(last, AIMessage) and last.tool_calls:
-            return "tools" if budget_left(state) else END
+            # Programs already written cost no more model calls to run and vote on (the voter asks for
+            # step-by-step answers only within the budget); a tool-calling responder would.
+            return "tools" if code_action or budget_left(state) else END
         return "critic"
 
     def after_critic(state: AssistantState) -> Literal["planner", "__end__"]:
@@ -141,7 +146,8 @@ def build_assistant(
 
     if code_action:
         source = fixed_examples(TRAINING_EXAMPLES) if examples is None else examples
-        planner, responder = make_code_planner(model, examples=source, options=options.code), make_voter()
+        planner = make_code_planner(model, examples=source, options=options.code)
+        responder = make_voter(model, options=options.code, budget=options.budget)
     else:
         planner, responder = make_planner(model, tools), make_responder(model)
     parts: dict[str, Node] = {
