@@ -7,9 +7,10 @@ over a knowledge graph). Every graph gets the calculator as its tool and, for `d
 task runs on a fresh thread with the graph's default budgets. Prints one row per graph and task set: tasks,
 success rate, median and p95 latency, model calls and tokens per task.
 
-On `gsm8k` the table starts with two bare-model baselines measured in the same run: `bare step-by-step` (the
+On `gsm8k` the table starts with three bare-model baselines measured in the same run: `bare step-by-step` (the
 model alone reasons in text; its last number is its answer) and `bare program` (the model alone writes a
-Python program, run once in the sandbox; what it prints is its answer), each one greedy call. A GSM8K task
+Python program, run once in the sandbox; what it prints is its answer) and `bare program, the agent's prompt`
+(the same with the assistant's code prompt and its four training examples), each one greedy call. A GSM8K task
 succeeds when the last number of the answer is the expected one. `--samples` and `--examples` add assistant
 rows with other settings of its code action (samples voted per turn; examples none, the four fixed training
 examples, or the nearest of the training split by MiniLM embedding; `--step-samples`: step-by-step answers in
@@ -40,6 +41,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from graphwright.evals import gsm8k_answer, numbers_in, percentile, wilson_interval  # noqa: E402
 from graphwright.graphs import BUILTIN_GRAPHS, compile_graph, new_thread_id  # noqa: E402
 from graphwright.graphs import AssistantOptions  # noqa: E402
+from langchain_core.messages import HumanMessage  # noqa: E402
+
 from graphwright.nodes import (  # noqa: E402
     STEPS_PROMPT,  # the bare baseline and the assistant's step-by-step samples share one prompt
     TRAINING_EXAMPLES,
@@ -104,6 +107,20 @@ def bare_program(model: Any, question: str, counter: UsageCounter) -> str:
     match = _FENCE.search(reply)
     result = run_python(match.group(1) if match else reply)
     return result.stdout if result.exit_code == 0 else ""
+
+
+def bare_program_examples(model: Any, question: str, counter: UsageCounter) -> str:
+    """The bare model with the assistant's code prompt and its four training examples writes one greedy program,
+    run once in the sandbox: what it prints is its answer (the agent's prompt without its sampling, voting,
+    step-by-step answers or repairs)."""
+    from graphwright.nodes import code_prompt, program_of
+    from graphwright.tools import run_python
+
+    chat = code_prompt([HumanMessage(question)], fixed_examples(TRAINING_EXAMPLES))
+    reply = model.invoke(chat, config={"callbacks": [counter]}, max_new_tokens=384, stop=["\n```\n"]).text
+    program = program_of(reply)
+    result = run_python(program) if program else None
+    return result.stdout if result is not None and result.exit_code == 0 else ""
 
 
 def succeeded(answer: str, expected: list[str]) -> bool:
@@ -183,6 +200,7 @@ def rows_for(set_name: str, graphs: list[str], args: argparse.Namespace, model: 
     if set_name == "gsm8k" and args.baselines:
         rows += [("bare step-by-step", lambda q, c: bare_steps(model, q, c))]
         rows += [("bare program", lambda q, c: bare_program(model, q, c))]
+        rows += [("bare program, the agent's prompt", lambda q, c: bare_program_examples(model, q, c))]
     for graph_name in graphs:
         builder = BUILTIN_GRAPHS[graph_name]
         if graph_name != "assistant":
