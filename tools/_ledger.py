@@ -105,7 +105,9 @@ class SqlLedger(ToolLedger):
                 return rows
             cursor = self._conn.execute(sql, params)
             rows = list(cursor.fetchall()) if cursor.description else []
-            if not getattr(self._conn, "autocommit", False):
+            # only a connection in autocommit mode may skip the commit: sqlite3's `autocommit` (Python 3.12+) is
+            # -1, truthy, in its default legacy mode, where the INSERT opened a transaction that must be committed
+            if getattr(self._conn, "autocommit", False) is not True:
                 self._conn.commit()
         return rows
 
