@@ -36,13 +36,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from langchain_core.messages import HumanMessage
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from graphwright.evals import gsm8k_answer, numbers_in, percentile, wilson_interval  # noqa: E402
 from graphwright.graphs import BUILTIN_GRAPHS, compile_graph, new_thread_id  # noqa: E402
 from graphwright.graphs import AssistantOptions  # noqa: E402
-from langchain_core.messages import HumanMessage  # noqa: E402
-
 from graphwright.nodes import (  # noqa: E402
     STEPS_PROMPT,  # the bare baseline and the assistant's step-by-step samples share one prompt
     TRAINING_EXAMPLES,
@@ -117,6 +117,7 @@ def bare_program_examples(model: Any, question: str, counter: UsageCounter) -> s
     from graphwright.tools import run_python
 
     chat = code_prompt([HumanMessage(question)], fixed_examples(TRAINING_EXAMPLES))
+    # the code planner's stop: the end of the first fenced block
     reply = model.invoke(chat, config={"callbacks": [counter]}, max_new_tokens=384, stop=["\n```\n"]).text
     program = program_of(reply)
     result = run_python(program) if program else None

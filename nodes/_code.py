@@ -124,8 +124,7 @@ def make_code_planner(
         calls = [(prompt, kwargs) for kwargs in settings]
         first_turn = _last_code_turn(messages) is None
         if first_turn:
-            steps_chat = [SystemMessage(options.step_prompt), HumanMessage(question_of(messages))]
-            calls += [(steps_chat, kwargs) for kwargs in step_settings]
+            calls += _steps_calls(messages, options, step_settings)
         replies = _invoke_all(model, calls)
         stated = [stated_answer(reply.text) for reply in replies[len(settings) :]]
         replies = replies[: len(settings)]  # the programs' replies
@@ -247,8 +246,7 @@ def make_voter(
         metadata: dict[str, Any] = {}
         if stated is None and step_settings and _first_code_turn(messages) and _split(outputs, options):
             if budget is None or budget.allows(spent(state)):
-                chat = [SystemMessage(options.step_prompt), HumanMessage(question_of(messages))]
-                replies = _invoke_all(model, [(chat, kwargs) for kwargs in step_settings])  # type: ignore[arg-type]
+                replies = _invoke_all(model, _steps_calls(messages, options, step_settings))  # type: ignore[arg-type]
                 stated = [stated_answer(reply.text) for reply in replies]
                 metadata = {"stated": stated, "step_weight": weight}
         answer = vote(outputs, stated or [], weight)
@@ -261,11 +259,24 @@ def make_voter(
 
 def _split(outputs: Sequence[tuple[str, float]], options: CodeOptions) -> bool:
     """Whether fewer than `options.agreement` of the turn's programs printed the leading answer."""
+    leading = max(_tally(outputs).values(), default=0)
+    return leading < options.agreement * options.samples - 1e-9
+
+
+def _tally(outputs: Sequence[tuple[str, float]]) -> dict[str, float]:
+    """Votes per answer (`_key`) of `(text, votes)` pairs, in the order answers first appear."""
     tally: dict[str, float] = {}
     for text, count in outputs:
         tally[_key(text)] = tally.get(_key(text), 0) + count
-    leading = max(tally.values(), default=0)
-    return leading < options.agreement * options.samples - 1e-9
+    return tally
+
+
+def _steps_calls(
+    messages: Sequence[AnyMessage], options: CodeOptions, settings: Sequence[dict[str, Any]]
+) -> list[tuple[list[BaseMessage], dict[str, Any]]]:
+    """The step-by-step calls for the question of `messages`: its prompt once per setting."""
+    chat: list[BaseMessage] = [SystemMessage(options.step_prompt), HumanMessage(question_of(messages))]
+    return [(chat, kwargs) for kwargs in settings]
 
 
 def _first_code_turn(messages: Sequence[AnyMessage]) -> bool:
@@ -327,19 +338,12 @@ def vote(outputs: Sequence[tuple[str, float]], stated: Sequence[str | None] = ()
         >>> vote([]) is None
         True
     """
-    tally: dict[str, float] = {}
-    printed_by: dict[str, float] = {}
+    said = [(text, weight) for text in stated if text is not None]
+    printed_by = _tally(outputs)
+    tally = _tally([*outputs, *said])
     first: dict[str, str] = {}
-    for text, count in outputs:
-        key = _key(text)
-        tally[key] = tally.get(key, 0) + count
-        printed_by[key] = printed_by.get(key, 0) + count
-        first.setdefault(key, text)
-    for text in stated:
-        if text is not None:
-            key = _key(text)
-            tally[key] = tally.get(key, 0) + weight
-            first.setdefault(key, text)
+    for text, _ in [*outputs, *said]:
+        first.setdefault(_key(text), text)
     if not tally:
         return None
     best = max(tally, key=lambda k: (round(tally[k], 9), printed_by.get(k, 0)))  # max keeps the first of equals
