@@ -65,6 +65,15 @@ def ledger_done(url: str, threads) -> set[str]:
     return keys & set(threads)
 
 
+def ledger_started(url: str, threads) -> set[str]:
+    """The threads whose `record` call the ledger says started and never finished (its outcome unknown)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(f"SELECT key FROM {LEDGER_TABLE} WHERE tool = 'record' AND status = 'started'").fetchall()
+    return {row[0].split("|", 1)[0] for row in rows} & set(threads)
+
+
 class Killer(threading.Thread):
     """Kills `target` live actors of the run, one at a random moment after another: by `ray.kill`, or SIGKILL
     of the actor's process, alternately."""
@@ -139,7 +148,12 @@ def test_a_task_that_kills_its_actor_is_failed_after_max_attempts_alone(cluster,
     assert not by_id["crash"]["ok"]
     assert by_id["crash"]["error"].startswith("its Ray actor died 2 times, each time with this task on it")
     assert [r["id"] for r in results if not r["ok"]] == ["crash"]  # the tasks beside it were not charged
-    assert effects_of(cluster, range(200, 206)) == Counter(str(k) for k in range(200, 206))
+    effects = effects_of(cluster, range(200, 206))
+    assert [k for k, n in effects.items() if n > 1] == []  # no side effect repeated
+    # A task on the crashing actor may die after its `record` call started and before it wrote: its rerun is told
+    # the outcome is unknown and does not call it again. Every other task's effect is there.
+    unknown = ledger_started(postgres_url, [by_id[f"task{k}"]["thread_id"] for k in range(200, 206)])
+    assert {str(k) for k in range(200, 206) if by_id[f"task{k}"]["thread_id"] not in unknown} <= set(effects)
     assert actor_connections(postgres_url) == 0
 
 
