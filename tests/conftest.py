@@ -6,6 +6,7 @@ Set GRAPHWRIGHT_REQUIRE_SERVICES=1 (CI does) to turn "Postgres unreachable" skip
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 
 import pytest
@@ -13,6 +14,12 @@ from services import require_service
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+
+# A shell starts a background job (`cmd &` without job control) with SIGINT ignored, and an ignored signal stays
+# ignored across exec: the Ctrl-C tests' `graphwright` subprocesses would never see their SIGINT. Catching it
+# here gives every child the default disposition, which Python turns into KeyboardInterrupt, as at a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 POSTGRES_URL = os.environ.get("GRAPHWRIGHT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("GRAPHWRIGHT_TEST_REDIS", "redis://127.0.0.1:6379/0")
