@@ -55,22 +55,13 @@ def effects_of(path: Path, numbers) -> Counter:
     return Counter(line for line in path.read_text().split() if line in wanted) if path.exists() else Counter()
 
 
-def ledger_done(url: str, threads) -> set[str]:
-    """The threads whose `record` call the ledger says finished."""
+def ledger_threads(url: str, threads, status: str) -> set[str]:
+    """Those of `threads` whose `record` call the ledger holds with `status`: `done` (it finished), or `started`
+    (it began and never reported back: its outcome is unknown)."""
     import psycopg
 
     with psycopg.connect(url) as conn:
-        rows = conn.execute(f"SELECT key FROM {LEDGER_TABLE} WHERE tool = 'record' AND status = 'done'").fetchall()
-    keys = {row[0].split("|", 1)[0] for row in rows}
-    return keys & set(threads)
-
-
-def ledger_started(url: str, threads) -> set[str]:
-    """The threads whose `record` call the ledger says started and never finished (its outcome unknown)."""
-    import psycopg
-
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(f"SELECT key FROM {LEDGER_TABLE} WHERE tool = 'record' AND status = 'started'").fetchall()
+        rows = conn.execute(f"SELECT key FROM {LEDGER_TABLE} WHERE tool = 'record' AND status = %s", (status,)).fetchall()
     return {row[0].split("|", 1)[0] for row in rows} & set(threads)
 
 
@@ -131,7 +122,7 @@ def test_twenty_actor_kills_lose_no_task_report_none_twice_and_repeat_no_side_ef
     assert all(r["answer"] == f"Done {k}." for r, k in zip(results, numbers))
     effects = effects_of(cluster, numbers)
     assert [k for k, n in effects.items() if n > 1] == []  # no side effect repeated
-    done = ledger_done(postgres_url, [r["thread_id"] for r in results])
+    done = ledger_threads(postgres_url, [r["thread_id"] for r in results], "done")
     by_thread = {r["thread_id"]: str(k) for r, k in zip(results, numbers)}
     assert all(effects[by_thread[t]] == 1 for t in done)
     assert actor_connections(postgres_url) == 0
@@ -152,7 +143,7 @@ def test_a_task_that_kills_its_actor_is_failed_after_max_attempts_alone(cluster,
     assert [k for k, n in effects.items() if n > 1] == []  # no side effect repeated
     # A task on the crashing actor may die after its `record` call started and before it wrote: its rerun is told
     # the outcome is unknown and does not call it again. Every other task's effect is there.
-    unknown = ledger_started(postgres_url, [by_id[f"task{k}"]["thread_id"] for k in range(200, 206)])
+    unknown = ledger_threads(postgres_url, [by_id[f"task{k}"]["thread_id"] for k in range(200, 206)], "started")
     assert {str(k) for k in range(200, 206) if by_id[f"task{k}"]["thread_id"] not in unknown} <= set(effects)
     assert actor_connections(postgres_url) == 0
 
