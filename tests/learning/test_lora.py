@@ -80,3 +80,17 @@ def test_the_merged_model_loads_on_int8_kernels_and_calls_a_tool(trained: tuple[
     reply = chat.bind_tools([calculator]).invoke("What is 17 * 23 + 4? Use the calculator.")
     assert reply.tool_calls and reply.tool_calls[0]["name"] == "calculator"
     assert set(reply.tool_calls[0]["args"]) == {"expression"}
+
+
+def test_free_heap_pages_go_back_only_when_memory_runs_low() -> None:
+    """A long CPU training run kept its freed activations on the C heap until the machine ran out of memory;
+    the trainer hands them back when less than `HEAP_TRIM_BELOW` of the memory is left."""
+    import sys
+
+    from graphwright.learning._lora import release_free_heap
+
+    freed = [bytearray(100_000) for _ in range(2000)]  # heap chunks (under glibc's mmap threshold), then freed
+    del freed
+    assert release_free_heap(below=0.0) is False  # plenty left: the heap is not touched
+    if sys.platform.startswith("linux"):
+        assert release_free_heap(below=1.0) is True  # "low": ~200 MB of free heap pages go back
