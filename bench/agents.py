@@ -21,6 +21,7 @@ model calls batch; latency is each task's own wall time.
     .venv/bin/python bench/agents.py --limit 2 [--graphs react,rag] [--sets arithmetic,kg] [--max-new-tokens 64]
     .venv/bin/python bench/agents.py --sets gsm8k --first 100 --limit 60 --graphs assistant --samples 1,5 \
         --examples fixed,nearest --workers 4
+    .venv/bin/python bench/agents.py --sets gsm8k --first 200 --limit 100 --graphs assistant --model LEARNED_DIR
 """
 
 from __future__ import annotations
@@ -236,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-baselines", dest="baselines", action="store_false", help="skip the bare-model rows")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds one model call may run (default 600)")
     parser.add_argument("--verbose", action="store_true", help="print each task's answer")
+    parser.add_argument("--model", default=None, metavar="DIR",
+                        help="a model folder or .gguf for every row, baselines included (a `graphwright learn` "
+                             "result, say; default: the packaged model)")
     args = parser.parse_args(argv)
     graphs = [g for g in args.graphs.split(",") if g]
     sets = [s for s in args.sets.split(",") if s]
@@ -248,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from graphwright.models import ChatLocal
 
-    model = ChatLocal(max_new_tokens=args.max_new_tokens, timeout=args.timeout)
+    named = {"model": args.model} if args.model else {}
+    model = ChatLocal(**named, max_new_tokens=args.max_new_tokens, timeout=args.timeout)
     model.load()
     cache: dict[str, Any] = {}
     print("| what | task set | tasks | success | Wilson 95% | model calls/task | tokens/task | p50 s | p95 s |")

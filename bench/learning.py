@@ -16,6 +16,9 @@ dev success with its Wilson 95% interval, and the checks' median latency. `--jso
 
     .venv/bin/python bench/learning.py --dev-size 30 --examples 0,64,1024 --lora-minutes 5,15
 
+`--keep DIR` copies the last merged LoRA model there (the scratch folder is deleted at exit), so it can be
+checked elsewhere: `bench/toolcalls.py --model DIR`, `graphwright eval assistant ... --model DIR`.
+
 `--step-samples 0` checks the assistant with programs only (no step-by-step answers when they split), about a
 third of the default's time per task; every row then uses that same agent.
 """
@@ -27,6 +30,7 @@ import dataclasses
 import functools
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -83,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                              "0: programs only, about a third of the time per task)")
     parser.add_argument("--concurrency", type=int, default=4, help="dev tasks run at once (default 4)")
     parser.add_argument("--json", default=None, metavar="PATH", help="also write the rows as JSON here")
+    parser.add_argument("--keep", default=None, metavar="DIR", help="copy the last merged LoRA model here")
     args = parser.parse_args(argv)
     try:
         sizes = sorted({int(n) for n in args.examples.split(",") if n.strip()})
@@ -93,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--dev-size and --k must be at least 1, --examples at least 0, --lora-minutes above 0")
     if args.step_samples is not None and args.step_samples < 0:
         parser.error("--step-samples must be at least 0")
+    if args.keep and Path(args.keep).exists():
+        parser.error(f"--keep {args.keep}: already exists; give a new folder")
 
     from graphwright.models import ChatLocal
 
@@ -135,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
                 solved, p50 = check(build(model=tuned), dev, folder / f"lora-{mark:g}-check", args.concurrency)
                 rows.append(row("lora", seen, trained, solved, len(dev), p50))
                 del tuned  # one fine-tuned model loaded at a time
+            if args.keep:
+                shutil.copytree(folder / f"lora-{marks[-1]:g}", args.keep)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
     return 0

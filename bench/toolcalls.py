@@ -13,7 +13,10 @@ tuned on; `heldout` is the cases at odd positions, run only to report. `--limit 
 fold per category. Cases run `--concurrency` at a time, as concurrent calls do in an agent (they share batches).
 
     .venv/bin/python bench/toolcalls.py --fold dev --limit 25 [--data ../shared/data/bfcl] [--modes constrained,free]
-        [--tool-relevance 0.42]
+        [--tool-relevance 0.42] [--model DIR]
+
+`--model DIR` checks another model folder (a merged `graphwright learn` result, say) in place of the default, so
+learning can be shown not to break tool calling: run it beside a run without `--model`.
 """
 
 from __future__ import annotations
@@ -65,11 +68,13 @@ def load_cases(data: Path, limit: int | None, fold: str = "all") -> dict[str, li
 
 
 def run(
-    mode: str, cases: dict[str, list], max_new_tokens: int, concurrency: int, relevance: float | None = None
+    mode: str, cases: dict[str, list], max_new_tokens: int, concurrency: int, relevance: float | None = None,
+    model_name: str | None = None,
 ) -> list[tuple[str, int, int, int, float]]:
-    """Run every case in `mode` (`relevance`: `ChatLocal.tool_relevance`); return rows (category, cases, valid,
-    correct, median seconds)."""
-    model = ChatLocal(constrained=(mode == "constrained"), max_new_tokens=max_new_tokens, tool_relevance=relevance)
+    """Run every case in `mode` (`relevance`: `ChatLocal.tool_relevance`; `model_name`: a model folder, None for the
+    default); return rows (category, cases, valid, correct, median seconds)."""
+    named = {"model": model_name} if model_name else {}
+    model = ChatLocal(**named, constrained=(mode == "constrained"), max_new_tokens=max_new_tokens, tool_relevance=relevance)
     model.load()
 
     def one(item: tuple[dict, list | None]) -> tuple[bool, bool, float]:
@@ -110,12 +115,14 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--concurrency", type=int, default=6, help="cases in flight at once")
     parser.add_argument("--tool-relevance", type=float, default=None, help="ChatLocal.tool_relevance (0.42: tuned on dev)")
+    parser.add_argument("--model", default=None, metavar="DIR", help="a model folder to check instead of the default")
     args = parser.parse_args()
     cases = load_cases(args.data, args.limit, args.fold)
     if not cases:
         raise SystemExit(f"no BFCL_v4_*.json cases with answers in {args.data}")
-    results = {mode: run(mode, cases, args.max_new_tokens, args.concurrency, args.tool_relevance) for mode in args.modes.split(",")}
-    print(f"fold={args.fold}")
+    results = {mode: run(mode, cases, args.max_new_tokens, args.concurrency, args.tool_relevance, args.model)
+               for mode in args.modes.split(",")}
+    print(f"fold={args.fold} model={args.model or 'default'}")
     print(f"{'mode':12} {'category':14} {'cases':>5} {'valid':>7} {'accuracy [Wilson 95%]':>24} {'median s':>9}")
     for mode, rows in results.items():
         for category, n, n_valid, n_correct, median in rows:
