@@ -406,7 +406,6 @@ class LoraTrainer:
             result.completion_tokens += count
             result.losses.append(round(float(loss.detach()), 6))
             if self.device == "cpu":
-                del loss
                 release_free_heap()
             if on_step is not None:
                 on_step(step + 1, result.losses[-1])

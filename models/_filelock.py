@@ -43,8 +43,10 @@ def exclusive(path: Path) -> Iterator[None]:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             handle = open(path, "a+b")  # noqa: SIM115 - closed below; the lock lives as long as the handle
-        except OSError:
-            yield  # a cache folder that cannot be written: the build below finds out and says so
+        except OSError:  # a cache folder that cannot be written: the build in the block finds out and says so
+            handle = None
+        if handle is None:
+            yield
             return
         with handle:
             if fcntl is not None:
