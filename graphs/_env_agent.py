@@ -24,7 +24,7 @@ from __future__ import annotations
 import random as _random
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NotRequired, TypedDict
 
@@ -128,10 +128,11 @@ class EnvAgentOptions:
     max_live_envs: int = 32
     """Environments kept alive at once, one per running thread; the least recently used is closed beyond it."""
     explore: bool = True
-    """Offer the model only the valid actions not yet taken from the same place and observation, while there are
-    any: a small model repeats itself (walking into a closed door, looking around again), and an action that
-    was taken in the very same situation has already shown what it does. The same rule as "never try the
-    same move twice from the same state" of systematic exploration."""
+    """Offer the model only the valid actions not yet taken in the same state of the world, while there are any:
+    a small model repeats itself (walking into a closed door, looking around again), and an action that was
+    taken in the very same state has already shown what it does. The same rule as "never try the same move
+    twice from the same state" of systematic exploration. The state is the place as `look around` describes it
+    (its doors, its objects) where the environment reports one, else the observation."""
 
 
 def build_env_agent(
@@ -303,22 +304,32 @@ def model_policy(model: BaseChatModel, options: EnvAgentOptions = EnvAgentOption
 
 
 def untried_actions(state: EnvAgentState) -> list[str] | None:
-    """Return the valid actions not yet taken in the same situation (same place and observation) of this
-    episode, or all valid actions when every one has been; None when the environment lists none.
+    """Return the valid actions not yet taken in the same state of the world in this episode, or all valid actions
+    when every one has been; None when the environment lists none.
+
+    The state is the place (the room as `look around` describes it, with its doors open or closed and what lies
+    there) where the environment reports one, else the observation. Not the observation alone: actions that change
+    nothing ("inventory", "look around", closing a closed door) still change the text they return, and a small
+    model keyed on that text walks the same few no-ops in a circle.
 
     Example:
-        >>> steps = [{"observation": "A hall.", "place": "Hall.", "action": "move east", "valid_actions": None,
-        ...           "reward": 0.0}]
-        >>> untried_actions({"observation": "A hall.", "place": "Hall.", "steps": steps,
-        ...                  "valid_actions": ["move east", "take coin"]})
-        ['take coin']
+        >>> steps = [{"observation": "You open the door.", "place": "A hall. The door is open.", "action": "look",
+        ...           "valid_actions": None, "reward": 0.0}]
+        >>> untried_actions({"observation": "A hall. The door is open.", "place": "A hall. The door is open.",
+        ...                  "steps": steps, "valid_actions": ["look", "move east"]})
+        ['move east']
     """
     valid = state.get("valid_actions")
     if not valid:
         return valid
-    here = (state.get("place"), state.get("observation"))
-    taken = {s["action"] for s in state.get("steps") or [] if (s.get("place"), s.get("observation")) == here}
+    here = _situation(state)
+    taken = {s["action"] for s in state.get("steps") or [] if _situation(s) == here}
     return [a for a in valid if a not in taken] or list(valid)
+
+
+def _situation(step: Mapping[str, Any]) -> str:
+    """The state of the world an action was taken in: the place where reported, else the observation."""
+    return " ".join(str(step.get("place") or step.get("observation") or "").split())
 
 
 def prompt_messages(state: EnvAgentState, options: EnvAgentOptions = EnvAgentOptions()) -> list[Any]:

@@ -20,7 +20,7 @@ from graphwright.graphs import (
     load_graph,
     thread_config,
 )
-from graphwright.graphs._env_agent import STEPS_SNAPSHOT_EVERY
+from graphwright.graphs._env_agent import STEPS_SNAPSHOT_EVERY, untried_actions
 from graphwright.memory import open_checkpointer
 
 HERE = Path(__file__).parent
@@ -145,6 +145,29 @@ def test_the_model_policy_builds_one_structured_output_per_distinct_action_set()
     assert built == [["east", "west"], ["north"]]
 
 
+def test_exploring_offers_each_action_once_per_state_of_the_world_not_per_reply() -> None:
+    kitchen, opened = "Kitchen. A closed door to the east.", "Kitchen. An open door to the east."
+    valid = ["inventory", "look around", "move east", "open door to east"]
+
+    def step(place, observation, action):
+        return {"place": place, "observation": observation, "action": action, "valid_actions": valid, "reward": 0.0}
+
+    steps = [step(kitchen, kitchen, "inventory"), step(kitchen, "Your inventory is empty.", "look around"),
+             step(kitchen, kitchen, "move east")]
+    # The no-ops changed the reply's text but not the room: they are not offered again there.
+    assert untried_actions({"place": kitchen, "observation": "You can't, the door is closed.", "steps": steps,
+                            "valid_actions": valid}) == ["open door to east"]
+    # Opening the door changed the room: everything is new again.
+    steps.append(step(kitchen, "You can't, the door is closed.", "open door to east"))
+    assert untried_actions({"place": opened, "observation": "You open the door.", "steps": steps,
+                            "valid_actions": valid}) == valid
+    # Where no place is reported, the observation is the state; once all were tried, all are offered.
+    bare = [{**s, "place": None} for s in steps]
+    assert untried_actions({"observation": kitchen, "steps": bare, "valid_actions": valid}) == ["look around", "open door to east"]
+    done = bare + [step(None, kitchen, "look around"), step(None, kitchen, "open door to east")]
+    assert untried_actions({"observation": kitchen, "steps": done, "valid_actions": valid}) == valid
+
+
 @pytest.mark.model
 def test_the_real_model_picks_only_valid_actions_under_the_grammar(local_chat_model) -> None:
     options = EnvAgentOptions(max_steps=3)
@@ -153,9 +176,9 @@ def test_the_real_model_picks_only_valid_actions_under_the_grammar(local_chat_mo
     assert len(final["steps"]) == 3
     for step in final["steps"]:
         assert step["action"] in step["valid_actions"], step
-    situations = [(s["place"], s["observation"], s["action"]) for s in final["steps"]]
-    assert all(place for place, _, _ in situations)
-    assert len(set(situations)) == len(situations)  # never the same action twice from the same situation
+    situations = [(s["place"], s["action"]) for s in final["steps"]]
+    assert all(place for place, _ in situations)
+    assert len(set(situations)) == len(situations)  # never the same action twice in the same state of the world
 
 
 def test_the_example_plays_the_random_floor(capsys, monkeypatch) -> None:
