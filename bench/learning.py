@@ -9,7 +9,9 @@ it back (`graphwright.learning.split_tasks`), and nothing learned comes from it.
   the agent as it is (its packaged examples), the baseline every other row is measured against in this run.
 - `lora`: one LoRA adapter trains on the demonstrations' completions (`--lora-train` of them); at each mark
   of `--lora-minutes` a merged copy is saved and the assistant on that model is checked, while training goes
-  on from where it was.
+  on from where it was. `--lora-prompt` picks the prompt each demonstration is trained in (the question alone,
+  or the code planner's own with `in_agent_prompt`), `--lora-check-examples` whether the checked agent still
+  shows its packaged worked examples.
 
 Prints one row per point: method, examples learned from, minutes spent learning (embedding or training),
 dev success with its Wilson 95% interval, and the checks' median latency. `--json PATH` also writes the rows.
@@ -47,10 +49,11 @@ from graphwright.learning import (  # noqa: E402
     LoraOptions,
     LoraTrainer,
     gsm8k_demonstrations,
+    in_agent_prompt,
     split_tasks,
     training_examples,
 )
-from graphwright.nodes import CodeOptions  # noqa: E402
+from graphwright.nodes import CodeOptions, no_examples  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 TRAIN = HERE.parents[1] / "shared" / "data" / "gsm8k" / "train.jsonl"
@@ -81,6 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=int, default=3, help="in_context: worked examples per question (default 3)")
     parser.add_argument("--lora-minutes", default="", help="lora: minutes of training at each check, comma-separated")
     parser.add_argument("--lora-train", type=int, default=512, help="lora: demonstrations trained on (default 512)")
+    parser.add_argument("--lora-prompt", choices=("question", "planner", "planner+examples"), default="question",
+                        help="lora: each demonstration's prompt: the question alone and the bare program (question, "
+                             "the default); the code planner's system prompt and question with the program fenced "
+                             "(planner); the same with the planner's packaged worked examples (planner+examples)")
+    parser.add_argument("--lora-check-examples", type=lambda s: s.split(","), default=["fixed"],
+                        help="lora: the checked agent's worked examples, comma-separated: fixed (its packaged ones, "
+                             "the default), none (what was learned is in the weights alone)")
     parser.add_argument("--device", default="cpu", help="where LoRA trains: cpu, cuda, auto (default cpu)")
     parser.add_argument("--step-samples", type=int, default=None,
                         help="the assistant's step-by-step answers when its programs split (default: its own default; "
@@ -98,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--dev-size and --k must be at least 1, --examples at least 0, --lora-minutes above 0")
     if args.step_samples is not None and args.step_samples < 0:
         parser.error("--step-samples must be at least 0")
+    if not set(args.lora_check_examples) <= {"fixed", "none"}:
+        parser.error(f"--lora-check-examples takes fixed and none, got {','.join(args.lora_check_examples)}")
     if args.keep and Path(args.keep).exists():
         parser.error(f"--keep {args.keep}: already exists; give a new folder")
 
@@ -129,8 +141,13 @@ def main(argv: list[str] | None = None) -> int:
             solved, p50 = check(build(model=model, examples=examples), dev, folder / f"ic-{n}", args.concurrency)
             rows.append(row("in_context" if n else "none (as it is)", n, spent if n else 0.0, solved, len(dev), p50))
         if marks:
-            trainer = LoraTrainer(options=LoraOptions(), device=args.device)
-            pairs = training_examples(demos[: args.lora_train])
+            # The planner's packaged examples make a prompt of ~850 tokens; the default bound would leave most out.
+            longest = 1280 if args.lora_prompt == "planner+examples" else LoraOptions.max_tokens
+            trainer = LoraTrainer(options=LoraOptions(max_tokens=longest), device=args.device)
+            chosen = demos[: args.lora_train]
+            if args.lora_prompt != "question":  # the code planner's prompt: system, (examples,) question
+                chosen = in_agent_prompt(chosen, None if args.lora_prompt == "planner+examples" else no_examples)
+            pairs = training_examples(chosen)
             trained, seen = 0.0, 0
             for mark in marks:
                 # The clock, not the data, ends each stretch; the adapter and optimizer go on from where they were.
@@ -139,8 +156,11 @@ def main(argv: list[str] | None = None) -> int:
                 trained, seen = trained + result.seconds / 60, seen + result.examples
                 trainer.save(folder / f"lora-{mark:g}", keep_training=True)
                 tuned = ChatLocal(model=str(folder / f"lora-{mark:g}"))
-                solved, p50 = check(build(model=tuned), dev, folder / f"lora-{mark:g}-check", args.concurrency)
-                rows.append(row("lora", seen, trained, solved, len(dev), p50))
+                for shown in args.lora_check_examples:
+                    examples = no_examples if shown == "none" else None
+                    solved, p50 = check(build(model=tuned, examples=examples), dev,
+                                        folder / f"lora-{mark:g}-{shown}-check", args.concurrency)
+                    rows.append(row(f"lora ({args.lora_prompt}; examples {shown})", seen, trained, solved, len(dev), p50))
                 del tuned  # one fine-tuned model loaded at a time
             if args.keep:
                 shutil.copytree(folder / f"lora-{marks[-1]:g}", args.keep)

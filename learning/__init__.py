@@ -34,6 +34,7 @@ _EXPORTS = {
     "from_eval_results": "._experience",
     "gsm8k_demonstrations": "._experience",
     "gsm8k_solution_text": "._experience",
+    "in_agent_prompt": "._lora",
     "learn": "._learn",
     "load_learned": "._learn",
     "open_examples": "._in_context",
@@ -64,7 +65,17 @@ if TYPE_CHECKING:
     )
     from ._in_context import ExampleMemory, examples_of, open_examples
     from ._learn import Learned, LearnOptions, learn, load_learned, split_tasks
-    from ._lora import LoraOptions, LoraResult, LoraTrainer, TrainingExample, pick_device, pick_dtype, train_lora, training_examples
+    from ._lora import (
+        LoraOptions,
+        LoraResult,
+        LoraTrainer,
+        TrainingExample,
+        in_agent_prompt,
+        pick_device,
+        pick_dtype,
+        train_lora,
+        training_examples,
+    )
     from ._page import render_learn_html, save_learn_html
 
 

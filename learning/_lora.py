@@ -34,7 +34,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +163,48 @@ def training_examples(trajectories: Iterable[Trajectory], *, min_reward: float =
             continue
         for call in calls_of(trajectory):
             made.append(TrainingExample(tuple(call["prompt"]), call["completion"], float(trajectory.reward)))
+    return made
+
+
+def in_agent_prompt(trajectories: Iterable[Trajectory], examples: Any = None) -> list[Trajectory]:
+    """Return the trajectories with each program demonstration's call as the assistant's code planner makes it;
+    every other trajectory as it is.
+
+    A program demonstration (`gsm8k_demonstrations(style="program")`) holds the question alone as its prompt and
+    the bare program as its completion. The code planner sends its system prompt, worked examples as earlier
+    turns and then the question, and reads the program from a ```python block. Trained on the bare form, the
+    weights learn to answer a prompt the agent never sends; rewritten here, imitation trains on the very prompt
+    the agent decides under (`graphwright.nodes.code_prompt`) and on the reply it parses.
+
+    Args:
+        trajectories: any trajectories; only demonstrations of style `program` change.
+        examples: the planner's example slot (`graphwright.nodes.ExampleSource`); None: the assistant's
+            packaged worked examples (`graphwright.nodes.TRAINING_EXAMPLES`), what `assistant` uses by default.
+
+    Example:
+        >>> from graphwright.nodes import Example, fixed_examples
+        >>> t = Trajectory("d1", "demonstration", "t1", "6*7?", 1.0, meta={"style": "program"},
+        ...                calls=({"prompt": [{"role": "user", "content": "6*7?"}], "completion": "print(6*7)"},))
+        >>> call = in_agent_prompt([t], fixed_examples([Example("1+1?", "print(1+1)")]))[0].calls[0]
+        >>> [m["role"] for m in call["prompt"]], call["completion"]
+        (['system', 'user', 'assistant', 'user'], '```python\\nprint(6*7)\\n```')
+    """
+    from langchain_core.messages import HumanMessage
+
+    from ..nodes import TRAINING_EXAMPLES, code_prompt, fixed_examples
+
+    source = fixed_examples(TRAINING_EXAMPLES) if examples is None else examples
+    made = []
+    for trajectory in trajectories:
+        if trajectory.source != "demonstration" or trajectory.meta.get("style") != "program" or not trajectory.calls:
+            made.append(trajectory)
+            continue
+        prompt = code_prompt([HumanMessage(trajectory.task)], source)
+        call = {
+            "prompt": [{"role": _ROLE[m.type], "content": m.text} for m in prompt],
+            "completion": f"```python\n{trajectory.calls[-1]['completion']}\n```",
+        }
+        made.append(replace(trajectory, calls=(call,)))
     return made
 
 

@@ -94,3 +94,30 @@ def test_free_heap_pages_go_back_only_when_memory_runs_low() -> None:
     assert release_free_heap(below=0.0) is False  # plenty left: the heap is not touched
     if sys.platform.startswith("linux"):
         assert release_free_heap(below=1.0) is True  # "low": ~200 MB of free heap pages go back
+
+
+def test_a_demonstration_in_the_agent_prompt_is_the_call_the_code_planner_makes() -> None:
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    from graphwright.learning import Trajectory, in_agent_prompt, training_examples
+    from graphwright.nodes import TRAINING_EXAMPLES, CodeOptions, fixed_examples, make_code_planner
+
+    sent = []
+
+    class Recorder:  # the part of a chat model the planner uses: invoke(messages, **settings)
+        def invoke(self, messages, **settings):
+            sent.append([{"role": {"system": "system", "human": "user", "ai": "assistant"}[m.type], "content": m.text}
+                         for m in messages])
+            return AIMessage("```python\nprint(42)\n```")
+
+    question = "A box holds 6 rows of 7 eggs. How many eggs?"
+    planner = make_code_planner(Recorder(), examples=fixed_examples(TRAINING_EXAMPLES), options=CodeOptions(samples=1))
+    planner({"messages": [HumanMessage(question)]})
+    demo = Trajectory("d", "demonstration", "t", question, 1.0, meta={"style": "program"},
+                      calls=({"prompt": [{"role": "user", "content": question}], "completion": "print(6 * 7)"},))
+    other = Trajectory("e", "eval", "t", question, 1.0, calls=({"prompt": sent[0], "completion": "42"},))
+
+    rendered, untouched = training_examples(in_agent_prompt([demo, other]))
+    assert list(rendered.prompt) == sent[0]  # the very prompt the planner sends, its examples included
+    assert rendered.completion == "```python\nprint(6 * 7)\n```"  # the reply the planner parses a program from
+    assert untouched.completion == "42"  # only program demonstrations change
