@@ -50,6 +50,7 @@ __all__ = [
     "LoraTrainer",
     "TARGET_MODULES",
     "TrainingExample",
+    "in_agent_prompt",
     "pick_device",
     "pick_dtype",
     "train_lora",
