@@ -240,7 +240,14 @@ def test_the_eval_command_joins_a_cluster_survives_a_kill_9_of_an_actor_and_prin
     assert sorted(json.loads(line)["id"] for line in results.read_text().splitlines()) == progress
     reports = [json.loads((tmp_path / name / "report.json").read_text()) for name in ("local", "ray")]
     assert reports[0].keys() == reports[1].keys() and reports[1]["concurrency"] == 4
-    assert sorted(effects_of(cluster, numbers).values()) == [2] * 12  # once per run, kill or not
+    # Once per run, kill or not. The kill may land after the killed task's `record` call started and before it
+    # wrote: its rerun is told the outcome is unknown and does not call it again, so that task has the local
+    # run's effect alone.
+    effects = effects_of(cluster, numbers)
+    rows = {json.loads(line)["id"]: json.loads(line) for line in results.read_text().splitlines()}
+    unknown = ledger_threads(postgres_url, [row["thread_id"] for row in rows.values()], "started")
+    assert len(unknown) <= 1
+    assert effects == Counter({str(k): 1 if rows[f"task{k}"]["thread_id"] in unknown else 2 for k in numbers})
     assert [n for n in ray.util.list_named_actors(all_namespaces=True) if "graphwright-" in str(n)] == []
     assert actor_connections(postgres_url) == 0
 
