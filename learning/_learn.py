@@ -258,7 +258,8 @@ def _candidate(candidate: Path, options: LearnOptions) -> Learned:
 
 def _train(successes: list[Any], out: Path, options: LearnOptions, deadline: float | None, check_seconds: float,
            progress: Callable[[str, int, int], None]) -> dict[str, Any]:
-    from ._lora import LoraTrainer, training_examples
+    from ..nodes import no_examples
+    from ._lora import LoraTrainer, in_agent_prompt, training_examples
 
     if (out / "config.json").is_file():  # trained and saved before an interruption
         return json.loads((out / "learning.json").read_text()).get("result", {})
@@ -268,7 +269,10 @@ def _train(successes: list[Any], out: Path, options: LearnOptions, deadline: flo
         if left <= 0:
             raise LearningError("the time budget is spent before training could start; give more --minutes")
         lora = LoraOptions(**{**asdict(lora), "minutes": min(left, lora.minutes or left)})
-    examples = training_examples(successes)
+    # A program demonstration trains as the call the code planner makes (its system prompt, the question, a
+    # fenced reply), not as a bare question and program: the weights learn the prompt the agent sends. Without
+    # the worked examples: with them an example is ~4x the tokens, so a budget trains on a quarter as many.
+    examples = training_examples(in_agent_prompt(successes, no_examples))
     trainer = LoraTrainer(options=lora, device=options.device)
     total = lora.max_steps or -(-len(examples) // max(1, lora.batch_size)) * lora.epochs
     result = trainer.train(examples, on_step=lambda step, loss: progress("lora", step, total))

@@ -36,10 +36,13 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import LearningError
 from ._experience import Trajectory, calls_of
+
+if TYPE_CHECKING:
+    from ..nodes import ExampleSource
 
 HEAP_TRIM_BELOW = 0.4
 """Share of the machine's memory still available under which a CPU training step returns the heap's free pages."""
@@ -167,7 +170,7 @@ def training_examples(trajectories: Iterable[Trajectory], *, min_reward: float =
     return made
 
 
-def in_agent_prompt(trajectories: Iterable[Trajectory], examples: Any = None) -> list[Trajectory]:
+def in_agent_prompt(trajectories: Iterable[Trajectory], examples: ExampleSource | None = None) -> list[Trajectory]:
     """Return the trajectories with each program demonstration's call as the assistant's code planner makes it;
     every other trajectory as it is.
 
@@ -192,7 +195,7 @@ def in_agent_prompt(trajectories: Iterable[Trajectory], examples: Any = None) ->
     """
     from langchain_core.messages import HumanMessage
 
-    from ..nodes import TRAINING_EXAMPLES, code_prompt, fixed_examples
+    from ..nodes import TRAINING_EXAMPLES, code_prompt, fenced_program, fixed_examples
 
     source = fixed_examples(TRAINING_EXAMPLES) if examples is None else examples
     made = []
@@ -203,7 +206,7 @@ def in_agent_prompt(trajectories: Iterable[Trajectory], examples: Any = None) ->
         prompt = code_prompt([HumanMessage(trajectory.task)], source)
         call = {
             "prompt": [{"role": _ROLE[m.type], "content": m.text} for m in prompt],
-            "completion": f"```python\n{trajectory.calls[-1]['completion']}\n```",
+            "completion": fenced_program(trajectory.calls[-1]["completion"]),
         }
         made.append(replace(trajectory, calls=(call,)))
     return made

@@ -168,15 +168,30 @@ def code_prompt(
     system = prompt if not context else prompt + "\n\nWhat memory recalls:\n" + "\n".join(f"- {c}" for c in context)
     chat: list[BaseMessage] = [SystemMessage(system)]
     for example in examples(question):
-        chat += [HumanMessage(example.question), AIMessage(f"```python\n{example.program}\n```")]
+        chat += [HumanMessage(example.question), AIMessage(fenced_program(example.program))]
     chat.append(HumanMessage(question))
     failed = last_failure(messages)
     if failed is not None:
         program, error = failed
-        chat += [AIMessage(f"```python\n{program}\n```"), HumanMessage(f"The program failed:\n{error}\nFix it: write the whole corrected program.")]
+        chat += [AIMessage(fenced_program(program)), HumanMessage(f"The program failed:\n{error}\nFix it: write the whole corrected program.")]
     elif messages and isinstance(messages[-1], HumanMessage) and messages[-1].name == CRITIC:
         chat.append(HumanMessage(messages[-1].text))
     return chat
+
+
+def fenced_program(program: str) -> str:
+    """Return `program` as the code planner's prompt writes a program reply: in a ```python block.
+
+    Worked examples, a failed attempt shown back and imitation data (`graphwright.learning.in_agent_prompt`) all
+    use this one form, so the model sees and learns the reply the planner reads (`program_of` is its inverse).
+
+    Example:
+        >>> fenced_program("print(6 * 7)")
+        '```python\\nprint(6 * 7)\\n```'
+        >>> program_of(fenced_program("print(6 * 7)"))
+        'print(6 * 7)'
+    """
+    return f"```python\n{program}\n```"
 
 
 def last_failure(messages: Sequence[AnyMessage]) -> tuple[str, str] | None:
@@ -452,6 +467,7 @@ __all__ = [
     "STEPS_PROMPT",
     "VOTER_WRITES",
     "code_prompt",
+    "fenced_program",
     "last_failure",
     "make_code_planner",
     "make_voter",

@@ -2,7 +2,7 @@
 
 The agent is scripted (no model): it answers with the sum of the question's numbers only when the worked
 examples it is given show a sum, so learning in context is what makes it pass. The real model's learning is
-in test_lora.py.
+in test_lora.py; here LoRA's trainer is a recorder, to check what `learn` gives it to learn.
 """
 
 from __future__ import annotations
@@ -10,17 +10,20 @@ from __future__ import annotations
 import base64
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
-from typing import Annotated, TypedDict
+from typing import Annotated, Any, TypedDict
 
 import pytest
 from learn_graphs import write_problems
-from langchain_core.messages import AIMessage, AnyMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langgraph.graph import START, StateGraph
 from langgraph.graph.message import add_messages
 
 from graphwright.errors import LearningError
-from graphwright.learning import Learned, LearnOptions, learn, load_learned
+from graphwright.learning import Learned, LearnOptions, LoraResult, learn, load_learned
+from graphwright.nodes import CODE_PROMPT, code_prompt, no_examples, program_of
 
 
 class QA(TypedDict, total=False):
@@ -98,3 +101,43 @@ def test_learn_drops_what_does_not_help(tmp_path: Path) -> None:
     assert load_learned(tmp_path / "out") == Learned()
     with pytest.raises(LearningError, match="method must be"):
         learn(source, tmp_path / "x", never_better, options=LearnOptions(method="dream"))  # type: ignore[arg-type]
+
+
+class RecordingTrainer:
+    """Stands in for `LoraTrainer` (the real one is tested in test_lora.py): keeps what it is asked to learn and
+    saves a folder with the files `learn` reads back."""
+
+    seen: list[Any] = []
+
+    def __init__(self, options: Any, device: str) -> None:
+        self.options = options
+
+    def train(self, examples: list[Any], on_step: Any = None) -> LoraResult:
+        RecordingTrainer.seen = list(examples)
+        return LoraResult(steps=1, examples=len(examples))
+
+    def save(self, out: Path) -> Path:
+        out.mkdir(parents=True)
+        (out / "config.json").write_text("{}")
+        (out / "learning.json").write_text("{}")
+        return out
+
+
+def test_learn_lora_trains_each_demonstration_as_the_call_the_code_planner_makes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("graphwright.learning._lora.LoraTrainer", RecordingTrainer)
+    source = write_problems(tmp_path / "train.jsonl", 5)
+    options = LearnOptions(method="lora", dev_size=2, train_limit=None, concurrency=1)
+    report = learn(source, tmp_path / "out", lambda learned: Agent()(Learned()), options=options, label="scripted")
+    assert report["learned"]["lora"]["examples"] == 3
+
+    first = RecordingTrainer.seen[0]
+    question = first.prompt[-1]["content"]
+    planner = code_prompt([HumanMessage(question)], no_examples)  # what the planner sends, with no worked examples
+    assert [(m["role"], m["content"]) for m in first.prompt] == [("system", CODE_PROMPT), ("user", question)]
+    assert [m.text for m in planner] == [m["content"] for m in first.prompt]
+    assert first.completion.startswith("```python\n") and first.completion.endswith("\n```")
+    program = program_of(first.completion)
+    printed = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True).stdout
+    assert printed.split() == [str(sum(int(n) for n in re.findall(r"[0-9]+", question)))]  # the worked solution
