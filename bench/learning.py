@@ -84,10 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=int, default=3, help="in_context: worked examples per question (default 3)")
     parser.add_argument("--lora-minutes", default="", help="lora: minutes of training at each check, comma-separated")
     parser.add_argument("--lora-train", type=int, default=512, help="lora: demonstrations trained on (default 512)")
-    parser.add_argument("--lora-prompt", choices=("question", "planner", "planner+examples"), default="question",
-                        help="lora: each demonstration's prompt: the question alone and the bare program (question, "
-                             "the default); the code planner's system prompt and question with the program fenced "
-                             "(planner); the same with the planner's packaged worked examples (planner+examples)")
+    parser.add_argument("--lora-prompt", choices=("question", "planner", "planner+examples"), default="planner",
+                        help="lora: each demonstration's prompt: the code planner's system prompt and question with "
+                             "the program fenced (planner, the default, as `graphwright learn` trains); the question "
+                             "alone and the bare program (question); the planner's prompt with its packaged worked "
+                             "examples (planner+examples)")
     parser.add_argument("--lora-check-examples", type=lambda s: s.split(","), default=["fixed"],
                         help="lora: the checked agent's worked examples, comma-separated: fixed (its packaged ones, "
                              "the default), none (what was learned is in the weights alone)")
