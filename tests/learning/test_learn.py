@@ -8,10 +8,9 @@ in test_lora.py; here LoRA's trainer is a recorder, to check what `learn` gives 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
@@ -24,6 +23,7 @@ from langgraph.graph.message import add_messages
 from graphwright.errors import LearningError
 from graphwright.learning import Learned, LearnOptions, LoraResult, learn, load_learned
 from graphwright.nodes import CODE_PROMPT, code_prompt, no_examples, program_of
+from graphwright.tools import run_python
 
 
 class QA(TypedDict, total=False):
@@ -104,16 +104,14 @@ def test_learn_drops_what_does_not_help(tmp_path: Path) -> None:
 
 
 class RecordingTrainer:
-    """Stands in for `LoraTrainer` (the real one is tested in test_lora.py): keeps what it is asked to learn and
-    saves a folder with the files `learn` reads back."""
+    """Stands in for `LoraTrainer` (the real one is tested in test_lora.py): keeps what it is asked to learn in
+    `seen` (a list the test passes in) and saves a folder with the files `learn` reads back."""
 
-    seen: list[Any] = []
-
-    def __init__(self, options: Any, device: str) -> None:
-        self.options = options
+    def __init__(self, options: Any, device: str, *, seen: list[Any]) -> None:
+        self.seen = seen
 
     def train(self, examples: list[Any], on_step: Any = None) -> LoraResult:
-        RecordingTrainer.seen = list(examples)
+        self.seen.extend(examples)
         return LoraResult(steps=1, examples=len(examples))
 
     def save(self, out: Path) -> Path:
@@ -126,18 +124,18 @@ class RecordingTrainer:
 def test_learn_lora_trains_each_demonstration_as_the_call_the_code_planner_makes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("graphwright.learning._lora.LoraTrainer", RecordingTrainer)
+    seen: list[Any] = []
+    monkeypatch.setattr("graphwright.learning._lora.LoraTrainer", functools.partial(RecordingTrainer, seen=seen))
     source = write_problems(tmp_path / "train.jsonl", 5)
     options = LearnOptions(method="lora", dev_size=2, train_limit=None, concurrency=1)
     report = learn(source, tmp_path / "out", lambda learned: Agent()(Learned()), options=options, label="scripted")
     assert report["learned"]["lora"]["examples"] == 3
 
-    first = RecordingTrainer.seen[0]
+    first = seen[0]
     question = first.prompt[-1]["content"]
     planner = code_prompt([HumanMessage(question)], no_examples)  # what the planner sends, with no worked examples
     assert [(m["role"], m["content"]) for m in first.prompt] == [("system", CODE_PROMPT), ("user", question)]
     assert [m.text for m in planner] == [m["content"] for m in first.prompt]
     assert first.completion.startswith("```python\n") and first.completion.endswith("\n```")
-    program = program_of(first.completion)
-    printed = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True).stdout
+    printed = run_python(program_of(first.completion)).stdout  # where the agent runs its programs
     assert printed.split() == [str(sum(int(n) for n in re.findall(r"[0-9]+", question)))]  # the worked solution
